@@ -1,0 +1,411 @@
+//! Session configuration (TOML). One type for the whole file so a typo anywhere is
+//! refused with the key's name; the engine reads only the parts it needs.
+
+use crate::num::Dec;
+use crate::types::InstrumentSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Session identity and seed.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Threads, rings and durability.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Market-data source.
+    #[serde(default)]
+    pub feed: FeedConfig,
+    /// Simulated venue.
+    #[serde(default)]
+    pub venue: VenueConfig,
+    /// Tradable instruments.
+    #[serde(default)]
+    pub instruments: Vec<InstrumentSpec>,
+    /// Starting balances by asset name.
+    #[serde(default)]
+    pub balances: BTreeMap<String, Dec>,
+    /// Strategies.
+    #[serde(default)]
+    pub controllers: Vec<ControllerConfig>,
+}
+
+/// `[session]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Session id (high half of every client order id).
+    pub id: u32,
+    /// Seed for the synthetic feed and every other random choice.
+    pub seed: u64,
+    /// Journal directory (default `kestrel-journal/session-<id>` under the current directory).
+    pub journal_dir: Option<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { id: 1, seed: 42, journal_dir: None }
+    }
+}
+
+/// How an idle thread waits for the next event.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitStrategy {
+    /// Spin on the sequence: lowest latency, burns a core.
+    BusySpin,
+    /// Spin, yielding the core between checks.
+    #[default]
+    Yield,
+    /// Sleep briefly between checks: lowest CPU use.
+    Block,
+}
+
+/// Whether orders wait for the journal.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Orders leave without waiting for the journal commit.
+    #[default]
+    Async,
+    /// The gateway holds an order until the input that caused it is committed.
+    Sync,
+}
+
+/// `[runtime]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Wait strategy of every pipeline thread.
+    pub wait: WaitStrategy,
+    /// Pin threads to cores: `[feed, engine, journal, gateway]` core ids. Empty: no pinning.
+    pub pin_cores: Vec<usize>,
+    /// Slots in each ring (power of two).
+    pub ring_size: usize,
+    /// Order durability.
+    pub durability: Durability,
+    /// fsync every journal commit (otherwise the OS flushes; a crash of the host may lose the tail).
+    pub fsync: bool,
+    /// Timer period in ms of event time (executor control steps, shutdown retries).
+    pub timer_interval_ms: u64,
+    /// Largest journal size in MiB (LMDB map size).
+    pub journal_max_mib: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            wait: WaitStrategy::Yield,
+            pin_cores: Vec::new(),
+            ring_size: 1 << 14,
+            durability: Durability::Async,
+            fsync: false,
+            timer_interval_ms: 1000,
+            journal_max_mib: 4096,
+        }
+    }
+}
+
+/// Kind of market-data source.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    /// Seeded random-walk book with trades.
+    #[default]
+    Synthetic,
+    /// A recorded file (`data`).
+    Recorded,
+}
+
+/// `[feed]`
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// Source kind.
+    pub kind: FeedKind,
+    /// Recorded data file (for `recorded`).
+    pub data: Option<String>,
+    /// Synthetic: number of book updates to generate.
+    pub events: u64,
+    /// Synthetic: instrument symbol (default: the first instrument).
+    pub symbol: Option<String>,
+    /// Synthetic: starting mid price.
+    pub start_price: Dec,
+    /// Synthetic: event-time step between updates, ns.
+    pub step_ns: u64,
+    /// Synthetic: event time of the first update, ns since the epoch.
+    pub start_ts: u64,
+    /// Pace publication at this many updates per second of wall time (0: as fast as possible).
+    pub rate_per_sec: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            kind: FeedKind::Synthetic,
+            data: None,
+            events: 200_000,
+            symbol: None,
+            start_price: Dec::from_int(60_000),
+            step_ns: 1_000_000,
+            start_ts: 1_767_225_600_000_000_000,
+            rate_per_sec: 0,
+        }
+    }
+}
+
+/// `[venue]`: the simulated venue.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VenueConfig {
+    /// Order-entry latency in ns of event time (order reaches the matching engine this much later).
+    pub latency_ns: u64,
+    /// Maker fee rate (0.0002 = 2 bp).
+    pub maker_fee: Dec,
+    /// Taker fee rate.
+    pub taker_fee: Dec,
+}
+
+impl Default for VenueConfig {
+    fn default() -> Self {
+        VenueConfig {
+            latency_ns: 1_000_000,
+            maker_fee: Dec(200_000),
+            taker_fee: Dec(400_000),
+        }
+    }
+}
+
+/// Comma-separated decimals (`"0.01,0.02"`) or a list.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct DecList(pub Vec<Dec>);
+
+impl<'de> Deserialize<'de> for DecList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DecList, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            List(Vec<Dec>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::List(v) => Ok(DecList(v)),
+            Raw::Text(s) => s
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| Dec::parse(p).map_err(|e| format!("{e}: {p:?}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(DecList)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Order type a market-making level uses.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MakerOrderType {
+    /// Plain limit order.
+    #[default]
+    Limit,
+    /// Post-only.
+    LimitMaker,
+}
+
+/// A market-making controller (Hummingbot's MarketMakingControllerBase with order executors).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MarketMakingConfig {
+    /// Controller id.
+    pub id: String,
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Spread of each buy level below the reference price, as a fraction.
+    #[serde(default = "default_spreads")]
+    pub buy_spreads: DecList,
+    /// Spread of each sell level above the reference price.
+    #[serde(default = "default_spreads")]
+    pub sell_spreads: DecList,
+    /// Weight of each buy level (default 1 each).
+    #[serde(default)]
+    pub buy_amounts_pct: Option<DecList>,
+    /// Weight of each sell level (default 1 each).
+    #[serde(default)]
+    pub sell_amounts_pct: Option<DecList>,
+    /// Quote amount split across all levels by weight.
+    #[serde(default = "default_total")]
+    pub total_amount_quote: Dec,
+    /// Quote amount of every level; overrides the split of `total_amount_quote`.
+    #[serde(default)]
+    pub order_amount_quote: Option<Dec>,
+    /// Seconds after which an unfilled level is cancelled and re-quoted.
+    #[serde(default = "default_refresh")]
+    pub executor_refresh_time: u64,
+    /// Seconds a level stays idle after it filled or stopped out.
+    #[serde(default = "default_cooldown")]
+    pub cooldown_time: u64,
+    /// Order type of the quotes.
+    #[serde(default)]
+    pub order_type: MakerOrderType,
+}
+
+fn default_spreads() -> DecList {
+    DecList(vec![Dec(10_000_000), Dec(20_000_000)])
+}
+fn default_total() -> Dec {
+    Dec::from_int(100)
+}
+fn default_refresh() -> u64 {
+    300
+}
+fn default_cooldown() -> u64 {
+    15
+}
+
+/// One `[[controllers]]` entry, chosen by `type`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControllerConfig {
+    /// Market making.
+    MarketMaking(MarketMakingConfig),
+}
+
+/// A configuration error, with the key or value concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// TOML text of this configuration (what the journal stores).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serializes")
+    }
+
+    /// Checks cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |s: String| Err(ConfigError(s));
+        if self.instruments.is_empty() {
+            return err("at least one [[instruments]] entry is required".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for i in &self.instruments {
+            i.validate().map_err(ConfigError)?;
+            if !seen.insert(i.symbol.as_str()) {
+                return err(format!("instrument {} is listed twice", i.symbol));
+            }
+        }
+        if self.instruments.len() > u16::MAX as usize {
+            return err("too many instruments".into());
+        }
+        if !self.runtime.ring_size.is_power_of_two() || self.runtime.ring_size < 64 {
+            return err(format!(
+                "runtime.ring_size must be a power of two >= 64, got {}",
+                self.runtime.ring_size
+            ));
+        }
+        if self.runtime.timer_interval_ms == 0 {
+            return err("runtime.timer_interval_ms must be > 0".into());
+        }
+        if self.feed.kind == FeedKind::Recorded && self.feed.data.is_none() {
+            return err("feed.kind = \"recorded\" needs feed.data".into());
+        }
+        if let Some(s) = &self.feed.symbol {
+            if self.instrument(s).is_none() {
+                return err(format!("feed.symbol {s} is not in [[instruments]]"));
+            }
+        }
+        if self.feed.kind == FeedKind::Synthetic && self.feed.start_price.raw() <= 0 {
+            return err("feed.start_price must be > 0".into());
+        }
+        for rate in [self.venue.maker_fee, self.venue.taker_fee] {
+            if rate.raw() < 0 || rate >= Dec::ONE {
+                return err(format!("venue fee rate {rate} must be in [0, 1)"));
+            }
+        }
+        for (name, v) in &self.balances {
+            if v.raw() < 0 {
+                return err(format!("balance of {name} is negative"));
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for c in &self.controllers {
+            match c {
+                ControllerConfig::MarketMaking(m) => {
+                    if !ids.insert(m.id.as_str()) {
+                        return err(format!("controller id {} is used twice", m.id));
+                    }
+                    if self.instrument(&m.instrument).is_none() {
+                        return err(format!(
+                            "controller {}: instrument {} is not in [[instruments]]",
+                            m.id, m.instrument
+                        ));
+                    }
+                    m.validate().map_err(|e| ConfigError(format!("controller {}: {e}", m.id)))?;
+                }
+            }
+        }
+        if self.controllers.len() > u16::MAX as usize {
+            return err("too many controllers".into());
+        }
+        Ok(())
+    }
+
+    /// The instrument with this symbol.
+    pub fn instrument(&self, symbol: &str) -> Option<&InstrumentSpec> {
+        self.instruments.iter().find(|i| i.symbol == symbol)
+    }
+}
+
+impl MarketMakingConfig {
+    fn validate(&self) -> Result<(), String> {
+        let check = |name: &str, spreads: &DecList, pcts: &Option<DecList>| -> Result<(), String> {
+            if spreads.0.len() > 64 {
+                return Err(format!("{name}: at most 64 levels"));
+            }
+            for s in &spreads.0 {
+                if s.raw() < 0 || *s >= Dec::ONE {
+                    return Err(format!("{name}: spread {s} must be in [0, 1)"));
+                }
+            }
+            if let Some(p) = pcts {
+                if p.0.len() != spreads.0.len() {
+                    return Err(format!(
+                        "{name}: {} amounts for {} spreads; the lengths must match",
+                        p.0.len(),
+                        spreads.0.len()
+                    ));
+                }
+                if p.0.iter().any(|v| v.raw() < 0) {
+                    return Err(format!("{name}: amounts must be >= 0"));
+                }
+            }
+            Ok(())
+        };
+        check("buy_spreads", &self.buy_spreads, &self.buy_amounts_pct)?;
+        check("sell_spreads", &self.sell_spreads, &self.sell_amounts_pct)?;
+        if self.total_amount_quote.raw() <= 0 && self.order_amount_quote.is_none() {
+            return Err("total_amount_quote must be > 0".into());
+        }
+        if matches!(self.order_amount_quote, Some(v) if v.raw() <= 0) {
+            return Err("order_amount_quote must be > 0".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,420 @@
+//! Engine inputs and outputs. Every input is journaled before or while it is applied;
+//! every output carries the sequence number of the input that caused it.
+//! All types are plain data serialized with `rkyv`.
+
+use crate::num::Dec;
+use crate::types::{ClientOrderId, InstrumentId, OrderType, Side, TimeInForce};
+
+/// Journal schema version; bump on any change to these types.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Levels carried by one depth input; larger updates are split into chunks.
+pub const DEPTH_CHUNK: usize = 16;
+
+/// Who produced an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum Source {
+    /// The session itself (start marker).
+    #[default]
+    Session,
+    /// A market-data feed.
+    Feed,
+    /// A venue gateway (execution reports, balances).
+    Venue,
+    /// The timer thread.
+    Timer,
+    /// An operator (CLI, Ctrl-C).
+    Operator,
+}
+
+/// Metadata every input carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct Header {
+    /// Position in the input stream, assigned at publish; starts at 1.
+    pub seq: u64,
+    /// Producer.
+    pub source: Source,
+    /// Event time in ns since the Unix epoch: the engine's clock while applying it.
+    pub ts: u64,
+    /// Monotonic ns when the producing thread read the bytes (latency statistics only;
+    /// the engine never looks at it).
+    pub recv_ns: u64,
+    /// Monotonic ns when the input was published to the ring (latency statistics only).
+    pub publish_ns: u64,
+    /// The venue's own timestamp (ns), 0 if it has none.
+    pub venue_ts: u64,
+}
+
+/// First input of every session: the configuration (TOML text) and the random seed.
+#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SessionStart {
+    /// Session id; the high half of every client order id.
+    pub session_id: u32,
+    /// Seed of every random choice the session makes.
+    pub seed: u64,
+    /// Full configuration as TOML.
+    pub config: String,
+}
+
+/// Best bid and offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct BookTicker {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Best bid price.
+    pub bid_px: Dec,
+    /// Size at the best bid.
+    pub bid_qty: Dec,
+    /// Best ask price.
+    pub ask_px: Dec,
+    /// Size at the best ask.
+    pub ask_qty: Dec,
+    /// Venue update id (0 if none).
+    pub update_id: u64,
+}
+
+/// One price level; quantity 0 removes the level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct Level {
+    /// Book side.
+    pub side: Side,
+    /// Price.
+    pub px: Dec,
+    /// Total size at the price.
+    pub qty: Dec,
+}
+
+/// Snapshot or diff of the L2 book, possibly one chunk of a larger update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct Depth {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// True for a snapshot (the first chunk clears the book), false for a diff.
+    pub snapshot: bool,
+    /// True on the first chunk of an update.
+    pub first_chunk: bool,
+    /// True on the last chunk of an update: the book is consistent after it.
+    pub last_chunk: bool,
+    /// Venue's first update id in this event (Binance `U`).
+    pub first_update_id: u64,
+    /// Venue's last update id (Binance `u`, or the snapshot's `lastUpdateId`).
+    pub last_update_id: u64,
+    /// Levels used in `levels`.
+    pub len: u8,
+    /// Level changes.
+    pub levels: [Level; DEPTH_CHUNK],
+}
+
+impl Depth {
+    /// The levels in use.
+    pub fn levels(&self) -> &[Level] {
+        &self.levels[..(self.len as usize).min(DEPTH_CHUNK)]
+    }
+}
+
+/// A public trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct Trade {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Price.
+    pub px: Dec,
+    /// Size.
+    pub qty: Dec,
+    /// Side of the aggressor (taker).
+    pub aggressor: Side,
+    /// Venue trade id.
+    pub trade_id: u64,
+}
+
+/// What an execution report says happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum ExecKind {
+    /// The venue accepted the order.
+    #[default]
+    Ack,
+    /// Part of the order traded; the rest works on.
+    PartialFill,
+    /// The order traded in full.
+    Fill,
+    /// The order was cancelled.
+    Canceled,
+    /// The order was refused.
+    Rejected,
+    /// The order expired (IOC rest, venue expiry).
+    Expired,
+    /// A cancel request was refused; the order keeps working.
+    CancelRejected,
+}
+
+/// Why a venue refused an order or a cancel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum RejectReason {
+    /// Not a reject.
+    #[default]
+    None,
+    /// Price is not a multiple of the tick size.
+    BadTick,
+    /// Quantity is not a multiple of the lot size, or below the minimum.
+    BadLot,
+    /// Price × quantity below the minimum notional.
+    MinNotional,
+    /// Not enough free balance.
+    InsufficientBalance,
+    /// A post-only order would have taken liquidity.
+    WouldTake,
+    /// The venue does not know the order.
+    UnknownOrder,
+    /// Unknown instrument.
+    UnknownInstrument,
+    /// Market order with no liquidity on the other side.
+    NoLiquidity,
+    /// Too many requests.
+    RateLimited,
+    /// A reason the venue gave that has no code here.
+    Other,
+}
+
+/// Liquidity flag of a fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum Liquidity {
+    /// Not a fill.
+    #[default]
+    None,
+    /// The order was resting.
+    Maker,
+    /// The order took liquidity.
+    Taker,
+}
+
+/// A venue's report on one of our orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct ExecReport {
+    /// Our order.
+    pub cid: ClientOrderId,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// What happened.
+    pub kind: ExecKind,
+    /// The venue's order id (0 if unknown).
+    pub venue_order_id: u64,
+    /// Price of this fill.
+    pub last_px: Dec,
+    /// Size of this fill.
+    pub last_qty: Dec,
+    /// Total filled so far.
+    pub cum_qty: Dec,
+    /// Still working.
+    pub leaves_qty: Dec,
+    /// Fee of this fill, in the quote asset.
+    pub fee: Dec,
+    /// Maker or taker.
+    pub liquidity: Liquidity,
+    /// Reason of a reject.
+    pub reason: RejectReason,
+}
+
+/// A balance as the venue reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct BalanceUpdate {
+    /// Asset id.
+    pub asset: u16,
+    /// Total balance.
+    pub total: Dec,
+}
+
+/// An operator's instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum Command {
+    /// Stop controllers, cancel every open order, and end the session.
+    Stop,
+    /// Cancel every open order; controllers keep running.
+    CancelAll,
+    /// Pause one controller (by index): it creates no new executors.
+    PauseController(u16),
+    /// Resume a paused controller.
+    ResumeController(u16),
+}
+
+/// Everything the engine can be told.
+#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum Event {
+    /// Empty ring slot; never journaled.
+    #[default]
+    None,
+    /// Configuration and seed.
+    SessionStart(SessionStart),
+    /// Top of book.
+    BookTicker(BookTicker),
+    /// L2 snapshot or diff.
+    Depth(Depth),
+    /// Public trade.
+    Trade(Trade),
+    /// Execution report.
+    Exec(ExecReport),
+    /// Balance.
+    Balance(BalanceUpdate),
+    /// Timer tick (id of the timer).
+    Timer(u32),
+    /// Operator instruction.
+    Command(Command),
+}
+
+/// One journaled input.
+#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Input {
+    /// Metadata.
+    pub header: Header,
+    /// Payload.
+    pub event: Event,
+}
+
+/// An order to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct PlaceOrder {
+    /// Our id.
+    pub cid: ClientOrderId,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub order_type: OrderType,
+    /// Time in force.
+    pub tif: TimeInForce,
+    /// Limit price (0 for market orders).
+    pub price: Dec,
+    /// Quantity.
+    pub qty: Dec,
+}
+
+/// Executor lifecycle (Hummingbot's RunnableStatus).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum RunStatus {
+    /// Created, not started.
+    #[default]
+    NotStarted = 1,
+    /// Working.
+    Running = 2,
+    /// Closing its orders.
+    ShuttingDown = 3,
+    /// Done.
+    Terminated = 4,
+}
+
+/// Why an executor closed (numbers as Hummingbot persists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum CloseType {
+    /// Time limit reached.
+    TimeLimit = 1,
+    /// Stop loss hit.
+    StopLoss = 2,
+    /// Take profit hit.
+    TakeProfit = 3,
+    /// Expired before starting.
+    Expired = 4,
+    /// Stopped early.
+    EarlyStop = 5,
+    /// Trailing stop hit.
+    TrailingStop = 6,
+    /// Not enough balance.
+    InsufficientBalance = 7,
+    /// Too many failures.
+    Failed = 8,
+    /// Completed its plan.
+    Completed = 9,
+    /// Ended holding a position.
+    PositionHold = 10,
+}
+
+/// Kinds of anomalies the engine records instead of acting on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum AlertCode {
+    /// Execution report for an order the engine does not know.
+    UnknownOrder,
+    /// Execution report that the order's state cannot take (e.g. a fill after cancel).
+    InvalidTransition,
+    /// Market data for an instrument the session does not have.
+    UnknownInstrument,
+    /// An order was not sent: its size rounded below the venue's minimums.
+    BelowMinimum,
+    /// An order was not sent: not enough free balance.
+    InsufficientBalance,
+}
+
+/// Everything the engine can emit.
+#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum Action {
+    /// Empty ring slot; never journaled.
+    #[default]
+    None,
+    /// Send a new order.
+    Place(PlaceOrder),
+    /// Cancel an order.
+    Cancel {
+        /// Order.
+        cid: ClientOrderId,
+        /// Instrument.
+        instrument: InstrumentId,
+    },
+    /// Replace an order's price and quantity (cancel-replace; the venue gives it a new queue place).
+    Modify {
+        /// Order.
+        cid: ClientOrderId,
+        /// Instrument.
+        instrument: InstrumentId,
+        /// New price.
+        price: Dec,
+        /// New quantity.
+        qty: Dec,
+    },
+    /// An executor changed state.
+    ExecutorUpdate {
+        /// Executor id.
+        executor: u32,
+        /// Owning controller index.
+        controller: u16,
+        /// New status.
+        status: RunStatus,
+        /// Close type once closing.
+        close_type: Option<CloseType>,
+    },
+    /// Something the engine refused or ignored, with the order concerned.
+    Alert {
+        /// What.
+        code: AlertCode,
+        /// The order, if any.
+        cid: ClientOrderId,
+    },
+    /// The engine processed a Stop command; nothing more will be placed.
+    Stopped,
+}
+
+/// One journaled output.
+#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct Output {
+    /// Position in the output stream; starts at 1.
+    pub seq: u64,
+    /// Sequence number of the input that caused it.
+    pub cause: u64,
+    /// Event time of that input.
+    pub ts: u64,
+    /// What to do.
+    pub action: Action,
+}

@@ -1,0 +1,358 @@
+//! Decimal fixed-point numbers: every price, quantity and money amount is an `i64`
+//! count of 10⁻⁹ units, so any exchange tick or lot size (down to 1e-9) is exact and
+//! all order-critical arithmetic is integer arithmetic.
+
+use std::fmt;
+
+/// Number of decimal places held by every fixed-point value.
+pub const DECIMALS: u32 = 9;
+/// 10^DECIMALS: the raw value of 1.0.
+pub const SCALE: i64 = 1_000_000_000;
+
+/// Why a decimal string could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseDecimalError {
+    /// Empty input.
+    Empty,
+    /// A character that is not a digit, sign or single decimal point.
+    InvalidChar(u8),
+    /// More than nine significant decimal places.
+    TooPrecise,
+    /// The value does not fit in the fixed-point range.
+    Overflow,
+}
+
+impl fmt::Display for ParseDecimalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "empty decimal"),
+            Self::InvalidChar(c) => write!(f, "invalid character {:?} in decimal", *c as char),
+            Self::TooPrecise => write!(f, "more than {DECIMALS} decimal places"),
+            Self::Overflow => write!(f, "decimal out of range"),
+        }
+    }
+}
+
+impl std::error::Error for ParseDecimalError {}
+
+/// Parses a plain decimal string (`"-12.3400"`, `"5"`, `".5"`) into raw 1e-9 units, exactly.
+/// Trailing zeros beyond nine places are accepted; other extra digits are an error.
+pub fn parse_raw(s: &[u8]) -> Result<i64, ParseDecimalError> {
+    let (neg, digits) = match s.first() {
+        None => return Err(ParseDecimalError::Empty),
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits == b"." {
+        return Err(ParseDecimalError::Empty);
+    }
+    let mut int: i64 = 0;
+    let mut frac: i64 = 0;
+    let mut frac_digits: u32 = 0;
+    let mut seen_point = false;
+    for &c in digits {
+        match c {
+            b'0'..=b'9' => {
+                let d = (c - b'0') as i64;
+                if seen_point {
+                    if frac_digits < DECIMALS {
+                        frac = frac * 10 + d;
+                        frac_digits += 1;
+                    } else if d != 0 {
+                        return Err(ParseDecimalError::TooPrecise);
+                    }
+                } else {
+                    int = int
+                        .checked_mul(10)
+                        .and_then(|v| v.checked_add(d))
+                        .ok_or(ParseDecimalError::Overflow)?;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            other => return Err(ParseDecimalError::InvalidChar(other)),
+        }
+    }
+    let frac = frac * 10i64.pow(DECIMALS - frac_digits);
+    let raw = int
+        .checked_mul(SCALE)
+        .and_then(|v| v.checked_add(frac))
+        .ok_or(ParseDecimalError::Overflow)?;
+    Ok(if neg { -raw } else { raw })
+}
+
+/// Writes raw 1e-9 units as a decimal without trailing zeros.
+pub fn fmt_raw(raw: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let neg = raw < 0;
+    let abs = raw.unsigned_abs();
+    let int = abs / SCALE as u64;
+    let mut frac = abs % SCALE as u64;
+    if neg {
+        f.write_str("-")?;
+    }
+    write!(f, "{int}")?;
+    if frac != 0 {
+        let mut width = DECIMALS as usize;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        write!(f, ".{frac:0width$}")?;
+    }
+    Ok(())
+}
+
+/// `a * b / c` in 128-bit, truncated toward zero, saturated to the `i64` range.
+#[inline]
+pub fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    debug_assert!(c != 0);
+    let v = (a as i128 * b as i128) / c as i128;
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// A decimal value in raw 1e-9 units, used for prices, quantities, money and ratios.
+/// The meaning comes from the field that holds it; all share one scale so mixing
+/// them needs no conversion.
+#[derive(
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct Dec(pub i64);
+
+impl Dec {
+    /// Zero.
+    pub const ZERO: Dec = Dec(0);
+    /// One.
+    pub const ONE: Dec = Dec(SCALE);
+
+    /// From a whole number.
+    pub const fn from_int(v: i64) -> Dec {
+        Dec(v * SCALE)
+    }
+
+    /// Parses a decimal string exactly.
+    pub fn parse(s: &str) -> Result<Dec, ParseDecimalError> {
+        parse_raw(s.trim().as_bytes()).map(Dec)
+    }
+
+    /// Raw 1e-9 units.
+    #[inline]
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// `self * other` (both decimals), truncated toward zero.
+    #[inline]
+    pub fn mul(self, other: Dec) -> Dec {
+        Dec(mul_div(self.0, other.0, SCALE))
+    }
+
+    /// `self / other` (both decimals), truncated toward zero. `None` when `other` is zero.
+    #[inline]
+    pub fn div(self, other: Dec) -> Option<Dec> {
+        (other.0 != 0).then(|| Dec(mul_div(self.0, SCALE, other.0)))
+    }
+
+    /// Largest multiple of `step` not above `self` (`step` ≤ 0 leaves the value as is).
+    #[inline]
+    pub fn floor_to(self, step: Dec) -> Dec {
+        if step.0 <= 0 {
+            return self;
+        }
+        Dec(self.0.div_euclid(step.0) * step.0)
+    }
+
+    /// Smallest multiple of `step` not below `self` (`step` ≤ 0 leaves the value as is).
+    #[inline]
+    pub fn ceil_to(self, step: Dec) -> Dec {
+        if step.0 <= 0 {
+            return self;
+        }
+        let f = self.floor_to(step);
+        if f == self {
+            f
+        } else {
+            Dec(f.0 + step.0)
+        }
+    }
+
+    /// True when `self` is an exact multiple of `step`.
+    #[inline]
+    pub fn is_multiple_of(self, step: Dec) -> bool {
+        step.0 <= 0 || self.0 % step.0 == 0
+    }
+
+    /// Absolute value.
+    #[inline]
+    pub fn abs(self) -> Dec {
+        Dec(self.0.abs())
+    }
+
+    /// Lossy conversion for display and reports only (never for order decisions).
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / SCALE as f64
+    }
+}
+
+impl std::ops::Add for Dec {
+    type Output = Dec;
+    #[inline]
+    fn add(self, o: Dec) -> Dec {
+        Dec(self.0.saturating_add(o.0))
+    }
+}
+
+impl std::ops::Sub for Dec {
+    type Output = Dec;
+    #[inline]
+    fn sub(self, o: Dec) -> Dec {
+        Dec(self.0.saturating_sub(o.0))
+    }
+}
+
+impl std::ops::AddAssign for Dec {
+    #[inline]
+    fn add_assign(&mut self, o: Dec) {
+        self.0 = self.0.saturating_add(o.0);
+    }
+}
+
+impl std::ops::SubAssign for Dec {
+    #[inline]
+    fn sub_assign(&mut self, o: Dec) {
+        self.0 = self.0.saturating_sub(o.0);
+    }
+}
+
+impl std::ops::Neg for Dec {
+    type Output = Dec;
+    #[inline]
+    fn neg(self) -> Dec {
+        Dec(-self.0)
+    }
+}
+
+impl fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_raw(self.0, f)
+    }
+}
+
+impl fmt::Debug for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_raw(self.0, f)
+    }
+}
+
+impl std::str::FromStr for Dec {
+    type Err = ParseDecimalError;
+    fn from_str(s: &str) -> Result<Dec, ParseDecimalError> {
+        Dec::parse(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Dec {
+    /// Accepts a decimal string (`"0.01"`, exact) or an integer; floats are refused
+    /// because they cannot be read exactly.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dec, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Dec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a decimal string such as \"0.01\" or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dec, E> {
+                Dec::parse(s).map_err(|e| E::custom(format!("{e}: {s:?}")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dec, E> {
+                v.checked_mul(SCALE)
+                    .map(Dec)
+                    .ok_or_else(|| E::custom("decimal out of range"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dec, E> {
+                i64::try_from(v)
+                    .ok()
+                    .and_then(|v| v.checked_mul(SCALE))
+                    .map(Dec)
+                    .ok_or_else(|| E::custom("decimal out of range"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dec, E> {
+                Err(E::custom(format!(
+                    "write decimals as strings (\"{v}\") so they are read exactly"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl serde::Serialize for Dec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exchange_strings_exactly() {
+        assert_eq!(Dec::parse("0.01000000").unwrap(), Dec(10_000_000));
+        assert_eq!(Dec::parse("60000.12").unwrap(), Dec(60_000_120_000_000));
+        assert_eq!(Dec::parse("-1.5").unwrap(), Dec(-1_500_000_000));
+        assert_eq!(Dec::parse(".5").unwrap(), Dec(500_000_000));
+        assert_eq!(Dec::parse("0.0000000010000").unwrap(), Dec(1));
+        assert_eq!(Dec::parse("1.0000000001"), Err(ParseDecimalError::TooPrecise));
+        assert_eq!(Dec::parse("1e5"), Err(ParseDecimalError::InvalidChar(b'e')));
+        assert_eq!(Dec::parse("1.2.3"), Err(ParseDecimalError::InvalidChar(b'.')));
+        assert_eq!(Dec::parse(""), Err(ParseDecimalError::Empty));
+        assert_eq!(Dec::parse("-"), Err(ParseDecimalError::Empty));
+        assert_eq!(Dec::parse("99999999999999999999"), Err(ParseDecimalError::Overflow));
+    }
+
+    #[test]
+    fn formats_without_trailing_zeros() {
+        assert_eq!(Dec(10_000_000).to_string(), "0.01");
+        assert_eq!(Dec(-1_500_000_000).to_string(), "-1.5");
+        assert_eq!(Dec::from_int(7).to_string(), "7");
+        assert_eq!(Dec(1).to_string(), "0.000000001");
+    }
+
+    #[test]
+    fn rounds_to_steps() {
+        let tick = Dec::parse("0.01").unwrap();
+        let p = Dec::parse("99.987").unwrap();
+        assert_eq!(p.floor_to(tick), Dec::parse("99.98").unwrap());
+        assert_eq!(p.ceil_to(tick), Dec::parse("99.99").unwrap());
+        assert_eq!(Dec::parse("99.98").unwrap().ceil_to(tick), Dec::parse("99.98").unwrap());
+        assert_eq!(Dec::parse("-0.015").unwrap().floor_to(tick), Dec::parse("-0.02").unwrap());
+    }
+
+    #[test]
+    fn multiplies_and_divides() {
+        let a = Dec::parse("60000.5").unwrap();
+        let b = Dec::parse("0.002").unwrap();
+        assert_eq!(a.mul(b), Dec::parse("120.001").unwrap());
+        assert_eq!(Dec::from_int(100).div(Dec::from_int(3)).unwrap(), Dec(33_333_333_333));
+        assert_eq!(Dec::ONE.div(Dec::ZERO), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn display_parse_roundtrip(raw in (i64::MIN + 1)..=i64::MAX) {
+            let d = Dec(raw);
+            proptest::prop_assert_eq!(Dec::parse(&d.to_string()).unwrap(), d);
+        }
+    }
+}
