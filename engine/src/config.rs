@@ -47,7 +47,11 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { id: 1, seed: 42, journal_dir: None }
+        SessionConfig {
+            id: 1,
+            seed: 42,
+            journal_dir: None,
+        }
     }
 }
 
@@ -357,7 +361,8 @@ impl Config {
                             m.id, m.instrument
                         ));
                     }
-                    m.validate().map_err(|e| ConfigError(format!("controller {}: {e}", m.id)))?;
+                    m.validate()
+                        .map_err(|e| ConfigError(format!("controller {}: {e}", m.id)))?;
                 }
             }
         }

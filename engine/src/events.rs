@@ -12,7 +12,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const DEPTH_CHUNK: usize = 16;
 
 /// Who produced an input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub enum Source {
     /// The session itself (start marker).
@@ -29,7 +31,9 @@ pub enum Source {
 }
 
 /// Metadata every input carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct Header {
     /// Position in the input stream, assigned at publish; starts at 1.
@@ -59,7 +63,9 @@ pub struct SessionStart {
 }
 
 /// Best bid and offer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct BookTicker {
     /// Instrument.
@@ -77,7 +83,9 @@ pub struct BookTicker {
 }
 
 /// One price level; quantity 0 removes the level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct Level {
     /// Book side.
@@ -89,7 +97,9 @@ pub struct Level {
 }
 
 /// Snapshot or diff of the L2 book, possibly one chunk of a larger update.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct Depth {
     /// Instrument.
@@ -118,7 +128,9 @@ impl Depth {
 }
 
 /// A public trade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct Trade {
     /// Instrument.
@@ -134,7 +146,9 @@ pub struct Trade {
 }
 
 /// What an execution report says happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub enum ExecKind {
     /// The venue accepted the order.
@@ -155,7 +169,9 @@ pub enum ExecKind {
 }
 
 /// Why a venue refused an order or a cancel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub enum RejectReason {
     /// Not a reject.
@@ -184,7 +200,9 @@ pub enum RejectReason {
 }
 
 /// Liquidity flag of a fill.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub enum Liquidity {
     /// Not a fill.
@@ -197,7 +215,9 @@ pub enum Liquidity {
 }
 
 /// A venue's report on one of our orders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct ExecReport {
     /// Our order.
@@ -225,7 +245,9 @@ pub struct ExecReport {
 }
 
 /// A balance as the venue reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct BalanceUpdate {
     /// Asset id.
@@ -282,7 +304,9 @@ pub struct Input {
 }
 
 /// An order to send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub struct PlaceOrder {
     /// Our id.
@@ -302,7 +326,9 @@ pub struct PlaceOrder {
 }
 
 /// Executor lifecycle (Hummingbot's RunnableStatus).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub enum RunStatus {
     /// Created, not started.
@@ -317,7 +343,18 @@ pub enum RunStatus {
 }
 
 /// Why an executor closed (numbers as Hummingbot persists them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 #[rkyv(derive(Debug, PartialEq))]
 pub enum CloseType {
     /// Time limit reached.

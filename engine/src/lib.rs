@@ -2,11 +2,18 @@
 //! no randomness except from the journaled seed: the same inputs always give the same
 //! outputs, byte for byte.
 
+pub mod book;
 pub mod config;
+pub mod engine;
 pub mod events;
+pub mod executor;
+pub mod market_making;
 pub mod num;
+pub mod orders;
+pub mod portfolio;
 pub mod types;
 
+pub use engine::Engine;
 pub use events::*;
 pub use num::Dec;
 pub use types::*;

@@ -313,12 +313,21 @@ mod tests {
         assert_eq!(Dec::parse("-1.5").unwrap(), Dec(-1_500_000_000));
         assert_eq!(Dec::parse(".5").unwrap(), Dec(500_000_000));
         assert_eq!(Dec::parse("0.0000000010000").unwrap(), Dec(1));
-        assert_eq!(Dec::parse("1.0000000001"), Err(ParseDecimalError::TooPrecise));
+        assert_eq!(
+            Dec::parse("1.0000000001"),
+            Err(ParseDecimalError::TooPrecise)
+        );
         assert_eq!(Dec::parse("1e5"), Err(ParseDecimalError::InvalidChar(b'e')));
-        assert_eq!(Dec::parse("1.2.3"), Err(ParseDecimalError::InvalidChar(b'.')));
+        assert_eq!(
+            Dec::parse("1.2.3"),
+            Err(ParseDecimalError::InvalidChar(b'.'))
+        );
         assert_eq!(Dec::parse(""), Err(ParseDecimalError::Empty));
         assert_eq!(Dec::parse("-"), Err(ParseDecimalError::Empty));
-        assert_eq!(Dec::parse("99999999999999999999"), Err(ParseDecimalError::Overflow));
+        assert_eq!(
+            Dec::parse("99999999999999999999"),
+            Err(ParseDecimalError::Overflow)
+        );
     }
 
     #[test]
@@ -335,8 +344,14 @@ mod tests {
         let p = Dec::parse("99.987").unwrap();
         assert_eq!(p.floor_to(tick), Dec::parse("99.98").unwrap());
         assert_eq!(p.ceil_to(tick), Dec::parse("99.99").unwrap());
-        assert_eq!(Dec::parse("99.98").unwrap().ceil_to(tick), Dec::parse("99.98").unwrap());
-        assert_eq!(Dec::parse("-0.015").unwrap().floor_to(tick), Dec::parse("-0.02").unwrap());
+        assert_eq!(
+            Dec::parse("99.98").unwrap().ceil_to(tick),
+            Dec::parse("99.98").unwrap()
+        );
+        assert_eq!(
+            Dec::parse("-0.015").unwrap().floor_to(tick),
+            Dec::parse("-0.02").unwrap()
+        );
     }
 
     #[test]
@@ -344,7 +359,10 @@ mod tests {
         let a = Dec::parse("60000.5").unwrap();
         let b = Dec::parse("0.002").unwrap();
         assert_eq!(a.mul(b), Dec::parse("120.001").unwrap());
-        assert_eq!(Dec::from_int(100).div(Dec::from_int(3)).unwrap(), Dec(33_333_333_333));
+        assert_eq!(
+            Dec::from_int(100).div(Dec::from_int(3)).unwrap(),
+            Dec(33_333_333_333)
+        );
         assert_eq!(Dec::ONE.div(Dec::ZERO), None);
     }
 

@@ -1,0 +1,523 @@
+//! The engine: applies one input at a time and returns the outputs it caused.
+
+use crate::book::Book;
+use crate::config::{Config, ConfigError, ControllerConfig};
+use crate::events::{
+    Action, AlertCode, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
+};
+use crate::executor::{Ctx, Executor, ExecutorCore, ExecutorKind, OrderExecutor, Outbox};
+use crate::market_making::{ControllerAction, MarketMaking};
+use crate::num::Dec;
+use crate::orders::{OrderEvent, OrderManager, TransitionError};
+use crate::portfolio::{Portfolio, Position};
+use crate::types::{Instrument, InstrumentId};
+
+/// Per-controller performance (spec §9, reduced to what order executors produce).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Performance {
+    /// Executed notional of closed executors (quote).
+    pub volume: Dec,
+    /// Fees of closed executors (quote).
+    pub fees: Dec,
+    /// Executors closed, by close type (index = CloseType as usize).
+    pub close_types: [u64; 11],
+    /// Executors created.
+    pub created: u64,
+}
+
+/// Counters shown in summaries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Inputs applied.
+    pub inputs: u64,
+    /// Outputs emitted.
+    pub outputs: u64,
+    /// Cancels sent.
+    pub cancels: u64,
+    /// Reject reports.
+    pub rejects: u64,
+    /// Alerts emitted.
+    pub alerts: u64,
+}
+
+/// Executors in a slab with stable, deterministic ids.
+#[derive(Debug, Default)]
+pub struct Executors {
+    slots: Vec<Option<Executor>>,
+    free: Vec<u32>,
+    next_id: u32,
+}
+
+impl Executors {
+    fn slot_of(&self, id: u32) -> Option<usize> {
+        // Ids are handed out in order and a slot keeps its executor until it closes,
+        // so a linear scan over the few live executors is cheap and allocation-free.
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|e| e.core.id == id))
+    }
+
+    /// The live executor with this id.
+    pub fn get(&self, id: u32) -> Option<&Executor> {
+        self.slot_of(id).and_then(|s| self.slots[s].as_ref())
+    }
+
+    fn insert(&mut self, e: Executor) -> usize {
+        match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(e);
+                s as usize
+            }
+            None => {
+                self.slots.push(Some(e));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// Live executors in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &Executor> {
+        self.slots.iter().flatten()
+    }
+
+    /// Number of live executors.
+    pub fn live(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+}
+
+/// A controller instance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Controller {
+    /// Market making.
+    MarketMaking(MarketMaking),
+}
+
+/// The deterministic state machine.
+pub struct Engine {
+    /// Session id.
+    pub session_id: u32,
+    /// Seed from the journal.
+    pub seed: u64,
+    /// Parsed configuration.
+    pub config: Config,
+    /// Event time of the last input (never decreases).
+    pub now: u64,
+    /// Instruments by id.
+    pub instruments: Vec<Instrument>,
+    /// Books by instrument id.
+    pub books: Vec<Book>,
+    /// Live orders.
+    pub orders: OrderManager,
+    /// Balances and positions.
+    pub portfolio: Portfolio,
+    /// Executors.
+    pub executors: Executors,
+    /// Controllers by index.
+    pub controllers: Vec<Controller>,
+    /// Paused controllers.
+    pub paused: Vec<bool>,
+    /// Performance by controller index.
+    pub performance: Vec<Performance>,
+    /// Counters.
+    pub stats: Stats,
+    /// True after a Stop command.
+    pub stopped: bool,
+    next_order: u32,
+    out: Outbox,
+    actions: Vec<ControllerAction>,
+}
+
+impl Engine {
+    /// Builds the engine a session start describes.
+    pub fn new(start: &SessionStart) -> Result<Engine, ConfigError> {
+        let config = Config::from_toml(&start.config)?;
+        Engine::with_config(start.session_id, start.seed, config)
+    }
+
+    /// Builds an engine from a parsed configuration.
+    pub fn with_config(session_id: u32, seed: u64, config: Config) -> Result<Engine, ConfigError> {
+        config.validate()?;
+        let mut portfolio = Portfolio::default();
+        let mut instruments = Vec::new();
+        for (i, spec) in config.instruments.iter().enumerate() {
+            let base = portfolio.asset_id(&spec.base);
+            let quote = portfolio.asset_id(&spec.quote);
+            instruments.push(Instrument {
+                id: i as InstrumentId,
+                spec: spec.clone(),
+                base,
+                quote,
+            });
+        }
+        for (asset, amount) in &config.balances {
+            let id = portfolio.asset_id(asset);
+            portfolio.balances[id as usize].total = *amount;
+        }
+        portfolio.positions = vec![Position::default(); instruments.len()];
+        let mut controllers = Vec::new();
+        for c in &config.controllers {
+            match c {
+                ControllerConfig::MarketMaking(m) => {
+                    let inst = instruments
+                        .iter()
+                        .find(|i| i.spec.symbol == m.instrument)
+                        .ok_or_else(|| {
+                            ConfigError(format!("unknown instrument {}", m.instrument))
+                        })?;
+                    controllers.push(Controller::MarketMaking(MarketMaking::new(m, inst)));
+                }
+            }
+        }
+        let n = controllers.len();
+        Ok(Engine {
+            session_id,
+            seed,
+            now: 0,
+            books: vec![Book::default(); instruments.len()],
+            instruments,
+            orders: OrderManager::default(),
+            portfolio,
+            executors: Executors {
+                slots: Vec::with_capacity(256),
+                free: Vec::with_capacity(256),
+                next_id: 1,
+            },
+            controllers,
+            paused: vec![false; n],
+            performance: vec![Performance::default(); n],
+            stats: Stats::default(),
+            stopped: false,
+            next_order: 1,
+            out: Outbox::with_capacity(256),
+            actions: Vec::with_capacity(256),
+            config,
+        })
+    }
+
+    /// Applies one input and returns the outputs it caused (valid until the next call).
+    pub fn apply(&mut self, input: &Input) -> &[Output] {
+        self.out.items.clear();
+        self.now = self.now.max(input.header.ts);
+        self.out.cause = input.header.seq;
+        self.out.ts = self.now;
+        self.stats.inputs += 1;
+        match &input.event {
+            Event::None | Event::SessionStart(_) | Event::Balance(_) => {}
+            Event::BookTicker(t) => {
+                if let Some(book) = self.books.get_mut(t.instrument as usize) {
+                    book.on_ticker(t);
+                    self.on_market(t.instrument);
+                } else {
+                    self.alert(AlertCode::UnknownInstrument);
+                }
+            }
+            Event::Depth(d) => {
+                if let Some(book) = self.books.get_mut(d.instrument as usize) {
+                    book.on_depth(d);
+                    if d.last_chunk {
+                        self.on_market(d.instrument);
+                    }
+                } else {
+                    self.alert(AlertCode::UnknownInstrument);
+                }
+            }
+            Event::Trade(t) => match self.books.get_mut(t.instrument as usize) {
+                Some(book) => book.on_trade(t),
+                None => self.alert(AlertCode::UnknownInstrument),
+            },
+            Event::Exec(r) => self.on_exec(r),
+            Event::Timer(_) => self.on_timer(),
+            Event::Command(c) => self.on_command(*c),
+        }
+        if let Event::Balance(b) = &input.event {
+            if let Some(bal) = self.portfolio.balances.get_mut(b.asset as usize) {
+                bal.total = b.total;
+            }
+        }
+        self.stats.outputs += self.out.items.len() as u64;
+        &self.out.items
+    }
+
+    fn alert(&mut self, code: AlertCode) {
+        self.stats.alerts += 1;
+        self.out.push(Action::Alert {
+            code,
+            cid: Default::default(),
+        });
+    }
+
+    fn ctx_and_executors(&mut self) -> (Ctx<'_>, &mut Executors) {
+        (
+            Ctx {
+                now: self.now,
+                session_id: self.session_id,
+                instruments: &self.instruments,
+                books: &self.books,
+                orders: &mut self.orders,
+                portfolio: &mut self.portfolio,
+                out: &mut self.out,
+                next_order: &mut self.next_order,
+            },
+            &mut self.executors,
+        )
+    }
+
+    fn on_market(&mut self, instrument: InstrumentId) {
+        // Executors of the instrument take a control step, then its controllers decide.
+        for slot in 0..self.executors.slots.len() {
+            let runs = self.executors.slots[slot].as_ref().is_some_and(|e| {
+                e.instrument() == instrument && e.core.status != RunStatus::Terminated
+            });
+            if runs {
+                let (mut ctx, ex) = self.ctx_and_executors();
+                if let Some(e) = ex.slots[slot].as_mut() {
+                    e.control(&mut ctx);
+                }
+                self.after_executor(slot);
+            }
+        }
+        for c in 0..self.controllers.len() {
+            let Controller::MarketMaking(mm) = &self.controllers[c];
+            if mm.instrument == instrument {
+                self.run_controller(c);
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        for slot in 0..self.executors.slots.len() {
+            if self.executors.slots[slot].is_some() {
+                let (mut ctx, ex) = self.ctx_and_executors();
+                if let Some(e) = ex.slots[slot].as_mut() {
+                    e.control(&mut ctx);
+                }
+                self.after_executor(slot);
+            }
+        }
+        for c in 0..self.controllers.len() {
+            self.run_controller(c);
+        }
+    }
+
+    fn run_controller(&mut self, c: usize) {
+        if self.stopped || self.paused[c] {
+            return;
+        }
+        self.actions.clear();
+        let Controller::MarketMaking(mm) = &self.controllers[c];
+        let inst = &self.instruments[mm.instrument as usize];
+        let executors = &self.executors;
+        mm.determine_actions(
+            self.now,
+            &self.books[mm.instrument as usize],
+            inst,
+            |id| {
+                executors
+                    .get(id)
+                    .map(|e| (e.core.is_active(), e.is_trading(), e.core.created_ts))
+            },
+            &mut self.actions,
+        );
+        for i in 0..self.actions.len() {
+            match self.actions[i] {
+                ControllerAction::Create { level, cfg } => {
+                    let id = self.executors.next_id;
+                    self.executors.next_id += 1;
+                    let core = ExecutorCore {
+                        id,
+                        controller: c as u16,
+                        level,
+                        status: RunStatus::NotStarted,
+                        close_type: None,
+                        created_ts: self.now,
+                        close_ts: 0,
+                        retries: 0,
+                    };
+                    let slot = self.executors.insert(Executor {
+                        core,
+                        kind: ExecutorKind::Order(OrderExecutor::new(cfg)),
+                    });
+                    self.performance[c].created += 1;
+                    let Controller::MarketMaking(mm) = &mut self.controllers[c];
+                    mm.on_created(level, id);
+                    let (mut ctx, ex) = self.ctx_and_executors();
+                    if let Some(e) = ex.slots[slot].as_mut() {
+                        e.start(&mut ctx);
+                    }
+                    self.after_executor(slot);
+                }
+                ControllerAction::Stop {
+                    executor,
+                    keep_position,
+                } => self.stop_executor(executor, keep_position),
+            }
+        }
+    }
+
+    fn stop_executor(&mut self, id: u32, keep_position: bool) {
+        let Some(slot) = self.executors.slot_of(id) else {
+            return;
+        };
+        let (mut ctx, ex) = self.ctx_and_executors();
+        if let Some(e) = ex.slots[slot].as_mut() {
+            e.early_stop(&mut ctx, keep_position);
+        }
+        self.after_executor(slot);
+    }
+
+    /// Emits the executor's status change and, once terminated, folds it into its
+    /// controller's performance and frees the slot.
+    fn after_executor(&mut self, slot: usize) {
+        let Some(e) = self.executors.slots[slot].as_ref() else {
+            return;
+        };
+        let (status, close_type) = (e.core.status, e.core.close_type);
+        let (id, c) = (e.core.id, e.core.controller as usize);
+        if status != RunStatus::Terminated {
+            return;
+        }
+        self.out.push(Action::ExecutorUpdate {
+            executor: id,
+            controller: c as u16,
+            status,
+            close_type,
+        });
+        let Some(e) = self.executors.slots[slot].take() else {
+            return;
+        };
+        self.executors.free.push(slot as u32);
+        if let Some(p) = self.performance.get_mut(c) {
+            p.volume += e.filled_amount_quote();
+            p.fees += e.fees_quote();
+            if let Some(ct) = e.core.close_type {
+                p.close_types[ct as usize] += 1;
+            }
+        }
+        if let Some(Controller::MarketMaking(mm)) = self.controllers.get_mut(c) {
+            mm.on_closed(&e);
+        }
+    }
+
+    fn on_exec(&mut self, r: &crate::events::ExecReport) {
+        if r.kind == ExecKind::Rejected {
+            self.stats.rejects += 1;
+        }
+        let (order, ev) = match self.orders.apply(r) {
+            Ok(v) => v,
+            Err(TransitionError::UnknownOrder) => {
+                // A cancel refused for an order that already finished is the normal
+                // end of a cancel/fill race, not an anomaly.
+                if r.kind != ExecKind::CancelRejected {
+                    self.stats.alerts += 1;
+                    self.out.push(Action::Alert {
+                        code: AlertCode::UnknownOrder,
+                        cid: r.cid,
+                    });
+                }
+                return;
+            }
+            Err(TransitionError::Invalid) => {
+                self.stats.alerts += 1;
+                self.out.push(Action::Alert {
+                    code: AlertCode::InvalidTransition,
+                    cid: r.cid,
+                });
+                return;
+            }
+        };
+        let inst = &self.instruments[order.req.instrument as usize];
+        let (asset, _) = Portfolio::required(inst, order.req.side, Dec::ZERO, Dec::ZERO);
+        match ev {
+            OrderEvent::Filled {
+                last_px,
+                last_qty,
+                fee,
+                ..
+            } => {
+                // Release what this fill used of the reservation.
+                let used = match order.req.side {
+                    crate::types::Side::Buy => {
+                        let px = if order.req.price.raw() > 0 {
+                            order.req.price
+                        } else {
+                            last_px
+                        };
+                        px.mul(last_qty)
+                    }
+                    crate::types::Side::Sell => last_qty,
+                };
+                let released = used.min(order.locked);
+                self.portfolio.unlock(asset, released);
+                self.orders
+                    .set_locked(order.req.cid, order.locked - released);
+                let inst = self.instruments[order.req.instrument as usize].clone();
+                self.portfolio
+                    .apply_fill(&inst, order.req.side, last_px, last_qty, fee);
+                if order.state.is_terminal() {
+                    self.portfolio.unlock(asset, order.locked - released);
+                }
+            }
+            OrderEvent::Canceled | OrderEvent::Failed(_) => {
+                self.portfolio.unlock(asset, order.locked)
+            }
+            OrderEvent::Created | OrderEvent::CancelRejected => {}
+        }
+        let Some(slot) = self.executors.slot_of(order.executor) else {
+            return;
+        };
+        let (mut ctx, ex) = self.ctx_and_executors();
+        if let Some(e) = ex.slots[slot].as_mut() {
+            e.on_order(&mut ctx, &order, &ev);
+        }
+        self.after_executor(slot);
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Stop => {
+                self.stopped = true;
+                for slot in 0..self.executors.slots.len() {
+                    if self.executors.slots[slot].is_some() {
+                        let (mut ctx, ex) = self.ctx_and_executors();
+                        if let Some(e) = ex.slots[slot].as_mut() {
+                            e.early_stop(&mut ctx, false);
+                        }
+                        self.after_executor(slot);
+                    }
+                }
+                self.out.push(Action::Stopped);
+            }
+            Command::CancelAll => {
+                for slot in 0..self.orders_len() {
+                    if let Some(cid) = self.order_at(slot) {
+                        let (mut ctx, _) = self.ctx_and_executors();
+                        if ctx.cancel(cid) {
+                            self.stats.cancels += 1;
+                        }
+                    }
+                }
+            }
+            Command::PauseController(i) | Command::ResumeController(i) => {
+                if let Some(p) = self.paused.get_mut(i as usize) {
+                    *p = matches!(c, Command::PauseController(_));
+                }
+            }
+        }
+    }
+
+    fn orders_len(&self) -> usize {
+        self.orders.iter().count()
+    }
+
+    fn order_at(&self, n: usize) -> Option<crate::types::ClientOrderId> {
+        self.orders.iter().nth(n).map(|o| o.req.cid)
+    }
+
+    /// Pnl of an instrument's position in quote: realized − fees + unrealized at mid.
+    pub fn pnl(&self, instrument: InstrumentId) -> Dec {
+        let p = &self.portfolio.positions[instrument as usize];
+        let mark = self.books[instrument as usize].mid().unwrap_or(p.entry);
+        p.realized - p.fees + p.unrealized(mark)
+    }
+}

@@ -1,0 +1,412 @@
+//! Order manager: every order the engine sent, and its state machine.
+
+use crate::events::{ExecKind, ExecReport, PlaceOrder, RejectReason};
+use crate::num::Dec;
+use crate::types::ClientOrderId;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// Deterministic hasher for lookups (maps are never iterated into outputs).
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+
+/// Where an order is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderState {
+    /// Sent, not yet acknowledged.
+    PendingNew,
+    /// Acknowledged and working.
+    Open,
+    /// Working with part filled.
+    PartiallyFilled,
+    /// Filled in full (terminal).
+    Filled,
+    /// Cancel sent, not yet confirmed.
+    CancelPending,
+    /// Cancelled (terminal).
+    Canceled,
+    /// Refused (terminal).
+    Rejected,
+    /// Expired (terminal).
+    Expired,
+}
+
+impl OrderState {
+    /// No further report can change the order.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Filled | Self::Canceled | Self::Rejected | Self::Expired
+        )
+    }
+}
+
+/// One order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Order {
+    /// What was sent.
+    pub req: PlaceOrder,
+    /// Current state.
+    pub state: OrderState,
+    /// Filled quantity.
+    pub filled: Dec,
+    /// Σ fill price × fill qty (quote).
+    pub filled_quote: Dec,
+    /// Fees paid (quote).
+    pub fees: Dec,
+    /// Owning executor.
+    pub executor: u32,
+    /// Venue order id once acknowledged.
+    pub venue_order_id: u64,
+    /// Event time it was sent.
+    pub created_ts: u64,
+    /// Funds reserved for the unfilled rest (quote for buys, base for sells).
+    pub locked: Dec,
+    /// Reject reason, if rejected.
+    pub reason: RejectReason,
+}
+
+impl Order {
+    /// Unfilled quantity.
+    pub fn remaining(&self) -> Dec {
+        self.req.qty - self.filled
+    }
+    /// Average fill price.
+    pub fn avg_price(&self) -> Option<Dec> {
+        self.filled_quote.div(self.filled)
+    }
+    /// Working at the venue (or about to be).
+    pub fn is_open(&self) -> bool {
+        !self.state.is_terminal()
+    }
+}
+
+/// What an execution report meant for the order's owner.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OrderEvent {
+    /// Acknowledged.
+    Created,
+    /// Part or all filled (`last_qty` at `last_px`, `fee` in quote).
+    Filled {
+        /// Fill price.
+        last_px: Dec,
+        /// Fill size.
+        last_qty: Dec,
+        /// Fill fee.
+        fee: Dec,
+        /// True when the order is now completely filled.
+        complete: bool,
+    },
+    /// Cancelled or expired; `filled` is what traded before.
+    Canceled,
+    /// Refused by the venue.
+    Failed(RejectReason),
+    /// A cancel was refused; the order keeps working.
+    CancelRejected,
+}
+
+/// Why a report could not be applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransitionError {
+    /// No such live order.
+    UnknownOrder,
+    /// The order's state cannot take this report.
+    Invalid,
+}
+
+/// All live orders, in a slab with stable slots.
+#[derive(Debug)]
+pub struct OrderManager {
+    slots: Vec<Option<Order>>,
+    free: Vec<u32>,
+    by_cid: Map<ClientOrderId, u32>,
+    /// Orders sent.
+    pub placed: u64,
+    /// Fill reports applied.
+    pub fills: u64,
+}
+
+impl Default for OrderManager {
+    fn default() -> Self {
+        Self::with_capacity(4096)
+    }
+}
+
+impl OrderManager {
+    /// Pre-reserves room for `n` live orders.
+    pub fn with_capacity(n: usize) -> Self {
+        OrderManager {
+            slots: Vec::with_capacity(n),
+            free: Vec::with_capacity(n),
+            by_cid: Map::with_capacity_and_hasher(n, Default::default()),
+            placed: 0,
+            fills: 0,
+        }
+    }
+
+    /// Records a new order in PendingNew.
+    pub fn insert(&mut self, req: PlaceOrder, executor: u32, ts: u64, locked: Dec) {
+        let order = Order {
+            req,
+            state: OrderState::PendingNew,
+            filled: Dec::ZERO,
+            filled_quote: Dec::ZERO,
+            fees: Dec::ZERO,
+            executor,
+            venue_order_id: 0,
+            created_ts: ts,
+            locked,
+            reason: RejectReason::None,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(order);
+                s
+            }
+            None => {
+                self.slots.push(Some(order));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_cid.insert(req.cid, slot);
+        self.placed += 1;
+    }
+
+    /// The live order with this id.
+    pub fn get(&self, cid: ClientOrderId) -> Option<&Order> {
+        self.by_cid
+            .get(&cid)
+            .and_then(|&s| self.slots[s as usize].as_ref())
+    }
+
+    fn get_mut(&mut self, cid: ClientOrderId) -> Option<&mut Order> {
+        let s = *self.by_cid.get(&cid)?;
+        self.slots[s as usize].as_mut()
+    }
+
+    /// Marks a cancel as sent. Returns false if the order cannot be cancelled.
+    pub fn mark_cancel(&mut self, cid: ClientOrderId) -> bool {
+        match self.get_mut(cid) {
+            Some(o)
+                if matches!(
+                    o.state,
+                    OrderState::PendingNew | OrderState::Open | OrderState::PartiallyFilled
+                ) =>
+            {
+                o.state = OrderState::CancelPending;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Applies an execution report. On success returns the order as it now is and what
+    /// happened; terminal orders are removed after this call (use the returned copy).
+    pub fn apply(&mut self, r: &ExecReport) -> Result<(Order, OrderEvent), TransitionError> {
+        use OrderState::*;
+        let o = self.get_mut(r.cid).ok_or(TransitionError::UnknownOrder)?;
+        let working = matches!(o.state, PendingNew | Open | PartiallyFilled | CancelPending);
+        let ev = match r.kind {
+            ExecKind::Ack => match o.state {
+                PendingNew => {
+                    o.state = Open;
+                    o.venue_order_id = r.venue_order_id;
+                    OrderEvent::Created
+                }
+                CancelPending => {
+                    o.venue_order_id = r.venue_order_id;
+                    OrderEvent::Created
+                }
+                _ => return Err(TransitionError::Invalid),
+            },
+            ExecKind::PartialFill | ExecKind::Fill => {
+                if !working || r.last_qty.raw() <= 0 || o.filled + r.last_qty > o.req.qty {
+                    return Err(TransitionError::Invalid);
+                }
+                o.filled += r.last_qty;
+                o.filled_quote += r.last_px.mul(r.last_qty);
+                o.fees += r.fee;
+                if o.venue_order_id == 0 {
+                    o.venue_order_id = r.venue_order_id;
+                }
+                let complete = o.filled >= o.req.qty;
+                if complete {
+                    o.state = Filled;
+                } else if o.state != CancelPending {
+                    o.state = PartiallyFilled;
+                }
+                OrderEvent::Filled {
+                    last_px: r.last_px,
+                    last_qty: r.last_qty,
+                    fee: r.fee,
+                    complete,
+                }
+            }
+            ExecKind::Canceled | ExecKind::Expired => {
+                if !working {
+                    return Err(TransitionError::Invalid);
+                }
+                o.state = if r.kind == ExecKind::Canceled {
+                    Canceled
+                } else {
+                    Expired
+                };
+                OrderEvent::Canceled
+            }
+            ExecKind::Rejected => {
+                if o.state != PendingNew && o.state != CancelPending {
+                    return Err(TransitionError::Invalid);
+                }
+                if o.filled.raw() > 0 {
+                    return Err(TransitionError::Invalid);
+                }
+                o.state = Rejected;
+                o.reason = r.reason;
+                OrderEvent::Failed(r.reason)
+            }
+            ExecKind::CancelRejected => {
+                if o.state != CancelPending {
+                    return Err(TransitionError::Invalid);
+                }
+                o.state = if o.filled.raw() > 0 {
+                    PartiallyFilled
+                } else {
+                    Open
+                };
+                OrderEvent::CancelRejected
+            }
+        };
+        let snapshot = *o;
+        if matches!(ev, OrderEvent::Filled { .. }) {
+            self.fills += 1;
+        }
+        if snapshot.state.is_terminal() {
+            self.remove(r.cid);
+        }
+        Ok((snapshot, ev))
+    }
+
+    /// Updates the funds an order holds.
+    pub fn set_locked(&mut self, cid: ClientOrderId, locked: Dec) {
+        if let Some(o) = self.get_mut(cid) {
+            o.locked = locked;
+        }
+    }
+
+    fn remove(&mut self, cid: ClientOrderId) {
+        if let Some(s) = self.by_cid.remove(&cid) {
+            self.slots[s as usize] = None;
+            self.free.push(s);
+        }
+    }
+
+    /// Live orders in slot order (deterministic).
+    pub fn iter(&self) -> impl Iterator<Item = &Order> {
+        self.slots.iter().flatten()
+    }
+
+    /// Number of live orders.
+    pub fn live(&self) -> usize {
+        self.by_cid.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Side;
+
+    fn place(n: u32) -> PlaceOrder {
+        PlaceOrder {
+            cid: ClientOrderId::new(1, n),
+            side: Side::Buy,
+            price: Dec::from_int(100),
+            qty: Dec::from_int(2),
+            ..Default::default()
+        }
+    }
+
+    fn rep(n: u32, kind: ExecKind, qty: i64) -> ExecReport {
+        ExecReport {
+            cid: ClientOrderId::new(1, n),
+            kind,
+            last_px: Dec::from_int(100),
+            last_qty: Dec::from_int(qty),
+            fee: Dec(1_000),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn full_lifecycle() {
+        let mut m = OrderManager::default();
+        m.insert(place(1), 0, 0, Dec::ZERO);
+        assert_eq!(
+            m.get(ClientOrderId::new(1, 1)).unwrap().state,
+            OrderState::PendingNew
+        );
+        let (o, e) = m.apply(&rep(1, ExecKind::Ack, 0)).unwrap();
+        assert_eq!((o.state, e), (OrderState::Open, OrderEvent::Created));
+        let (o, _) = m.apply(&rep(1, ExecKind::PartialFill, 1)).unwrap();
+        assert_eq!(o.state, OrderState::PartiallyFilled);
+        assert!(m.mark_cancel(o.req.cid));
+        // A fill racing the cancel still counts.
+        let (o, e) = m.apply(&rep(1, ExecKind::Fill, 1)).unwrap();
+        assert_eq!(o.state, OrderState::Filled);
+        assert!(matches!(e, OrderEvent::Filled { complete: true, .. }));
+        assert_eq!(o.avg_price(), Some(Dec::from_int(100)));
+        assert_eq!(o.fees, Dec(2_000));
+        // Terminal: removed; a late cancel confirmation is an unknown order.
+        assert_eq!(
+            m.apply(&rep(1, ExecKind::Canceled, 0)),
+            Err(TransitionError::UnknownOrder)
+        );
+        assert_eq!(m.live(), 0);
+    }
+
+    #[test]
+    fn impossible_transitions_are_refused() {
+        let mut m = OrderManager::default();
+        m.insert(place(1), 0, 0, Dec::ZERO);
+        assert_eq!(
+            m.apply(&rep(1, ExecKind::CancelRejected, 0)),
+            Err(TransitionError::Invalid)
+        );
+        m.apply(&rep(1, ExecKind::Ack, 0)).unwrap();
+        assert_eq!(
+            m.apply(&rep(1, ExecKind::Ack, 0)),
+            Err(TransitionError::Invalid)
+        );
+        assert_eq!(
+            m.apply(&rep(1, ExecKind::Rejected, 0)),
+            Err(TransitionError::Invalid)
+        );
+        // Overfill.
+        assert_eq!(
+            m.apply(&rep(1, ExecKind::Fill, 3)),
+            Err(TransitionError::Invalid)
+        );
+        // State unchanged by refused reports.
+        assert_eq!(
+            m.get(ClientOrderId::new(1, 1)).unwrap().state,
+            OrderState::Open
+        );
+        let (o, e) = m.apply(&rep(1, ExecKind::Expired, 0)).unwrap();
+        assert_eq!((o.state, e), (OrderState::Expired, OrderEvent::Canceled));
+    }
+
+    #[test]
+    fn cancel_reject_restores_state_and_slots_are_reused() {
+        let mut m = OrderManager::default();
+        m.insert(place(1), 0, 0, Dec::ZERO);
+        m.apply(&rep(1, ExecKind::Ack, 0)).unwrap();
+        assert!(m.mark_cancel(ClientOrderId::new(1, 1)));
+        assert!(!m.mark_cancel(ClientOrderId::new(1, 1)));
+        let (o, _) = m.apply(&rep(1, ExecKind::CancelRejected, 0)).unwrap();
+        assert_eq!(o.state, OrderState::Open);
+        m.apply(&rep(1, ExecKind::Canceled, 0)).unwrap();
+        m.insert(place(2), 0, 0, Dec::ZERO);
+        assert_eq!(m.slots.len(), 1);
+        let (o, _) = m.apply(&rep(2, ExecKind::Rejected, 0)).unwrap();
+        assert_eq!(o.state, OrderState::Rejected);
+    }
+}
