@@ -1,1 +1,152 @@
-fn main() {}
+//! `kestrel`: run, replay, inspect and measure trading sessions.
+
+mod clock;
+mod commands;
+mod runtime;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use kestrel_engine::config::{Config, FeedKind};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The embedded default configuration.
+const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+#[derive(Parser)]
+#[command(name = "kestrel", version, about = "Deterministic, event-sourced trading engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a paper session (default: market making on a synthetic book, simulated venue).
+    Run {
+        /// Config file (TOML); the embedded default when omitted.
+        config: Option<PathBuf>,
+        /// Feed this recorded data file instead of the configured feed.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Journal directory (default: kestrel-journal/session-<id>-<n>).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Synthetic feed: number of book updates.
+        #[arg(long)]
+        events: Option<u64>,
+        /// Wait strategy override: busy-spin | yield | block.
+        #[arg(long)]
+        wait: Option<String>,
+    },
+    /// Re-run a journal through a fresh engine.
+    Replay {
+        /// Compare every output byte for byte; exit 1 on the first divergence.
+        #[arg(long)]
+        verify: bool,
+        /// Journal directory.
+        dir: PathBuf,
+    },
+    /// List a journal's events readably.
+    Inspect {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Show one order's timeline (e.g. K1-5).
+        #[arg(long)]
+        order: Option<String>,
+        /// Stop after this many lines.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Tick-to-order latency percentiles, overall and per stage.
+    Latency {
+        /// Journal directory.
+        dir: PathBuf,
+    },
+    /// Print the embedded default configuration.
+    DefaultConfig,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let name = path.map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into());
+    Config::from_toml(&text).map_err(|e| anyhow!("{name}: {e}"))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Run { config, data, journal, events, wait } => {
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(d) = data {
+                if !d.exists() {
+                    return Err(anyhow!("data file {} does not exist", d.display()));
+                }
+                cfg.feed.kind = FeedKind::Recorded;
+                cfg.feed.data = Some(d.display().to_string());
+            }
+            if let Some(n) = events {
+                cfg.feed.events = n;
+            }
+            if let Some(w) = wait {
+                cfg.runtime.wait = toml::Value::String(w.clone())
+                    .try_into()
+                    .map_err(|_| anyhow!("--wait must be busy-spin, yield or block, not {w:?}"))?;
+            }
+            cfg.validate().map_err(|e| anyhow!("{e}"))?;
+            ctrlc::set_handler(|| runtime::STOP.store(true, std::sync::atomic::Ordering::Relaxed))
+                .context("cannot install the Ctrl-C handler")?;
+            let dir = runtime::journal_dir(&cfg, journal.as_deref());
+            let wait = cfg.runtime.wait;
+            let s = runtime::run(cfg, dir)?;
+            println!("kestrel run: {:.2} s wall, wait strategy {:?}", s.elapsed.as_secs_f64(), wait);
+            println!("  inputs   {:>10}   outputs {:>10}", s.inputs, s.outputs);
+            println!("  orders   {:>10}   fills   {:>10}   rejects {}   alerts {}", s.orders, s.fills, s.rejects, s.alerts);
+            for (sym, net, pnl, fees, vol) in &s.instruments {
+                println!("  {sym}: position {net}, pnl {pnl} (after fees {fees}), volume {vol}");
+            }
+            let balances: Vec<String> = s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();
+            println!("  balances {}", balances.join(", "));
+            let names = ["", "time limit", "stop loss", "take profit", "expired", "early stop", "trailing stop", "insufficient balance", "failed", "completed", "position hold"];
+            let closed: Vec<String> = s.close_types.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| format!("{} {n}", names[i])).collect();
+            println!("  executors closed: {}", if closed.is_empty() { "none".into() } else { closed.join(", ") });
+            println!("  journal  {}  (latency records {})", s.journal.display(), s.latency_records);
+            println!("  next: kestrel replay --verify {0} | kestrel inspect {0} --limit 40 | kestrel latency {0}", s.journal.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Replay { verify, dir } => match commands::replay(&dir)? {
+            commands::Verdict::Identical { inputs, outputs } => {
+                println!("replayed {inputs} inputs: {outputs} outputs{}", if verify { ", all byte-identical" } else { "" });
+                Ok(ExitCode::SUCCESS)
+            }
+            commands::Verdict::Diverged { seq, cause, expected, got } => {
+                println!("DIVERGENCE at output {seq} (caused by input {cause})\n  expected: {expected}\n  got:      {got}");
+                Ok(if verify { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            }
+        },
+        Cmd::Inspect { dir, order, limit } => {
+            print!("{}", commands::inspect(&dir, order.as_deref(), limit)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Latency { dir } => {
+            print!("{}", commands::latency(&dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
