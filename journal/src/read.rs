@@ -38,8 +38,16 @@ impl JournalReader {
     /// [`JournalError::Corrupt`] if LMDB finds the file invalid or a database or meta
     /// key is missing, and other LMDB or I/O errors.
     pub fn open(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() || !dir.join(DATA_FILE).is_file() {
+        let data = dir.join(DATA_FILE);
+        if !dir.is_dir() || !data.is_file() {
             return Err(JournalError::NotAJournal(dir.to_path_buf()));
+        }
+        if std::fs::metadata(&data)?.len() == 0 {
+            // LMDB would take an empty file for a new environment and fail to initialise it.
+            return Err(JournalError::Corrupt(format!(
+                "{}: data.mdb is empty",
+                dir.display()
+            )));
         }
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options.max_dbs(MAX_DBS);
