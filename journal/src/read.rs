@@ -125,7 +125,7 @@ impl JournalReader {
 
     fn count(&self, db: SeqDb) -> Result<u64> {
         let rtxn = self.txn()?;
-        Ok(db.len(&rtxn).map_err(|e| map_lmdb(&self.dir, e))?)
+        db.len(&rtxn).map_err(|e| map_lmdb(&self.dir, e))
     }
 
     fn txn(&self) -> Result<RoTxn<'_, WithoutTls>> {
@@ -140,8 +140,8 @@ impl JournalReader {
     /// [`JournalError::CorruptRecord`] at the first input that does not decode or whose
     /// `header.seq` differs from its key (inputs before it have been passed to `f`),
     /// and LMDB errors.
-    pub fn for_each_input(&self, mut f: impl FnMut(Input) -> ControlFlow<()>) -> Result<()> {
-        self.for_each(self.inputs, INPUTS, |i: &Input| i.header.seq, |i| f(i))
+    pub fn for_each_input(&self, f: impl FnMut(Input) -> ControlFlow<()>) -> Result<()> {
+        self.for_each(self.inputs, INPUTS, |i: &Input| i.header.seq, f)
     }
 
     /// Calls `f` with every output in seq order until it returns `Break`.
@@ -149,8 +149,8 @@ impl JournalReader {
     /// # Errors
     ///
     /// As [`for_each_input`](Self::for_each_input), for outputs.
-    pub fn for_each_output(&self, mut f: impl FnMut(Output) -> ControlFlow<()>) -> Result<()> {
-        self.for_each(self.outputs, OUTPUTS, |o: &Output| o.seq, |o| f(o))
+    pub fn for_each_output(&self, f: impl FnMut(Output) -> ControlFlow<()>) -> Result<()> {
+        self.for_each(self.outputs, OUTPUTS, |o: &Output| o.seq, f)
     }
 
     /// Returns every input in seq order.
