@@ -1,0 +1,76 @@
+//! Session metadata and the LMDB layout shared by the writer and the reader.
+
+use std::path::Path;
+
+pub(crate) use heed::types::{Bytes, Str, U64};
+use heed::{byteorder::BigEndian, Database, MdbError};
+use kestrel_engine::SCHEMA_VERSION;
+
+use crate::error::JournalError;
+
+/// Key codec of the record databases.
+pub(crate) type SeqKey = U64<BigEndian>;
+/// A record database keyed by seq.
+pub(crate) type SeqDb = Database<'static, SeqKey, Bytes>;
+/// Meta values keyed by name.
+pub(crate) type MetaDb = Database<'static, Str, Bytes>;
+
+/// Database names.
+pub(crate) const INPUTS: &str = "inputs";
+pub(crate) const OUTPUTS: &str = "outputs";
+pub(crate) const LATENCY: &str = "latency";
+pub(crate) const META: &str = "meta";
+/// Named databases per environment.
+pub(crate) const MAX_DBS: u32 = 4;
+
+/// Meta keys; values are UTF-8 (numbers in decimal).
+pub(crate) const KEY_SCHEMA: &str = "schema_version";
+pub(crate) const KEY_SESSION: &str = "session_id";
+pub(crate) const KEY_SEED: &str = "seed";
+pub(crate) const KEY_CONFIG: &str = "config";
+pub(crate) const KEY_CREATED: &str = "created_unix_ns";
+
+/// LMDB's data file; its presence makes a directory a journal.
+pub(crate) const DATA_FILE: &str = "data.mdb";
+
+/// What a journal records about its session, stored in the `meta` database.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// Schema version of the records ([`SCHEMA_VERSION`] for journals this build writes).
+    pub schema_version: u32,
+    /// Session id (high half of every client order id).
+    pub session_id: u32,
+    /// Seed of the session's random generator.
+    pub seed: u64,
+    /// Full configuration as TOML.
+    pub config_toml: String,
+    /// Wall-clock creation time, ns since the Unix epoch.
+    pub created_unix_ns: u64,
+}
+
+impl Meta {
+    /// Returns meta for a new session with this build's schema version.
+    pub fn new(session_id: u32, seed: u64, config_toml: String, created_unix_ns: u64) -> Self {
+        Meta {
+            schema_version: SCHEMA_VERSION,
+            session_id,
+            seed,
+            config_toml,
+            created_unix_ns,
+        }
+    }
+}
+
+/// Maps LMDB errors that mean "this file is damaged" to [`JournalError::Corrupt`].
+pub(crate) fn map_lmdb(dir: &Path, e: heed::Error) -> JournalError {
+    match e {
+        heed::Error::Mdb(
+            m @ (MdbError::Invalid
+            | MdbError::Corrupted
+            | MdbError::PageNotFound
+            | MdbError::VersionMismatch
+            | MdbError::Incompatible),
+        ) => JournalError::Corrupt(format!("{}: LMDB says: {m}", dir.display())),
+        other => JournalError::Lmdb(other),
+    }
+}

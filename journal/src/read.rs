@@ -1,0 +1,299 @@
+//! Reading a journal: [`JournalReader`].
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
+use kestrel_engine::{Input, Output, SCHEMA_VERSION};
+use rkyv::util::AlignedVec;
+
+use crate::codec::{decode_with, LatencyRecord};
+use crate::error::{JournalError, Result};
+use crate::meta::{
+    map_lmdb, Bytes, Meta, MetaDb, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG, KEY_CREATED,
+    KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, MAX_DBS, META, OUTPUTS,
+};
+
+/// Read-only view of a journal directory.
+///
+/// Every method runs in its own read transaction, so it sees the journal as of the
+/// call. Records are validated as they are decoded: a damaged one gives
+/// [`JournalError::CorruptRecord`], never a panic.
+pub struct JournalReader {
+    env: Env<WithoutTls>,
+    dir: PathBuf,
+    meta: Meta,
+    inputs: SeqDb,
+    outputs: SeqDb,
+    latency: SeqDb,
+}
+
+impl JournalReader {
+    /// Opens the journal in `dir` read-only and checks its meta.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::NotAJournal`] if `dir` is missing or has no `data.mdb`,
+    /// [`JournalError::SchemaMismatch`] if it was written with another schema version,
+    /// [`JournalError::Corrupt`] if LMDB finds the file invalid or a database or meta
+    /// key is missing, and other LMDB or I/O errors.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let data = dir.join(DATA_FILE);
+        if !dir.is_dir() || !data.is_file() {
+            return Err(JournalError::NotAJournal(dir.to_path_buf()));
+        }
+        if std::fs::metadata(&data)?.len() == 0 {
+            // LMDB would take an empty file for a new environment and fail to initialise it.
+            return Err(JournalError::Corrupt(format!(
+                "{}: data.mdb is empty",
+                dir.display()
+            )));
+        }
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options.max_dbs(MAX_DBS);
+        // SAFETY: READ_ONLY is a safe flag; it is only `unsafe` by heed's signature.
+        unsafe { options.flags(EnvFlags::READ_ONLY) };
+        // SAFETY: the journal is opened read-only; the single writer only appends through
+        // LMDB, whose locking keeps readers consistent.
+        let env = unsafe { options.open(dir) }.map_err(|e| map_lmdb(dir, e))?;
+
+        let missing = |name: &str| {
+            JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()))
+        };
+        let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
+        let (inputs, outputs, latency, meta_db) = env
+            .open_databases_and_commit(rtxn, |dbo, rtxn| -> Result<_, heed::Error> {
+                let inputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(INPUTS))?;
+                let outputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(OUTPUTS))?;
+                let latency = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(LATENCY))?;
+                let meta = dbo.open_database::<Str, Bytes>(rtxn, Some(META))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    inputs, outputs, latency, meta,
+                )))
+            })
+            .map_err(|e| map_lmdb(dir, e))?
+            .commit()
+            .ok_or_else(|| missing(META))?;
+        let meta_db = meta_db.ok_or_else(|| missing(META))?;
+        let meta = read_meta(&env, meta_db, dir)?;
+        Ok(JournalReader {
+            inputs: inputs.ok_or_else(|| missing(INPUTS))?,
+            outputs: outputs.ok_or_else(|| missing(OUTPUTS))?,
+            latency: latency.ok_or_else(|| missing(LATENCY))?,
+            env,
+            dir: dir.to_path_buf(),
+            meta,
+        })
+    }
+
+    /// Returns the session metadata.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Returns the journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Returns the number of inputs.
+    ///
+    /// # Errors
+    ///
+    /// LMDB errors.
+    pub fn input_count(&self) -> Result<u64> {
+        self.count(self.inputs)
+    }
+
+    /// Returns the number of outputs.
+    ///
+    /// # Errors
+    ///
+    /// LMDB errors.
+    pub fn output_count(&self) -> Result<u64> {
+        self.count(self.outputs)
+    }
+
+    /// Returns the number of latency records.
+    ///
+    /// # Errors
+    ///
+    /// LMDB errors.
+    pub fn latency_count(&self) -> Result<u64> {
+        self.count(self.latency)
+    }
+
+    fn count(&self, db: SeqDb) -> Result<u64> {
+        let rtxn = self.txn()?;
+        db.len(&rtxn).map_err(|e| map_lmdb(&self.dir, e))
+    }
+
+    fn txn(&self) -> Result<RoTxn<'_, WithoutTls>> {
+        self.env.read_txn().map_err(|e| map_lmdb(&self.dir, e))
+    }
+
+    /// Calls `f` with every input in seq order until it returns `Break`, without
+    /// holding more than one decoded input in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::CorruptRecord`] at the first input that does not decode or whose
+    /// `header.seq` differs from its key (inputs before it have been passed to `f`),
+    /// and LMDB errors.
+    pub fn for_each_input(&self, f: impl FnMut(Input) -> ControlFlow<()>) -> Result<()> {
+        self.for_each(self.inputs, INPUTS, |i: &Input| i.header.seq, f)
+    }
+
+    /// Calls `f` with every output in seq order until it returns `Break`.
+    ///
+    /// # Errors
+    ///
+    /// As [`for_each_input`](Self::for_each_input), for outputs.
+    pub fn for_each_output(&self, f: impl FnMut(Output) -> ControlFlow<()>) -> Result<()> {
+        self.for_each(self.outputs, OUTPUTS, |o: &Output| o.seq, f)
+    }
+
+    /// Returns every input in seq order.
+    ///
+    /// # Errors
+    ///
+    /// As [`for_each_input`](Self::for_each_input).
+    pub fn inputs(&self) -> Result<Vec<Input>> {
+        let mut v = Vec::new();
+        self.for_each_input(|i| {
+            v.push(i);
+            ControlFlow::Continue(())
+        })?;
+        Ok(v)
+    }
+
+    /// Returns every output in seq order.
+    ///
+    /// # Errors
+    ///
+    /// As [`for_each_input`](Self::for_each_input), for outputs.
+    pub fn outputs(&self) -> Result<Vec<Output>> {
+        let mut v = Vec::new();
+        self.for_each_output(|o| {
+            v.push(o);
+            ControlFlow::Continue(())
+        })?;
+        Ok(v)
+    }
+
+    /// Returns every latency record in `output_seq` order.
+    ///
+    /// # Errors
+    ///
+    /// As [`for_each_input`](Self::for_each_input), for latency records.
+    pub fn latency(&self) -> Result<Vec<LatencyRecord>> {
+        let mut v = Vec::new();
+        self.for_each(
+            self.latency,
+            LATENCY,
+            |r: &LatencyRecord| r.output_seq,
+            |r| {
+                v.push(r);
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok(v)
+    }
+
+    /// Returns every output as stored: `(seq, bytes)` in seq order, for byte-identical
+    /// comparison with [`crate::encode_output`]. The bytes are not validated.
+    ///
+    /// # Errors
+    ///
+    /// LMDB errors.
+    pub fn output_bytes(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let rtxn = self.txn()?;
+        let iter = self
+            .outputs
+            .iter(&rtxn)
+            .map_err(|e| map_lmdb(&self.dir, e))?;
+        let mut v = Vec::new();
+        for item in iter {
+            let (seq, bytes) = item.map_err(|e| map_lmdb(&self.dir, e))?;
+            v.push((seq, bytes.to_vec()));
+        }
+        Ok(v)
+    }
+
+    fn for_each<T>(
+        &self,
+        db: SeqDb,
+        name: &'static str,
+        seq_of: impl Fn(&T) -> u64,
+        mut f: impl FnMut(T) -> ControlFlow<()>,
+    ) -> Result<()>
+    where
+        T: rkyv::Archive,
+        T::Archived: for<'a> rkyv::bytecheck::CheckBytes<
+                rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>,
+            > + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
+    {
+        let rtxn = self.txn()?;
+        let iter = db.iter(&rtxn).map_err(|e| map_lmdb(&self.dir, e))?;
+        let mut scratch = AlignedVec::new();
+        for item in iter {
+            let (seq, bytes) = item.map_err(|e| map_lmdb(&self.dir, e))?;
+            let value: T =
+                decode_with(bytes, &mut scratch).map_err(|reason| JournalError::CorruptRecord {
+                    db: name,
+                    seq,
+                    reason,
+                })?;
+            let inner = seq_of(&value);
+            if inner != seq {
+                return Err(JournalError::CorruptRecord {
+                    db: name,
+                    seq,
+                    reason: format!("record says seq {inner}"),
+                });
+            }
+            if f(value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_meta(env: &Env<WithoutTls>, db: MetaDb, dir: &Path) -> Result<Meta> {
+    let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
+    let get = |key: &str| -> Result<String> {
+        let bytes = db
+            .get(&rtxn, key)
+            .map_err(|e| map_lmdb(dir, e))?
+            .ok_or_else(|| {
+                JournalError::Corrupt(format!("{}: meta key '{key}' missing", dir.display()))
+            })?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            JournalError::Corrupt(format!("{}: meta key '{key}' is not UTF-8", dir.display()))
+        })
+    };
+    fn num<N: std::str::FromStr>(dir: &Path, key: &str, s: &str) -> Result<N> {
+        s.parse().map_err(|_| {
+            JournalError::Corrupt(format!(
+                "{}: meta key '{key}' is not a number: {s:?}",
+                dir.display()
+            ))
+        })
+    }
+    // The schema first: with another version nothing else may be trusted.
+    let schema_version: u32 = num(dir, KEY_SCHEMA, &get(KEY_SCHEMA)?)?;
+    if schema_version != SCHEMA_VERSION {
+        return Err(JournalError::SchemaMismatch {
+            found: schema_version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(Meta {
+        schema_version,
+        session_id: num(dir, KEY_SESSION, &get(KEY_SESSION)?)?,
+        seed: num(dir, KEY_SEED, &get(KEY_SEED)?)?,
+        config_toml: get(KEY_CONFIG)?,
+        created_unix_ns: num(dir, KEY_CREATED, &get(KEY_CREATED)?)?,
+    })
+}
