@@ -270,7 +270,10 @@ pub enum Command {
     ResumeController(u16),
 }
 
-/// Everything the engine can be told.
+/// Everything the engine can be told. Variants are stored inline (ring slots are
+/// fixed-size and pre-allocated), so the large `Depth` is not boxed: boxing would
+/// allocate per depth update.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Event {
     /// Empty ring slot; never journaled.

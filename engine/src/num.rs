@@ -93,7 +93,7 @@ pub fn fmt_raw(raw: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     write!(f, "{int}")?;
     if frac != 0 {
         let mut width = DECIMALS as usize;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }
@@ -151,13 +151,16 @@ impl Dec {
         self.0
     }
 
-    /// `self * other` (both decimals), truncated toward zero.
+    /// `self * other` (both decimals), truncated toward zero. A named method rather
+    /// than `ops::Mul` so the truncation is visible at every call site.
+    #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn mul(self, other: Dec) -> Dec {
         Dec(mul_div(self.0, other.0, SCALE))
     }
 
     /// `self / other` (both decimals), truncated toward zero. `None` when `other` is zero.
+    #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn div(self, other: Dec) -> Option<Dec> {
         (other.0 != 0).then(|| Dec(mul_div(self.0, SCALE, other.0)))
