@@ -19,10 +19,17 @@
 //! - Requests (place, cancel, modify) reach the matching engine `latency_ns` after they
 //!   were sent; requests arriving at or before a market event's time are processed
 //!   before that event.
+//! - Accepted orders get venue order ids 1, 2, …; `Rejected` and `CancelRejected`
+//!   reports carry venue order id 0. A place whose cid is still live is `Rejected`
+//!   with `Other`. `Modify` is cancel-replace: the replacement gets a new venue id, a
+//!   fresh `cum_qty` and new time priority; if it fails validation the old order is
+//!   gone and the only report is `Rejected`.
+//! - Buys lock `price × qty × (1 + max(maker, taker fee))` of quote, sells lock `qty`
+//!   of base. Market buys lock nothing and each fill is capped by the free quote.
 
 use kestrel_engine::config::VenueConfig;
 use kestrel_engine::{
-    Action, BookTicker, ClientOrderId, Depth, Dec, Event, ExecKind, ExecReport, InstrumentId,
+    Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentId,
     InstrumentSpec, Liquidity, OrderType, PlaceOrder, RejectReason, Side, TimeInForce, Trade,
 };
 use std::collections::BTreeMap;
@@ -64,14 +71,14 @@ impl Book {
             Side::Buy => self
                 .asks
                 .iter()
-                .take_while(|(px, _)| limit.map_or(true, |l| **px <= l))
+                .take_while(|(px, _)| !matches!(limit, Some(l) if **px > l))
                 .map(|(p, q)| (*p, *q))
                 .collect(),
             Side::Sell => self
                 .bids
                 .iter()
                 .rev()
-                .take_while(|(px, _)| limit.map_or(true, |l| **px >= l))
+                .take_while(|(px, _)| !matches!(limit, Some(l) if **px < l))
                 .map(|(p, q)| (*p, *q))
                 .collect(),
         }
@@ -279,7 +286,10 @@ impl SimVenue {
     /// `ts + latency_ns` (at once when the latency is zero). Requests that arrived by
     /// `ts` are processed first. Actions other than place, cancel and modify are ignored.
     pub fn on_action(&mut self, ts: u64, action: &Action, out: &mut Vec<(u64, ExecReport)>) {
-        if !matches!(action, Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. }) {
+        if !matches!(
+            action,
+            Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. }
+        ) {
             return;
         }
         self.advance(ts, out);
@@ -288,7 +298,8 @@ impl SimVenue {
             return;
         }
         let arrival = ts.saturating_add(self.latency_ns);
-        self.pending.insert((arrival, self.next_request), action.clone());
+        self.pending
+            .insert((arrival, self.next_request), action.clone());
         self.next_request += 1;
     }
 
@@ -329,15 +340,20 @@ impl SimVenue {
         match action {
             Action::Place(p) => self.place(ts, p, out),
             Action::Cancel { cid, instrument } => self.cancel(ts, *cid, *instrument, out),
-            Action::Modify { cid, instrument, price, qty } => {
-                self.modify(ts, *cid, *instrument, *price, *qty, out)
-            }
+            Action::Modify {
+                cid,
+                instrument,
+                price,
+                qty,
+            } => self.modify(ts, *cid, *instrument, *price, *qty, out),
             _ => {}
         }
     }
 
     fn free(&self, asset: usize) -> Dec {
-        self.balances.get(asset).map_or(Dec::ZERO, |b| b.total - b.locked)
+        self.balances
+            .get(asset)
+            .map_or(Dec::ZERO, |b| b.total - b.locked)
     }
 
     /// Lock an order of this shape needs for `qty` at reference price `px`.
@@ -385,8 +401,7 @@ impl SimVenue {
         if !market && (p.price.raw() <= 0 || !p.price.is_multiple_of(spec.tick_size)) {
             return Err(RejectReason::BadTick);
         }
-        if p.qty.raw() <= 0 || !p.qty.is_multiple_of(spec.lot_size) || p.qty < spec.min_quantity()
-        {
+        if p.qty.raw() <= 0 || !p.qty.is_multiple_of(spec.lot_size) || p.qty < spec.min_quantity() {
             return Err(RejectReason::BadLot);
         }
         let book = &self.books[p.instrument as usize];
@@ -555,7 +570,11 @@ impl SimVenue {
             }
         }
         let done = o.leaves().raw() <= 0;
-        let mut r = o.report(if done { ExecKind::Fill } else { ExecKind::PartialFill });
+        let mut r = o.report(if done {
+            ExecKind::Fill
+        } else {
+            ExecKind::PartialFill
+        });
         r.last_px = px;
         r.last_qty = q;
         r.fee = fee;
@@ -589,7 +608,9 @@ impl SimVenue {
     }
 
     fn live(&self, cid: ClientOrderId, instrument: InstrumentId) -> bool {
-        self.orders.get(&cid).is_some_and(|o| o.instrument == instrument)
+        self.orders
+            .get(&cid)
+            .is_some_and(|o| o.instrument == instrument)
     }
 
     fn cancel_reject(ts: u64, cid: ClientOrderId, instrument: InstrumentId) -> (u64, ExecReport) {
@@ -701,7 +722,10 @@ impl SimVenue {
 
     /// Fills resting orders a public trade printed through (strictly), up to its size.
     fn match_trade(&mut self, ts: u64, t: &Trade, out: &mut Vec<(u64, ExecReport)>) {
-        let Some(lot) = self.instruments.get(t.instrument as usize).map(|x| x.spec.lot_size)
+        let Some(lot) = self
+            .instruments
+            .get(t.instrument as usize)
+            .map(|x| x.spec.lot_size)
         else {
             return;
         };
