@@ -1,1 +1,6 @@
+//! Order outputs: the simulated venue (matching, latency, fees) and, later, venue
+//! connectors. Gateways depend on engine types, never the reverse.
 
+pub mod sim;
+
+pub use sim::SimVenue;

@@ -1,0 +1,762 @@
+//! Simulated venue: a deterministic matching engine fed by market data and order
+//! requests, with order-entry latency, exchange rules, fees and balances.
+//!
+//! It is pure: no threads, no clock, no I/O, no randomness. The same sequence of calls
+//! always produces the same reports.
+//!
+//! Model:
+//! - The venue keeps one book copy per instrument. Depth updates maintain L2 levels (a
+//!   snapshot's first chunk clears the book). A `BookTicker` replaces each side when the
+//!   instrument never received depth; otherwise it is merged into the L2 book (levels
+//!   better than the ticker's are dropped, the ticker's level is set).
+//! - Resting orders fill as maker at their own price when the opposite side crosses
+//!   them after a book update (after the last chunk of a depth update) or when a public
+//!   trade prints strictly through their price. There is no queue model: a trade at the
+//!   order's price does not fill it.
+//! - Taker executions (and maker fills against the book) consume the venue's book copy,
+//!   so the same displayed liquidity is not taken twice before the feed restates it.
+//! - Fill quantities are rounded down to the instrument's lot size.
+//! - Requests (place, cancel, modify) reach the matching engine `latency_ns` after they
+//!   were sent; requests arriving at or before a market event's time are processed
+//!   before that event.
+//! - Accepted orders get venue order ids 1, 2, …; `Rejected` and `CancelRejected`
+//!   reports carry venue order id 0. A place whose cid is still live is `Rejected`
+//!   with `Other`. `Modify` is cancel-replace: the replacement gets a new venue id, a
+//!   fresh `cum_qty` and new time priority; if it fails validation the old order is
+//!   gone and the only report is `Rejected`.
+//! - Buys lock `price × qty × (1 + max(maker, taker fee))` of quote, sells lock `qty`
+//!   of base. Market buys lock nothing and each fill is capped by the free quote.
+
+use kestrel_engine::config::VenueConfig;
+use kestrel_engine::{
+    Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentId,
+    InstrumentSpec, Liquidity, OrderType, PlaceOrder, RejectReason, Side, TimeInForce, Trade,
+};
+use std::collections::BTreeMap;
+
+/// One instrument with its asset indices.
+#[derive(Clone, Debug)]
+struct Inst {
+    spec: InstrumentSpec,
+    base: usize,
+    quote: usize,
+}
+
+/// The venue's copy of one instrument's book: price → displayed quantity.
+#[derive(Clone, Debug, Default)]
+struct Book {
+    bids: BTreeMap<Dec, Dec>,
+    asks: BTreeMap<Dec, Dec>,
+    /// True once a depth update was seen: tickers are then merged, not substituted.
+    has_l2: bool,
+}
+
+impl Book {
+    fn best_bid(&self) -> Option<Dec> {
+        self.bids.keys().next_back().copied()
+    }
+    fn best_ask(&self) -> Option<Dec> {
+        self.asks.keys().next().copied()
+    }
+    /// Best price on the side an order of `side` trades against.
+    fn best_opposite(&self, side: Side) -> Option<Dec> {
+        match side {
+            Side::Buy => self.best_ask(),
+            Side::Sell => self.best_bid(),
+        }
+    }
+    /// Levels an order of `side` with limit `limit` (None: market) can take, best first.
+    fn crossing_levels(&self, side: Side, limit: Option<Dec>) -> Vec<(Dec, Dec)> {
+        match side {
+            Side::Buy => self
+                .asks
+                .iter()
+                .take_while(|(px, _)| !matches!(limit, Some(l) if **px > l))
+                .map(|(p, q)| (*p, *q))
+                .collect(),
+            Side::Sell => self
+                .bids
+                .iter()
+                .rev()
+                .take_while(|(px, _)| !matches!(limit, Some(l) if **px < l))
+                .map(|(p, q)| (*p, *q))
+                .collect(),
+        }
+    }
+    /// Removes `qty` from the level at `px` on the side an order of `side` takes from.
+    fn consume(&mut self, side: Side, px: Dec, qty: Dec) {
+        let levels = match side {
+            Side::Buy => &mut self.asks,
+            Side::Sell => &mut self.bids,
+        };
+        if let Some(q) = levels.get_mut(&px) {
+            *q -= qty;
+            if q.raw() <= 0 {
+                levels.remove(&px);
+            }
+        }
+    }
+    fn set_level(&mut self, side: Side, px: Dec, qty: Dec) {
+        if px.raw() <= 0 {
+            return;
+        }
+        let levels = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        if qty.raw() <= 0 {
+            levels.remove(&px);
+        } else {
+            levels.insert(px, qty);
+        }
+    }
+    fn apply_ticker(&mut self, t: &BookTicker) {
+        if !self.has_l2 {
+            self.bids.clear();
+            self.asks.clear();
+            self.set_level(Side::Buy, t.bid_px, t.bid_qty);
+            self.set_level(Side::Sell, t.ask_px, t.ask_qty);
+            return;
+        }
+        if t.bid_px.raw() > 0 {
+            self.bids.retain(|px, _| *px <= t.bid_px);
+            self.set_level(Side::Buy, t.bid_px, t.bid_qty);
+        }
+        if t.ask_px.raw() > 0 {
+            self.asks.retain(|px, _| *px >= t.ask_px);
+            self.set_level(Side::Sell, t.ask_px, t.ask_qty);
+        }
+    }
+    fn apply_depth(&mut self, d: &Depth) {
+        if !self.has_l2 || (d.snapshot && d.first_chunk) {
+            // The first depth data replaces whatever a ticker left.
+            self.bids.clear();
+            self.asks.clear();
+        }
+        self.has_l2 = true;
+        for l in d.levels() {
+            self.set_level(l.side, l.px, l.qty);
+        }
+    }
+}
+
+/// Total and locked amount of one asset.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bal {
+    total: Dec,
+    locked: Dec,
+}
+
+/// A live (acknowledged, not done) order.
+#[derive(Clone, Copy, Debug)]
+struct Order {
+    cid: ClientOrderId,
+    instrument: InstrumentId,
+    side: Side,
+    order_type: OrderType,
+    tif: TimeInForce,
+    price: Dec,
+    qty: Dec,
+    cum: Dec,
+    venue_id: u64,
+    /// Time priority among resting orders.
+    seq: u64,
+    /// Amount this order holds locked (quote for buys, base for sells).
+    locked: Dec,
+}
+
+impl Order {
+    fn leaves(&self) -> Dec {
+        self.qty - self.cum
+    }
+    fn report(&self, kind: ExecKind) -> ExecReport {
+        ExecReport {
+            cid: self.cid,
+            instrument: self.instrument,
+            kind,
+            venue_order_id: self.venue_id,
+            cum_qty: self.cum,
+            leaves_qty: self.leaves(),
+            ..ExecReport::default()
+        }
+    }
+}
+
+/// Deterministic simulated venue (see the module documentation for the model).
+#[derive(Clone, Debug)]
+pub struct SimVenue {
+    latency_ns: u64,
+    maker_fee: Dec,
+    taker_fee: Dec,
+    /// Fee rate used to size buy locks: the larger of the two rates.
+    lock_rate: Dec,
+    instruments: Vec<Inst>,
+    books: Vec<Book>,
+    asset_index: BTreeMap<String, usize>,
+    balances: Vec<Bal>,
+    orders: BTreeMap<ClientOrderId, Order>,
+    /// Requests in flight, keyed by (arrival time, send order).
+    pending: BTreeMap<(u64, u64), Action>,
+    next_request: u64,
+    next_venue_id: u64,
+    next_seq: u64,
+}
+
+fn clamp_rate(r: Dec) -> Dec {
+    r.max(Dec::ZERO).min(Dec(Dec::ONE.raw() - 1))
+}
+
+impl SimVenue {
+    /// Builds a venue. Instrument ids are indices in `instruments`; `balances` gives
+    /// the account's starting totals by asset name (assets of the instruments that are
+    /// missing start at zero). Fee rates are clamped to `[0, 1)`.
+    pub fn new(
+        cfg: &VenueConfig,
+        instruments: &[InstrumentSpec],
+        balances: &BTreeMap<String, Dec>,
+    ) -> Self {
+        let mut asset_index = BTreeMap::new();
+        let mut bals = Vec::new();
+        let mut index_of = |name: &str, bals: &mut Vec<Bal>| -> usize {
+            if let Some(&i) = asset_index.get(name) {
+                return i;
+            }
+            let i = bals.len();
+            asset_index.insert(name.to_string(), i);
+            bals.push(Bal::default());
+            i
+        };
+        for (name, v) in balances {
+            let i = index_of(name, &mut bals);
+            bals[i].total = (*v).max(Dec::ZERO);
+        }
+        let insts = instruments
+            .iter()
+            .map(|s| Inst {
+                spec: s.clone(),
+                base: index_of(&s.base, &mut bals),
+                quote: index_of(&s.quote, &mut bals),
+            })
+            .collect::<Vec<_>>();
+        let maker_fee = clamp_rate(cfg.maker_fee);
+        let taker_fee = clamp_rate(cfg.taker_fee);
+        SimVenue {
+            latency_ns: cfg.latency_ns,
+            maker_fee,
+            taker_fee,
+            lock_rate: maker_fee.max(taker_fee),
+            books: vec![Book::default(); insts.len()],
+            instruments: insts,
+            asset_index,
+            balances: bals,
+            orders: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            next_request: 0,
+            next_venue_id: 1,
+            next_seq: 0,
+        }
+    }
+
+    /// Applies a market-data event at time `ts`: first processes every request that
+    /// arrived by `ts`, then updates the book copy, then fills resting orders that the
+    /// new book or trade crosses. Fill reports carry `ts`.
+    pub fn on_market(&mut self, ts: u64, event: &Event, out: &mut Vec<(u64, ExecReport)>) {
+        self.advance(ts, out);
+        match event {
+            Event::BookTicker(t) => {
+                if let Some(book) = self.books.get_mut(t.instrument as usize) {
+                    book.apply_ticker(t);
+                    self.match_book(ts, t.instrument, out);
+                }
+            }
+            Event::Depth(d) => {
+                if let Some(book) = self.books.get_mut(d.instrument as usize) {
+                    book.apply_depth(d);
+                    if d.last_chunk {
+                        self.match_book(ts, d.instrument, out);
+                    }
+                }
+            }
+            Event::Trade(t) => self.match_trade(ts, t, out),
+            _ => {}
+        }
+    }
+
+    /// Sends a request at time `ts`. It reaches the matching engine at
+    /// `ts + latency_ns` (at once when the latency is zero). Requests that arrived by
+    /// `ts` are processed first. Actions other than place, cancel and modify are ignored.
+    pub fn on_action(&mut self, ts: u64, action: &Action, out: &mut Vec<(u64, ExecReport)>) {
+        if !matches!(
+            action,
+            Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. }
+        ) {
+            return;
+        }
+        self.advance(ts, out);
+        if self.latency_ns == 0 {
+            self.process(ts, action, out);
+            return;
+        }
+        let arrival = ts.saturating_add(self.latency_ns);
+        self.pending
+            .insert((arrival, self.next_request), action.clone());
+        self.next_request += 1;
+    }
+
+    /// Processes, in (arrival time, send order) order, every request that arrived by `now`.
+    pub fn advance(&mut self, now: u64, out: &mut Vec<(u64, ExecReport)>) {
+        while let Some(entry) = self.pending.first_entry() {
+            let arrival = entry.key().0;
+            if arrival > now {
+                break;
+            }
+            let action = entry.remove();
+            self.process(arrival, &action, out);
+        }
+    }
+
+    /// Processes every pending request at its arrival time (used at shutdown).
+    pub fn flush(&mut self, out: &mut Vec<(u64, ExecReport)>) {
+        self.advance(u64::MAX, out);
+    }
+
+    /// True while some request has not reached the matching engine.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Number of orders resting on the venue.
+    pub fn open_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// `(total, locked)` balance of an asset, `None` if the venue does not know it.
+    pub fn balance(&self, asset: &str) -> Option<(Dec, Dec)> {
+        let b = self.balances.get(*self.asset_index.get(asset)?)?;
+        Some((b.total, b.locked))
+    }
+
+    fn process(&mut self, ts: u64, action: &Action, out: &mut Vec<(u64, ExecReport)>) {
+        match action {
+            Action::Place(p) => self.place(ts, p, out),
+            Action::Cancel { cid, instrument } => self.cancel(ts, *cid, *instrument, out),
+            Action::Modify {
+                cid,
+                instrument,
+                price,
+                qty,
+            } => self.modify(ts, *cid, *instrument, *price, *qty, out),
+            _ => {}
+        }
+    }
+
+    fn free(&self, asset: usize) -> Dec {
+        self.balances
+            .get(asset)
+            .map_or(Dec::ZERO, |b| b.total - b.locked)
+    }
+
+    /// Lock an order of this shape needs for `qty` at reference price `px`.
+    fn lock_for(&self, side: Side, order_type: OrderType, px: Dec, qty: Dec) -> Dec {
+        match (side, order_type) {
+            // Market buys lock nothing: they never rest and each fill is capped by the
+            // free quote balance.
+            (Side::Buy, OrderType::Market) => Dec::ZERO,
+            (Side::Buy, _) => {
+                let n = px.mul(qty);
+                n + n.mul(self.lock_rate)
+            }
+            (Side::Sell, _) => qty,
+        }
+    }
+
+    fn lock_asset(&self, o: &Order) -> usize {
+        let inst = &self.instruments[o.instrument as usize];
+        match o.side {
+            Side::Buy => inst.quote,
+            Side::Sell => inst.base,
+        }
+    }
+
+    fn reject(p: &PlaceOrder, reason: RejectReason) -> ExecReport {
+        ExecReport {
+            cid: p.cid,
+            instrument: p.instrument,
+            kind: ExecKind::Rejected,
+            reason,
+            ..ExecReport::default()
+        }
+    }
+
+    /// Validates a new order; returns the reject reason, if any.
+    fn validate(&self, p: &PlaceOrder) -> Result<(), RejectReason> {
+        let Some(inst) = self.instruments.get(p.instrument as usize) else {
+            return Err(RejectReason::UnknownInstrument);
+        };
+        if self.orders.contains_key(&p.cid) {
+            return Err(RejectReason::Other);
+        }
+        let spec = &inst.spec;
+        let market = p.order_type == OrderType::Market;
+        if !market && (p.price.raw() <= 0 || !p.price.is_multiple_of(spec.tick_size)) {
+            return Err(RejectReason::BadTick);
+        }
+        if p.qty.raw() <= 0 || !p.qty.is_multiple_of(spec.lot_size) || p.qty < spec.min_quantity() {
+            return Err(RejectReason::BadLot);
+        }
+        let book = &self.books[p.instrument as usize];
+        let best_opp = book.best_opposite(p.side);
+        let ref_px = if market {
+            match best_opp {
+                Some(px) => px,
+                None => return Err(RejectReason::NoLiquidity),
+            }
+        } else {
+            p.price
+        };
+        if ref_px.mul(p.qty) < spec.min_notional {
+            return Err(RejectReason::MinNotional);
+        }
+        let (asset, need) = match p.side {
+            Side::Buy => {
+                let n = ref_px.mul(p.qty);
+                (inst.quote, n + n.mul(self.lock_rate))
+            }
+            Side::Sell => (inst.base, p.qty),
+        };
+        if self.free(asset) < need {
+            return Err(RejectReason::InsufficientBalance);
+        }
+        if p.order_type == OrderType::LimitMaker {
+            let crosses = match (p.side, best_opp) {
+                (Side::Buy, Some(ask)) => ask <= p.price,
+                (Side::Sell, Some(bid)) => bid >= p.price,
+                _ => false,
+            };
+            if crosses {
+                return Err(RejectReason::WouldTake);
+            }
+        }
+        Ok(())
+    }
+
+    fn place(&mut self, ts: u64, p: &PlaceOrder, out: &mut Vec<(u64, ExecReport)>) {
+        if let Err(reason) = self.validate(p) {
+            out.push((ts, Self::reject(p, reason)));
+            return;
+        }
+        let market = p.order_type == OrderType::Market;
+        let mut order = Order {
+            cid: p.cid,
+            instrument: p.instrument,
+            side: p.side,
+            order_type: p.order_type,
+            tif: p.tif,
+            price: if market { Dec::ZERO } else { p.price },
+            qty: p.qty,
+            cum: Dec::ZERO,
+            venue_id: self.next_venue_id,
+            seq: self.next_seq,
+            locked: Dec::ZERO,
+        };
+        self.next_venue_id += 1;
+        self.next_seq += 1;
+        order.locked = self.lock_for(order.side, order.order_type, order.price, order.qty);
+        let asset = self.lock_asset(&order);
+        self.balances[asset].locked += order.locked;
+        self.orders.insert(order.cid, order);
+        out.push((ts, order.report(ExecKind::Ack)));
+
+        // Taker phase.
+        if order.order_type != OrderType::LimitMaker {
+            let fills = self.plan_taker(&order);
+            let total = fills.iter().fold(Dec::ZERO, |a, f| a + f.1);
+            if order.tif == TimeInForce::Fok && total < order.qty {
+                self.finish(ts, order.cid, ExecKind::Expired, out);
+                return;
+            }
+            let inst = order.instrument as usize;
+            for (px, q) in fills {
+                self.books[inst].consume(order.side, px, q);
+                self.fill(ts, order.cid, px, q, Liquidity::Taker, out);
+            }
+        }
+        if let Some(o) = self.orders.get(&order.cid) {
+            if o.order_type == OrderType::Market || o.tif != TimeInForce::Gtc {
+                self.finish(ts, order.cid, ExecKind::Expired, out);
+            }
+        }
+    }
+
+    /// Fills a taker order would get now: one `(price, qty)` per crossed level.
+    fn plan_taker(&self, o: &Order) -> Vec<(Dec, Dec)> {
+        let inst = &self.instruments[o.instrument as usize];
+        let lot = inst.spec.lot_size;
+        let limit = (o.order_type != OrderType::Market).then_some(o.price);
+        let levels = self.books[o.instrument as usize].crossing_levels(o.side, limit);
+        // Market buys are capped by the free quote balance, level by level.
+        let mut budget = (o.side == Side::Buy && o.order_type == OrderType::Market)
+            .then(|| self.free(inst.quote));
+        let mut leaves = o.leaves();
+        let mut fills = Vec::new();
+        for (px, avail) in levels {
+            if leaves.raw() <= 0 {
+                break;
+            }
+            let mut q = leaves.min(avail).floor_to(lot);
+            if let Some(b) = budget {
+                let unit = px + px.mul(self.taker_fee);
+                let afford = b.div(unit).unwrap_or(Dec::ZERO).floor_to(lot);
+                q = q.min(afford);
+                // Truncation can leave the estimate one lot high: step down until it fits.
+                while q.raw() > 0 && cost(px, q, self.taker_fee) > b {
+                    if lot.raw() <= 0 {
+                        q = Dec::ZERO;
+                    } else {
+                        q -= lot;
+                    }
+                }
+                if q.raw() <= 0 {
+                    break;
+                }
+                budget = Some(b - cost(px, q, self.taker_fee));
+            }
+            if q.raw() <= 0 {
+                continue;
+            }
+            leaves -= q;
+            fills.push((px, q));
+        }
+        fills
+    }
+
+    /// Applies one fill of `q` at `px` to a live order: balances, lock, report.
+    fn fill(
+        &mut self,
+        ts: u64,
+        cid: ClientOrderId,
+        px: Dec,
+        q: Dec,
+        liq: Liquidity,
+        out: &mut Vec<(u64, ExecReport)>,
+    ) {
+        let Some(mut o) = self.orders.get(&cid).copied() else {
+            return;
+        };
+        let rate = match liq {
+            Liquidity::Maker => self.maker_fee,
+            _ => self.taker_fee,
+        };
+        let notional = px.mul(q);
+        let fee = notional.mul(rate);
+        o.cum += q;
+        let new_lock = self.lock_for(o.side, o.order_type, o.price, o.leaves());
+        let release = (o.locked - new_lock).max(Dec::ZERO);
+        o.locked = o.locked.min(new_lock);
+        let inst = &self.instruments[o.instrument as usize];
+        let (base, quote) = (inst.base, inst.quote);
+        match o.side {
+            Side::Buy => {
+                let b = &mut self.balances[quote];
+                b.total -= notional + fee;
+                b.locked = (b.locked - release).max(Dec::ZERO);
+                self.balances[base].total += q;
+            }
+            Side::Sell => {
+                let b = &mut self.balances[base];
+                b.total -= q;
+                b.locked = (b.locked - release).max(Dec::ZERO);
+                self.balances[quote].total += notional - fee;
+            }
+        }
+        let done = o.leaves().raw() <= 0;
+        let mut r = o.report(if done {
+            ExecKind::Fill
+        } else {
+            ExecKind::PartialFill
+        });
+        r.last_px = px;
+        r.last_qty = q;
+        r.fee = fee;
+        r.liquidity = liq;
+        out.push((ts, r));
+        if done {
+            self.orders.remove(&cid);
+        } else {
+            self.orders.insert(cid, o);
+        }
+    }
+
+    /// Ends a live order (cancel or expiry): releases its lock and reports `kind`.
+    fn finish(
+        &mut self,
+        ts: u64,
+        cid: ClientOrderId,
+        kind: ExecKind,
+        out: &mut Vec<(u64, ExecReport)>,
+    ) {
+        if let Some(o) = self.orders.remove(&cid) {
+            self.unlock(&o);
+            out.push((ts, o.report(kind)));
+        }
+    }
+
+    fn unlock(&mut self, o: &Order) {
+        let asset = self.lock_asset(o);
+        let b = &mut self.balances[asset];
+        b.locked = (b.locked - o.locked).max(Dec::ZERO);
+    }
+
+    fn live(&self, cid: ClientOrderId, instrument: InstrumentId) -> bool {
+        self.orders
+            .get(&cid)
+            .is_some_and(|o| o.instrument == instrument)
+    }
+
+    fn cancel_reject(ts: u64, cid: ClientOrderId, instrument: InstrumentId) -> (u64, ExecReport) {
+        let r = ExecReport {
+            cid,
+            instrument,
+            kind: ExecKind::CancelRejected,
+            reason: RejectReason::UnknownOrder,
+            ..ExecReport::default()
+        };
+        (ts, r)
+    }
+
+    fn cancel(
+        &mut self,
+        ts: u64,
+        cid: ClientOrderId,
+        instrument: InstrumentId,
+        out: &mut Vec<(u64, ExecReport)>,
+    ) {
+        if self.live(cid, instrument) {
+            self.finish(ts, cid, ExecKind::Canceled, out);
+        } else {
+            out.push(Self::cancel_reject(ts, cid, instrument));
+        }
+    }
+
+    /// Cancel-replace: the old order leaves the book silently and a new order with the
+    /// same cid, side, type and time in force is placed (new venue id, fresh `cum_qty`,
+    /// new time priority). If the replacement fails validation the old order is gone
+    /// and the only report is `Rejected`.
+    fn modify(
+        &mut self,
+        ts: u64,
+        cid: ClientOrderId,
+        instrument: InstrumentId,
+        price: Dec,
+        qty: Dec,
+        out: &mut Vec<(u64, ExecReport)>,
+    ) {
+        if !self.live(cid, instrument) {
+            out.push(Self::cancel_reject(ts, cid, instrument));
+            return;
+        }
+        let Some(old) = self.orders.remove(&cid) else {
+            return;
+        };
+        self.unlock(&old);
+        let p = PlaceOrder {
+            cid,
+            instrument,
+            side: old.side,
+            order_type: old.order_type,
+            tif: old.tif,
+            price,
+            qty,
+        };
+        self.place(ts, &p, out);
+    }
+
+    /// Resting orders of an instrument in priority order: buys first (best price,
+    /// then time), then sells.
+    fn resting(&self, instrument: InstrumentId) -> (Vec<ClientOrderId>, Vec<ClientOrderId>) {
+        let mut buys = Vec::new();
+        let mut sells = Vec::new();
+        for o in self.orders.values().filter(|o| o.instrument == instrument) {
+            match o.side {
+                Side::Buy => buys.push((std::cmp::Reverse(o.price), o.seq, o.cid)),
+                Side::Sell => sells.push((o.price, o.seq, o.cid)),
+            }
+        }
+        buys.sort();
+        sells.sort();
+        (
+            buys.into_iter().map(|b| b.2).collect(),
+            sells.into_iter().map(|s| s.2).collect(),
+        )
+    }
+
+    /// Fills resting orders that the book now crosses, as maker at their own price.
+    fn match_book(&mut self, ts: u64, instrument: InstrumentId, out: &mut Vec<(u64, ExecReport)>) {
+        let i = instrument as usize;
+        let Some(lot) = self.instruments.get(i).map(|x| x.spec.lot_size) else {
+            return;
+        };
+        let (buys, sells) = self.resting(instrument);
+        for cid in buys.into_iter().chain(sells) {
+            let Some(o) = self.orders.get(&cid).copied() else {
+                continue;
+            };
+            let levels = self.books[i].crossing_levels(o.side, Some(o.price));
+            let avail = levels.iter().fold(Dec::ZERO, |a, l| a + l.1);
+            let q = o.leaves().min(avail).floor_to(lot);
+            if q.raw() <= 0 {
+                continue;
+            }
+            let mut left = q;
+            for (px, lq) in levels {
+                if left.raw() <= 0 {
+                    break;
+                }
+                let take = left.min(lq);
+                self.books[i].consume(o.side, px, take);
+                left -= take;
+            }
+            self.fill(ts, cid, o.price, q, Liquidity::Maker, out);
+        }
+    }
+
+    /// Fills resting orders a public trade printed through (strictly), up to its size.
+    fn match_trade(&mut self, ts: u64, t: &Trade, out: &mut Vec<(u64, ExecReport)>) {
+        let Some(lot) = self
+            .instruments
+            .get(t.instrument as usize)
+            .map(|x| x.spec.lot_size)
+        else {
+            return;
+        };
+        let mut pool = t.qty;
+        let (buys, sells) = self.resting(t.instrument);
+        for cid in buys.into_iter().chain(sells) {
+            if pool.raw() <= 0 {
+                break;
+            }
+            let Some(o) = self.orders.get(&cid).copied() else {
+                continue;
+            };
+            let through = match o.side {
+                Side::Buy => t.px < o.price,
+                Side::Sell => t.px > o.price,
+            };
+            if !through {
+                continue;
+            }
+            let q = o.leaves().min(pool).floor_to(lot);
+            if q.raw() <= 0 {
+                continue;
+            }
+            pool -= q;
+            self.fill(ts, cid, o.price, q, Liquidity::Maker, out);
+        }
+    }
+}
+
+/// Quote cost of buying `q` at `px` with fee rate `rate`.
+fn cost(px: Dec, q: Dec, rate: Dec) -> Dec {
+    let n = px.mul(q);
+    n + n.mul(rate)
+}
