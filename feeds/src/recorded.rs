@@ -20,7 +20,8 @@
 //! JSON is parsed with simd-json's serde support through a hand-written visitor that
 //! borrows strings from the line buffer and writes price levels straight into reused
 //! vectors; decimals are read exactly with [`parse_raw`]. After warm-up the only
-//! allocation per line is simd-json's internal tape.
+//! allocations per line are simd-json's internal tape vector (created per parse, and
+//! grown when a line has more tokens than the previous one); errors allocate their message.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -29,7 +30,9 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use kestrel_engine::num::{parse_raw, ParseDecimalError};
-use kestrel_engine::{BookTicker, Dec, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK};
+use kestrel_engine::{
+    BookTicker, Dec, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK,
+};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Why a recorded feed could not be read. Every variant names the file and the
@@ -104,7 +107,13 @@ impl fmt::Display for FeedError {
                 "{}:{line}: unknown symbol {symbol}: no instrument is configured for it",
                 file.display()
             ),
-            FeedError::BadNumber { file, line, field, value, reason } => write!(
+            FeedError::BadNumber {
+                file,
+                line,
+                field,
+                value,
+                reason,
+            } => write!(
                 f,
                 "{}:{line}: bad number in field {field:?}: {value:?}: {reason}",
                 file.display()
@@ -128,7 +137,11 @@ impl std::error::Error for FeedError {
 enum LineErr {
     Malformed(String),
     UnknownSymbol(String),
-    BadNumber { field: &'static str, value: String, reason: ParseDecimalError },
+    BadNumber {
+        field: &'static str,
+        value: String,
+        reason: ParseDecimalError,
+    },
 }
 
 /// Reused per-line storage for price levels.
@@ -208,7 +221,11 @@ impl<'de> Visitor<'de> for MsgSeed<'_, 'de> {
                 "stream" if !self.nested => msg.stream = Some(map.next_value()?),
                 "data" if !self.nested => {
                     msg.has_data = true;
-                    map.next_value_seed(MsgSeed { msg: &mut *msg, sc: &mut *self.sc, nested: true })?;
+                    map.next_value_seed(MsgSeed {
+                        msg: &mut *msg,
+                        sc: &mut *self.sc,
+                        nested: true,
+                    })?;
                 }
                 "e" => msg.e = Some(map.next_value()?),
                 "s" => msg.s = Some(map.next_value()?),
@@ -223,14 +240,20 @@ impl<'de> Visitor<'de> for MsgSeed<'_, 'de> {
                 "t" => msg.trade_id = Some(map.next_value()?),
                 "m" => msg.maker = Some(map.next_value()?),
                 "b" | "bids" => {
-                    match map.next_value_seed(FieldSeed { side: Side::Buy, sc: &mut *self.sc })? {
+                    match map.next_value_seed(FieldSeed {
+                        side: Side::Buy,
+                        sc: &mut *self.sc,
+                    })? {
                         Field::Str(s) => msg.bid_px = Some(s),
                         Field::Levels => msg.bids_seen = true,
                         Field::Num(_) => return Err(de::Error::custom("field \"b\" is a number")),
                     }
                 }
                 "a" | "asks" => {
-                    match map.next_value_seed(FieldSeed { side: Side::Sell, sc: &mut *self.sc })? {
+                    match map.next_value_seed(FieldSeed {
+                        side: Side::Sell,
+                        sc: &mut *self.sc,
+                    })? {
                         Field::Str(s) => msg.ask_px = Some(s),
                         Field::Levels => msg.asks_seen = true,
                         Field::Num(n) => msg.agg_id = Some(n),
@@ -277,10 +300,18 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
         Ok(Field::Num(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<'de>, E> {
-        u64::try_from(v).map(Field::Num).map_err(|_| E::custom("negative id"))
+        u64::try_from(v)
+            .map(Field::Num)
+            .map_err(|_| E::custom("negative id"))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
-        while seq.next_element_seed(LevelSeed { side: self.side, sc: &mut *self.sc })?.is_some() {}
+        while seq
+            .next_element_seed(LevelSeed {
+                side: self.side,
+                sc: &mut *self.sc,
+            })?
+            .is_some()
+        {}
         Ok(Field::Levels)
     }
 }
@@ -304,8 +335,12 @@ impl<'de> Visitor<'de> for LevelSeed<'_> {
         f.write_str("a [price, qty] pair of strings")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let px: &'de str = seq.next_element()?.ok_or_else(|| de::Error::custom("level without price"))?;
-        let qty: &'de str = seq.next_element()?.ok_or_else(|| de::Error::custom("level without quantity"))?;
+        let px: &'de str = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::custom("level without price"))?;
+        let qty: &'de str = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::custom("level without quantity"))?;
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         let (pf, qf) = match self.side {
             Side::Buy => ("bid price", "bid quantity"),
@@ -325,7 +360,11 @@ impl<'de> Visitor<'de> for LevelSeed<'_> {
                 return Err(de::Error::custom("bad number"));
             }
         };
-        let level = Level { side: self.side, px: Dec(px), qty: Dec(qty) };
+        let level = Level {
+            side: self.side,
+            px: Dec(px),
+            qty: Dec(qty),
+        };
         match self.side {
             Side::Buy => self.sc.bids.push(level),
             Side::Sell => self.sc.asks.push(level),
@@ -340,7 +379,12 @@ enum Parsed {
     /// A complete event (top of book or trade).
     Event { venue_ts: u64, event: SimpleEvent },
     /// A depth diff; levels are in the scratch vectors.
-    Diff { venue_ts: u64, instrument: InstrumentId, first: u64, last: u64 },
+    Diff {
+        venue_ts: u64,
+        instrument: InstrumentId,
+        first: u64,
+        last: u64,
+    },
     /// A depth snapshot; levels are in the scratch vectors.
     Snapshot { venue_ts: u64, last: u64 },
     /// A message kind this reader ignores.
@@ -355,7 +399,13 @@ enum SimpleEvent {
 
 fn dec(field: &'static str, v: Option<&str>) -> Result<Dec, LineErr> {
     let v = v.ok_or_else(|| LineErr::Malformed(format!("missing field {field:?}")))?;
-    parse_raw(v.as_bytes()).map(Dec).map_err(|reason| LineErr::BadNumber { field, value: v.to_owned(), reason })
+    parse_raw(v.as_bytes())
+        .map(Dec)
+        .map_err(|reason| LineErr::BadNumber {
+            field,
+            value: v.to_owned(),
+            reason,
+        })
 }
 
 fn req<T>(field: &'static str, v: Option<T>) -> Result<T, LineErr> {
@@ -384,10 +434,20 @@ fn parse_json(
 ) -> Result<Parsed, LineErr> {
     sc.clear();
     let mut msg = Msg::default();
-    let res = simd_json::Deserializer::from_slice_with_buffers(json, bufs)
-        .and_then(|mut d| MsgSeed { msg: &mut msg, sc: &mut *sc, nested: false }.deserialize(&mut d));
+    let res = simd_json::Deserializer::from_slice_with_buffers(json, bufs).and_then(|mut d| {
+        MsgSeed {
+            msg: &mut msg,
+            sc: &mut *sc,
+            nested: false,
+        }
+        .deserialize(&mut d)
+    });
     if let Some((field, value, reason)) = sc.bad.take() {
-        return Err(LineErr::BadNumber { field, value, reason });
+        return Err(LineErr::BadNumber {
+            field,
+            value,
+            reason,
+        });
     }
     if let Err(e) = res {
         return Err(LineErr::Malformed(format!("invalid JSON: {e}")));
@@ -400,9 +460,14 @@ fn parse_json(
     };
     if msg.last_update_id.is_some() && !msg.has_data && msg.e.is_none() {
         if !msg.bids_seen || !msg.asks_seen {
-            return Err(LineErr::Malformed("depth snapshot without \"bids\" and \"asks\" lists".into()));
+            return Err(LineErr::Malformed(
+                "depth snapshot without \"bids\" and \"asks\" lists".into(),
+            ));
         }
-        return Ok(Parsed::Snapshot { venue_ts, last: msg.last_update_id.unwrap_or(0) });
+        return Ok(Parsed::Snapshot {
+            venue_ts,
+            last: msg.last_update_id.unwrap_or(0),
+        });
     }
     let kind = match msg.e {
         Some(e) => e,
@@ -423,26 +488,47 @@ fn parse_json(
                 ask_qty: dec("A", msg.ask_qty)?,
                 update_id: msg.last_id.unwrap_or(0),
             };
-            Ok(Parsed::Event { venue_ts, event: SimpleEvent::Ticker(t) })
+            Ok(Parsed::Event {
+                venue_ts,
+                event: SimpleEvent::Ticker(t),
+            })
         }
         "trade" | "aggTrade" => {
-            let trade_id = if kind == "trade" { req("t", msg.trade_id)? } else { req("a", msg.agg_id)? };
+            let trade_id = if kind == "trade" {
+                req("t", msg.trade_id)?
+            } else {
+                req("a", msg.agg_id)?
+            };
             let t = Trade {
                 instrument: lookup(symbols, &msg)?,
                 px: dec("p", msg.px)?,
                 qty: dec("q", msg.qty)?,
-                aggressor: if req("m", msg.maker)? { Side::Sell } else { Side::Buy },
+                aggressor: if req("m", msg.maker)? {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                },
                 trade_id,
             };
-            Ok(Parsed::Event { venue_ts, event: SimpleEvent::Trade(t) })
+            Ok(Parsed::Event {
+                venue_ts,
+                event: SimpleEvent::Trade(t),
+            })
         }
         "depthUpdate" => {
             let first = req("U", msg.first_id)?;
             let last = req("u", msg.last_id)?;
             if !msg.bids_seen || !msg.asks_seen {
-                return Err(LineErr::Malformed("depthUpdate without \"b\" and \"a\" lists".into()));
+                return Err(LineErr::Malformed(
+                    "depthUpdate without \"b\" and \"a\" lists".into(),
+                ));
             }
-            Ok(Parsed::Diff { venue_ts, instrument: lookup(symbols, &msg)?, first, last })
+            Ok(Parsed::Diff {
+                venue_ts,
+                instrument: lookup(symbols, &msg)?,
+                first,
+                last,
+            })
         }
         _ => Ok(Parsed::Skip),
     }
@@ -507,7 +593,10 @@ pub struct RecordedFeed {
 
 impl fmt::Debug for RecordedFeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordedFeed").field("path", &self.path).field("line", &self.line_no).finish()
+        f.debug_struct("RecordedFeed")
+            .field("path", &self.path)
+            .field("line", &self.line_no)
+            .finish()
     }
 }
 
@@ -515,11 +604,18 @@ impl RecordedFeed {
     /// Opens a capture (gzip, detected by its magic bytes, or plain text). `symbols`
     /// maps venue symbols (e.g. `BTCUSDT`, compared case-insensitively) to instruments.
     pub fn open(path: &Path, symbols: &[(String, InstrumentId)]) -> Result<Self, FeedError> {
-        let io_err = |source| FeedError::Io { file: path.to_path_buf(), line: 0, source };
+        let io_err = |source| FeedError::Io {
+            file: path.to_path_buf(),
+            line: 0,
+            source,
+        };
         let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io_err)?);
         let gz = file.fill_buf().map_err(io_err)?.starts_with(&[0x1f, 0x8b]);
         let reader: Box<dyn BufRead + Send> = if gz {
-            Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(file)))
+            Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::bufread::MultiGzDecoder::new(file),
+            ))
         } else {
             Box::new(file)
         };
@@ -574,7 +670,12 @@ impl RecordedFeed {
                 Ok(v) => v,
                 Err(e) => return Some(Err(self.err(line_no, e))),
             };
-            let parsed = parse_json(&mut self.line[start..], &mut self.bufs, &mut self.sc, &self.symbols);
+            let parsed = parse_json(
+                &mut self.line[start..],
+                &mut self.bufs,
+                &mut self.sc,
+                &self.symbols,
+            );
             match parsed {
                 Err(e) => return Some(Err(self.err(line_no, e))),
                 Ok(Parsed::Skip) => {}
@@ -585,7 +686,12 @@ impl RecordedFeed {
                     };
                     return Some(Ok((ts, venue_ts, event)));
                 }
-                Ok(Parsed::Diff { venue_ts, instrument, first, last }) => {
+                Ok(Parsed::Diff {
+                    venue_ts,
+                    instrument,
+                    first,
+                    last,
+                }) => {
                     self.pending = Some(Pending {
                         ts,
                         venue_ts,
@@ -616,9 +722,12 @@ impl RecordedFeed {
                         match self.find_snapshot_symbol() {
                             Ok(Some(id)) => p.instrument = id,
                             Ok(None) => {
-                                let reason = "depth snapshot names no symbol and no depthUpdate follows it \
+                                let reason =
+                                    "depth snapshot names no symbol and no depthUpdate follows it \
                                               (several symbols configured)";
-                                return Some(Err(self.err(line_no, LineErr::Malformed(reason.into()))));
+                                return Some(Err(
+                                    self.err(line_no, LineErr::Malformed(reason.into()))
+                                ));
                             }
                             Err(e) => return Some(Err(e)),
                         }
@@ -634,9 +743,17 @@ impl RecordedFeed {
         match e {
             LineErr::Malformed(reason) => FeedError::Malformed { file, line, reason },
             LineErr::UnknownSymbol(symbol) => FeedError::UnknownSymbol { file, line, symbol },
-            LineErr::BadNumber { field, value, reason } => {
-                FeedError::BadNumber { file, line, field, value, reason }
-            }
+            LineErr::BadNumber {
+                field,
+                value,
+                reason,
+            } => FeedError::BadNumber {
+                file,
+                line,
+                field,
+                value,
+                reason,
+            },
         }
     }
 
@@ -660,7 +777,11 @@ impl RecordedFeed {
                     }
                     Err(source) => {
                         self.done = true;
-                        return Err(FeedError::Io { file: self.path.clone(), line: self.line_no + 1, source });
+                        return Err(FeedError::Io {
+                            file: self.path.clone(),
+                            line: self.line_no + 1,
+                            source,
+                        });
                     }
                 }
                 self.line_no += 1;
@@ -678,7 +799,9 @@ impl RecordedFeed {
         // Lines already queued first (a snapshot found while looking ahead).
         let mut tmp = Vec::new();
         let queued = std::mem::take(&mut self.ahead);
-        let found = queued.iter().find_map(|(_, bytes)| self.diff_instrument(bytes, &mut tmp));
+        let found = queued
+            .iter()
+            .find_map(|(_, bytes)| self.diff_instrument(bytes, &mut tmp));
         self.ahead = queued;
         if found.is_some() {
             return Ok(found);
@@ -696,7 +819,11 @@ impl RecordedFeed {
                 }
                 Err(source) => {
                     self.done = true;
-                    return Err(FeedError::Io { file: self.path.clone(), line: self.line_no + 1, source });
+                    return Err(FeedError::Io {
+                        file: self.path.clone(),
+                        line: self.line_no + 1,
+                        source,
+                    });
                 }
             }
             self.line_no += 1;
@@ -713,7 +840,12 @@ impl RecordedFeed {
         tmp.clear();
         tmp.extend_from_slice(line);
         let (_, start) = split_line(tmp).ok()?;
-        match parse_json(&mut tmp[start..], &mut self.bufs, &mut self.sc, &self.symbols) {
+        match parse_json(
+            &mut tmp[start..],
+            &mut self.bufs,
+            &mut self.sc,
+            &self.symbols,
+        ) {
             Ok(Parsed::Diff { instrument, .. }) => Some(instrument),
             _ => None,
         }

@@ -99,12 +99,22 @@ impl SyntheticFeed {
     /// lot grid of `spec`, producing `cfg.events` steps `cfg.step_ns` apart after the
     /// initial snapshot at `cfg.start_ts`. Non-positive tick or lot sizes are treated
     /// as 1e-9. The mid is kept high enough that every bid stays above zero.
-    pub fn new(cfg: &FeedConfig, seed: u64, instrument: InstrumentId, spec: &InstrumentSpec) -> Self {
+    pub fn new(
+        cfg: &FeedConfig,
+        seed: u64,
+        instrument: InstrumentId,
+        spec: &InstrumentSpec,
+    ) -> Self {
         let tick = spec.tick_size.raw().max(1);
         let lot = spec.lot_size.raw().max(1);
         let mut rng = SplitMix64::new(seed);
         let mid = (cfg.start_price.raw() / tick).max(LEVELS as i64 + MAX_JUMP + 2);
-        let mut book = Book { bid_top: mid, ask_top: mid + 1, bids: [0; LEVELS], asks: [0; LEVELS] };
+        let mut book = Book {
+            bid_top: mid,
+            ask_top: mid + 1,
+            bids: [0; LEVELS],
+            asks: [0; LEVELS],
+        };
         for i in 0..LEVELS {
             book.bids[i] = fresh_qty(&mut rng);
             book.asks[i] = fresh_qty(&mut rng);
@@ -165,11 +175,19 @@ impl SyntheticFeed {
         self.diff.clear();
         let b = self.book;
         for i in 0..LEVELS {
-            let l = Level { side: Side::Buy, px: self.px(b.bid_top - i as i64), qty: self.qty(b.bids[i]) };
+            let l = Level {
+                side: Side::Buy,
+                px: self.px(b.bid_top - i as i64),
+                qty: self.qty(b.bids[i]),
+            };
             self.diff.push(l);
         }
         for i in 0..LEVELS {
-            let l = Level { side: Side::Sell, px: self.px(b.ask_top + i as i64), qty: self.qty(b.asks[i]) };
+            let l = Level {
+                side: Side::Sell,
+                px: self.px(b.ask_top + i as i64),
+                qty: self.qty(b.asks[i]),
+            };
             self.diff.push(l);
         }
         self.published = b;
@@ -178,7 +196,9 @@ impl SyntheticFeed {
     }
 
     fn emit_step(&mut self) {
-        let ts = self.start_ts.wrapping_add(self.step.wrapping_mul(self.step_ns));
+        let ts = self
+            .start_ts
+            .wrapping_add(self.step.wrapping_mul(self.step_ns));
         self.evolve();
         self.diff.clear();
         let (old, new) = (self.published, self.book);
@@ -235,7 +255,7 @@ impl SyntheticFeed {
             }
         } else if spread == 1 && self.rng.chance(30) {
             // A touch level is pulled.
-            if self.rng.chance(500) && self.book.bid_top - 1 >= floor {
+            if self.rng.chance(500) && self.book.bid_top > floor {
                 self.book.bid_top -= 1;
                 reindex(&mut self.book.bids, 1, &mut self.rng);
             } else {
@@ -246,8 +266,15 @@ impl SyntheticFeed {
         let changes = 1 + self.rng.below(3);
         for _ in 0..changes {
             // Bias towards the touch: the smaller of two uniform indices.
-            let i = self.rng.below(LEVELS as u64).min(self.rng.below(LEVELS as u64)) as usize;
-            let side = if self.rng.chance(500) { &mut self.book.bids } else { &mut self.book.asks };
+            let i = self
+                .rng
+                .below(LEVELS as u64)
+                .min(self.rng.below(LEVELS as u64)) as usize;
+            let side = if self.rng.chance(500) {
+                &mut self.book.bids
+            } else {
+                &mut self.book.asks
+            };
             let mut q = fresh_qty(&mut self.rng);
             if q == side[i] {
                 q += 1;
@@ -258,7 +285,11 @@ impl SyntheticFeed {
 
     /// An aggressor takes from the touch, sometimes through it into the next level.
     fn trade(&mut self, ts: u64) {
-        let aggressor = if self.rng.chance(500) { Side::Buy } else { Side::Sell };
+        let aggressor = if self.rng.chance(500) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         let through = self.rng.chance(100);
         let prints = if through { 2 } else { 1 };
         for n in 0..prints {
@@ -272,7 +303,11 @@ impl SyntheticFeed {
             if avail <= 0 {
                 break;
             }
-            let lots = if through && n == 0 { avail } else { 1 + self.rng.below(avail as u64) as i64 };
+            let lots = if through && n == 0 {
+                avail
+            } else {
+                1 + self.rng.below(avail as u64) as i64
+            };
             levels[0] -= lots;
             let emptied = levels[0] == 0;
             self.trade_id += 1;
@@ -352,7 +387,11 @@ fn reindex(levels: &mut SideQty, off: i64, rng: &mut SplitMix64) {
     let old = *levels;
     for (i, q) in levels.iter_mut().enumerate() {
         let j = i as i64 + off;
-        *q = if (0..LEVELS as i64).contains(&j) { old[j as usize] } else { fresh_qty(rng) };
+        *q = if (0..LEVELS as i64).contains(&j) {
+            old[j as usize]
+        } else {
+            fresh_qty(rng)
+        };
     }
 }
 
@@ -392,7 +431,11 @@ fn diff_side(out: &mut Vec<Level>, side: Side, old: &Book, new: &Book, tick: i64
     let visit = |p: i64, out: &mut Vec<Level>| {
         let (a, b) = (qty_at(old, side, p), qty_at(new, side, p));
         if a != b {
-            out.push(Level { side, px: Dec(p * tick), qty: Dec(b * lot) });
+            out.push(Level {
+                side,
+                px: Dec(p * tick),
+                qty: Dec(b * lot),
+            });
         }
     };
     for p in lo_new..=hi_new {
