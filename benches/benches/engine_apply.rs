@@ -33,7 +33,11 @@ fn tickers(n: usize) -> Vec<Input> {
         .map(|i| {
             let mid = 60_000_000_000_000i64 + ((i as i64 * 7919) % 200 - 100) * 10_000_000;
             Input {
-                header: Header { seq: i as u64 + 2, ts: 1_000_000_000 + i as u64 * 1_000_000, ..Default::default() },
+                header: Header {
+                    seq: i as u64 + 2,
+                    ts: 1_000_000_000 + i as u64 * 1_000_000,
+                    ..Default::default()
+                },
                 event: Event::BookTicker(BookTicker {
                     instrument: 0,
                     bid_px: Dec(mid - 5_000_000),
@@ -51,11 +55,18 @@ fn bench(c: &mut Criterion) {
     let inputs = tickers(4096);
     let mut g = c.benchmark_group("engine_apply_book_ticker");
     g.throughput(Throughput::Elements(inputs.len() as u64));
-    for (name, cfg) in [("no_strategy", CONFIG.to_string()), ("market_making", format!("{CONFIG}{MM}"))] {
+    for (name, cfg) in [
+        ("no_strategy", CONFIG.to_string()),
+        ("market_making", format!("{CONFIG}{MM}")),
+    ] {
         g.bench_function(name, |b| {
             b.iter_batched_ref(
                 || {
-                    let start = SessionStart { session_id: 1, seed: 1, config: cfg.clone() };
+                    let start = SessionStart {
+                        session_id: 1,
+                        seed: 1,
+                        config: cfg.clone(),
+                    };
                     let mut e = Engine::new(&start).expect("config");
                     // Warm up: the first tick places the quotes.
                     e.apply(&inputs[0]);

@@ -13,5 +13,8 @@ pub fn mono_ns() -> u64 {
 
 /// Wall-clock ns since the Unix epoch (journal metadata only).
 pub fn unix_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }

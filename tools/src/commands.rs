@@ -53,23 +53,39 @@ pub fn replay(dir: &Path) -> Result<Verdict> {
                     }
                 },
                 other => {
-                    failure = Some(anyhow!("journal does not start with a session start (input 1 is {other:?})"));
+                    failure = Some(anyhow!(
+                        "journal does not start with a session start (input 1 is {other:?})"
+                    ));
                     return ControlFlow::Break(());
                 }
             }
         }
-        let Some(e) = engine.as_mut() else { return ControlFlow::Break(()) };
+        let Some(e) = engine.as_mut() else {
+            return ControlFlow::Break(());
+        };
         for out in e.apply(&input) {
             let bytes = encode_output(out);
             match expected.get(idx) {
                 Some((seq, b)) if *seq == out.seq && *b == bytes => idx += 1,
                 Some((seq, b)) => {
-                    let exp = kestrel_journal::decode_output(b).map(|o| format!("{o:?}")).unwrap_or_else(|e| format!("undecodable record: {e}"));
-                    verdict = Some(Verdict::Diverged { seq: *seq, cause: out.cause, expected: exp, got: format!("{out:?}") });
+                    let exp = kestrel_journal::decode_output(b)
+                        .map(|o| format!("{o:?}"))
+                        .unwrap_or_else(|e| format!("undecodable record: {e}"));
+                    verdict = Some(Verdict::Diverged {
+                        seq: *seq,
+                        cause: out.cause,
+                        expected: exp,
+                        got: format!("{out:?}"),
+                    });
                     return ControlFlow::Break(());
                 }
                 None => {
-                    verdict = Some(Verdict::Diverged { seq: out.seq, cause: out.cause, expected: "nothing".into(), got: format!("{out:?}") });
+                    verdict = Some(Verdict::Diverged {
+                        seq: out.seq,
+                        cause: out.cause,
+                        expected: "nothing".into(),
+                        got: format!("{out:?}"),
+                    });
                     return ControlFlow::Break(());
                 }
             }
@@ -83,18 +99,38 @@ pub fn replay(dir: &Path) -> Result<Verdict> {
         return Ok(v);
     }
     if let Some((seq, b)) = expected.get(idx) {
-        let exp = kestrel_journal::decode_output(b).map(|o| format!("{o:?}")).unwrap_or_default();
-        let cause = kestrel_journal::decode_output(b).map(|o| o.cause).unwrap_or(0);
-        return Ok(Verdict::Diverged { seq: *seq, cause, expected: exp, got: "nothing".into() });
+        let exp = kestrel_journal::decode_output(b)
+            .map(|o| format!("{o:?}"))
+            .unwrap_or_default();
+        let cause = kestrel_journal::decode_output(b)
+            .map(|o| o.cause)
+            .unwrap_or(0);
+        return Ok(Verdict::Diverged {
+            seq: *seq,
+            cause,
+            expected: exp,
+            got: "nothing".into(),
+        });
     }
-    Ok(Verdict::Identical { inputs, outputs: idx as u64 })
+    Ok(Verdict::Identical {
+        inputs,
+        outputs: idx as u64,
+    })
 }
 
 fn fmt_event(e: &Event) -> String {
     match e {
         Event::None => "none".into(),
-        Event::SessionStart(s) => format!("session start id={} seed={} config={}B", s.session_id, s.seed, s.config.len()),
-        Event::BookTicker(t) => format!("ticker   i{} {} x {} / {} x {}", t.instrument, t.bid_qty, t.bid_px, t.ask_px, t.ask_qty),
+        Event::SessionStart(s) => format!(
+            "session start id={} seed={} config={}B",
+            s.session_id,
+            s.seed,
+            s.config.len()
+        ),
+        Event::BookTicker(t) => format!(
+            "ticker   i{} {} x {} / {} x {}",
+            t.instrument, t.bid_qty, t.bid_px, t.ask_px, t.ask_qty
+        ),
         Event::Depth(d) => format!(
             "depth    i{} {} {} levels u={}{}",
             d.instrument,
@@ -103,7 +139,13 @@ fn fmt_event(e: &Event) -> String {
             d.last_update_id,
             if d.last_chunk { "" } else { " (more)" }
         ),
-        Event::Trade(t) => format!("trade    i{} {} {} @ {}", t.instrument, t.aggressor.as_str(), t.qty, t.px),
+        Event::Trade(t) => format!(
+            "trade    i{} {} {} @ {}",
+            t.instrument,
+            t.aggressor.as_str(),
+            t.qty,
+            t.px
+        ),
         Event::Exec(r) => format!(
             "exec     {} {:?} last {} @ {} cum {} leaves {} fee {}{}",
             r.cid,
@@ -113,7 +155,11 @@ fn fmt_event(e: &Event) -> String {
             r.cum_qty,
             r.leaves_qty,
             r.fee,
-            if r.reason == RejectReason::None { String::new() } else { format!(" reason {:?}", r.reason) }
+            if r.reason == RejectReason::None {
+                String::new()
+            } else {
+                format!(" reason {:?}", r.reason)
+            }
         ),
         Event::Balance(b) => format!("balance  asset {} total {}", b.asset, b.total),
         Event::Timer(id) => format!("timer    {id}"),
@@ -133,8 +179,15 @@ fn fmt_action(a: &Action) -> String {
             p.price
         ),
         Action::Cancel { cid, .. } => format!("CANCEL {cid}"),
-        Action::Modify { cid, price, qty, .. } => format!("MODIFY {cid} {qty} @ {price}"),
-        Action::ExecutorUpdate { executor, controller, status, close_type } => {
+        Action::Modify {
+            cid, price, qty, ..
+        } => format!("MODIFY {cid} {qty} @ {price}"),
+        Action::ExecutorUpdate {
+            executor,
+            controller,
+            status,
+            close_type,
+        } => {
             format!("EXECUTOR {executor} (controller {controller}) {status:?} {close_type:?}")
         }
         Action::Alert { code, cid } => format!("ALERT  {code:?} {cid}"),
@@ -157,7 +210,9 @@ fn mentions(e: &Event, cid: ClientOrderId) -> bool {
 fn action_cid(a: &Action) -> Option<ClientOrderId> {
     match a {
         Action::Place(p) => Some(p.cid),
-        Action::Cancel { cid, .. } | Action::Modify { cid, .. } | Action::Alert { cid, .. } => Some(*cid),
+        Action::Cancel { cid, .. } | Action::Modify { cid, .. } | Action::Alert { cid, .. } => {
+            Some(*cid)
+        }
         _ => None,
     }
 }
@@ -170,15 +225,27 @@ pub fn inspect(dir: &Path, order: Option<&str>, limit: Option<usize>) -> Result<
     let m = reader.meta();
     let mut s = String::new();
     let cid = match order {
-        Some(o) => Some(ClientOrderId::parse(o).ok_or_else(|| anyhow!("order id {o:?} is not of the form K<session>-<counter>, e.g. K1-5"))?),
+        Some(o) => Some(ClientOrderId::parse(o).ok_or_else(|| {
+            anyhow!("order id {o:?} is not of the form K<session>-<counter>, e.g. K1-5")
+        })?),
         None => None,
     };
-    writeln!(s, "journal {} — session {}, seed {}, schema {}", dir.display(), m.session_id, m.seed, m.schema_version)?;
+    writeln!(
+        s,
+        "journal {} — session {}, seed {}, schema {}",
+        dir.display(),
+        m.session_id,
+        m.seed,
+        m.schema_version
+    )?;
     let mut oi = 0usize;
     let mut shown = 0usize;
     let mut cause_of_place = None;
     if let Some(c) = cid {
-        cause_of_place = outputs.iter().find(|o| matches!(o.action, Action::Place(p) if p.cid == c)).map(|o| o.cause);
+        cause_of_place = outputs
+            .iter()
+            .find(|o| matches!(o.action, Action::Place(p) if p.cid == c))
+            .map(|o| o.cause);
         if cause_of_place.is_none() {
             bail!("order {c} was never placed in this journal");
         }
@@ -190,13 +257,27 @@ pub fn inspect(dir: &Path, order: Option<&str>, limit: Option<usize>) -> Result<
             Some(c) => Some(seq) == cause_of_place || mentions(&input.event, c),
         };
         if show_input {
-            let _ = writeln!(s, "in  {:>8} {} {:?} {}", seq, ts_str(input.header.ts), input.header.source, fmt_event(&input.event));
+            let _ = writeln!(
+                s,
+                "in  {:>8} {} {:?} {}",
+                seq,
+                ts_str(input.header.ts),
+                input.header.source,
+                fmt_event(&input.event)
+            );
             shown += 1;
         }
         while oi < outputs.len() && outputs[oi].cause == seq {
             let o = &outputs[oi];
             if cid.is_none() || action_cid(&o.action) == cid {
-                let _ = writeln!(s, "out {:>8} {} cause {:>8} {}", o.seq, ts_str(o.ts), o.cause, fmt_action(&o.action));
+                let _ = writeln!(
+                    s,
+                    "out {:>8} {} cause {:>8} {}",
+                    o.seq,
+                    ts_str(o.ts),
+                    o.cause,
+                    fmt_action(&o.action)
+                );
                 shown += 1;
             }
             oi += 1;
@@ -214,21 +295,46 @@ pub fn latency(dir: &Path) -> Result<String> {
     let reader = JournalReader::open(dir)?;
     let records = reader.latency()?;
     if records.is_empty() {
-        bail!("journal {} has no latency records (no orders were sent)", dir.display());
+        bail!(
+            "journal {} has no latency records (no orders were sent)",
+            dir.display()
+        );
     }
     let stages: [(&str, fn(&kestrel_journal::LatencyRecord) -> u64); 6] = [
-        ("parse (recv -> publish)", |r| r.publish_ns.saturating_sub(r.recv_ns)),
-        ("ring in (publish -> engine)", |r| r.engine_start_ns.saturating_sub(r.publish_ns)),
-        ("engine (apply)", |r| r.engine_end_ns.saturating_sub(r.engine_start_ns)),
-        ("ring out (engine -> gateway)", |r| r.gateway_read_ns.saturating_sub(r.engine_end_ns)),
-        ("gateway (read -> sent)", |r| r.sent_ns.saturating_sub(r.gateway_read_ns)),
-        ("tick-to-order (recv -> sent)", |r| r.sent_ns.saturating_sub(r.recv_ns)),
+        ("parse (recv -> publish)", |r| {
+            r.publish_ns.saturating_sub(r.recv_ns)
+        }),
+        ("ring in (publish -> engine)", |r| {
+            r.engine_start_ns.saturating_sub(r.publish_ns)
+        }),
+        ("engine (apply)", |r| {
+            r.engine_end_ns.saturating_sub(r.engine_start_ns)
+        }),
+        ("ring out (engine -> gateway)", |r| {
+            r.gateway_read_ns.saturating_sub(r.engine_end_ns)
+        }),
+        ("gateway (read -> sent)", |r| {
+            r.sent_ns.saturating_sub(r.gateway_read_ns)
+        }),
+        ("tick-to-order (recv -> sent)", |r| {
+            r.sent_ns.saturating_sub(r.recv_ns)
+        }),
     ];
     let mut s = String::new();
+    if std::env::var_os("KESTREL_LATENCY_RAW").is_some() {
+        for r in records.iter().take(5) {
+            writeln!(s, "{r:?}")?;
+        }
+    }
     writeln!(s, "{} orders; nanoseconds", records.len())?;
-    writeln!(s, "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "stage", "p50", "p90", "p99", "p99.9", "p99.99", "max")?;
+    writeln!(
+        s,
+        "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "stage", "p50", "p90", "p99", "p99.9", "p99.99", "max"
+    )?;
     for (name, f) in stages {
-        let mut h = Histogram::<u64>::new(3).map_err(|e| anyhow!("{e}"))?;
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+            .map_err(|e| anyhow!("{e}"))?;
         for r in &records {
             h.saturating_record(f(r).max(1));
         }

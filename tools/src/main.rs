@@ -14,7 +14,11 @@ use std::process::ExitCode;
 const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 #[derive(Parser)]
-#[command(name = "kestrel", version, about = "Deterministic, event-sourced trading engine")]
+#[command(
+    name = "kestrel",
+    version,
+    about = "Deterministic, event-sourced trading engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -69,10 +73,13 @@ enum Cmd {
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read config {}", p.display()))?,
         None => DEFAULT_CONFIG.to_string(),
     };
-    let name = path.map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into());
+    let name = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "embedded default".into());
     Config::from_toml(&text).map_err(|e| anyhow!("{name}: {e}"))
 }
 
@@ -88,7 +95,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Cmd::Run { config, data, journal, events, wait } => {
+        Cmd::Run {
+            config,
+            data,
+            journal,
+            events,
+            wait,
+        } => {
             let mut cfg = load_config(config.as_ref())?;
             if let Some(d) = data {
                 if !d.exists() {
@@ -111,29 +124,78 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dir = runtime::journal_dir(&cfg, journal.as_deref());
             let wait = cfg.runtime.wait;
             let s = runtime::run(cfg, dir)?;
-            println!("kestrel run: {:.2} s wall, wait strategy {:?}", s.elapsed.as_secs_f64(), wait);
+            println!(
+                "kestrel run: {:.2} s wall, wait strategy {:?}",
+                s.elapsed.as_secs_f64(),
+                wait
+            );
             println!("  inputs   {:>10}   outputs {:>10}", s.inputs, s.outputs);
-            println!("  orders   {:>10}   fills   {:>10}   rejects {}   alerts {}", s.orders, s.fills, s.rejects, s.alerts);
+            println!(
+                "  orders   {:>10}   fills   {:>10}   rejects {}   alerts {}",
+                s.orders, s.fills, s.rejects, s.alerts
+            );
             for (sym, net, pnl, fees, vol) in &s.instruments {
                 println!("  {sym}: position {net}, pnl {pnl} (after fees {fees}), volume {vol}");
             }
-            let balances: Vec<String> = s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();
+            let balances: Vec<String> =
+                s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();
             println!("  balances {}", balances.join(", "));
-            let names = ["", "time limit", "stop loss", "take profit", "expired", "early stop", "trailing stop", "insufficient balance", "failed", "completed", "position hold"];
-            let closed: Vec<String> = s.close_types.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| format!("{} {n}", names[i])).collect();
-            println!("  executors closed: {}", if closed.is_empty() { "none".into() } else { closed.join(", ") });
-            println!("  journal  {}  (latency records {})", s.journal.display(), s.latency_records);
+            let names = [
+                "",
+                "time limit",
+                "stop loss",
+                "take profit",
+                "expired",
+                "early stop",
+                "trailing stop",
+                "insufficient balance",
+                "failed",
+                "completed",
+                "position hold",
+            ];
+            let closed: Vec<String> = s
+                .close_types
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| format!("{} {n}", names[i]))
+                .collect();
+            println!(
+                "  executors closed: {}",
+                if closed.is_empty() {
+                    "none".into()
+                } else {
+                    closed.join(", ")
+                }
+            );
+            println!(
+                "  journal  {}  (latency records {})",
+                s.journal.display(),
+                s.latency_records
+            );
             println!("  next: kestrel replay --verify {0} | kestrel inspect {0} --limit 40 | kestrel latency {0}", s.journal.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Replay { verify, dir } => match commands::replay(&dir)? {
             commands::Verdict::Identical { inputs, outputs } => {
-                println!("replayed {inputs} inputs: {outputs} outputs{}", if verify { ", all byte-identical" } else { "" });
+                println!(
+                    "replayed {inputs} inputs: {outputs} outputs{}",
+                    if verify { ", all byte-identical" } else { "" }
+                );
                 Ok(ExitCode::SUCCESS)
             }
-            commands::Verdict::Diverged { seq, cause, expected, got } => {
+            commands::Verdict::Diverged {
+                seq,
+                cause,
+                expected,
+                got,
+            } => {
                 println!("DIVERGENCE at output {seq} (caused by input {cause})\n  expected: {expected}\n  got:      {got}");
-                Ok(if verify { ExitCode::from(1) } else { ExitCode::SUCCESS })
+                Ok(if verify {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                })
             }
         },
         Cmd::Inspect { dir, order, limit } => {

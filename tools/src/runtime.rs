@@ -111,14 +111,35 @@ impl Source {
     fn open(cfg: &Config) -> Result<Source> {
         match cfg.feed.kind {
             FeedKind::Synthetic => {
-                let symbol = cfg.feed.symbol.clone().unwrap_or_else(|| cfg.instruments[0].symbol.clone());
-                let id = cfg.instruments.iter().position(|i| i.symbol == symbol).unwrap_or(0);
-                Ok(Source::Synthetic(SyntheticFeed::new(&cfg.feed, cfg.session.seed, id as InstrumentId, &cfg.instruments[id])))
+                let symbol = cfg
+                    .feed
+                    .symbol
+                    .clone()
+                    .unwrap_or_else(|| cfg.instruments[0].symbol.clone());
+                let id = cfg
+                    .instruments
+                    .iter()
+                    .position(|i| i.symbol == symbol)
+                    .unwrap_or(0);
+                Ok(Source::Synthetic(SyntheticFeed::new(
+                    &cfg.feed,
+                    cfg.session.seed,
+                    id as InstrumentId,
+                    &cfg.instruments[id],
+                )))
             }
             FeedKind::Recorded => {
-                let path = cfg.feed.data.as_deref().ok_or_else(|| anyhow!("feed.data is not set"))?;
-                let symbols: Vec<(String, InstrumentId)> =
-                    cfg.instruments.iter().enumerate().map(|(i, s)| (s.symbol.clone(), i as InstrumentId)).collect();
+                let path = cfg
+                    .feed
+                    .data
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("feed.data is not set"))?;
+                let symbols: Vec<(String, InstrumentId)> = cfg
+                    .instruments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.symbol.clone(), i as InstrumentId))
+                    .collect();
                 let feed = RecordedFeed::open(Path::new(path), &symbols)
                     .with_context(|| format!("cannot read market data {path}"))?;
                 Ok(Source::Recorded(feed))
@@ -138,7 +159,11 @@ impl Source {
 pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
     let started = Instant::now();
     let config_text = cfg.to_toml();
-    let start = SessionStart { session_id: cfg.session.id, seed: cfg.session.seed, config: config_text.clone() };
+    let start = SessionStart {
+        session_id: cfg.session.id,
+        seed: cfg.session.seed,
+        config: config_text.clone(),
+    };
     let engine = Engine::new(&start).map_err(|e| anyhow!("{e}"))?;
     let mut source = Source::open(&cfg)?;
     let meta = Meta {
@@ -148,7 +173,10 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
         config_toml: config_text,
         created_unix_ns: unix_ns(),
     };
-    let opts = JournalOptions { fsync: cfg.runtime.fsync, max_mib: cfg.runtime.journal_max_mib };
+    let opts = JournalOptions {
+        fsync: cfg.runtime.fsync,
+        max_mib: cfg.runtime.journal_max_mib,
+    };
     let mut writer = JournalWriter::create(&journal, &meta, &opts)
         .with_context(|| format!("cannot create journal {}", journal.display()))?;
 
@@ -162,7 +190,7 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
     let (mut journal_in, builder) = builder.new_event_poller();
     let (mut gateway_in, builder) = builder.new_event_poller();
     let mut feed_producer = builder.build();
-    let mut gateway_producer = feed_producer.clone();
+    let gateway_producer = feed_producer.clone();
 
     // Output ring: engine publishes; gateway and journal read.
     let obuilder = build_single_producer(size, OutSlot::default, BusySpin);
@@ -175,7 +203,14 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
 
     // Session start is input 1.
     feed_producer.publish(|slot: &mut Input| {
-        slot.header = Header { seq: 0, source: kestrel_engine::Source::Session, ts: cfg.feed.start_ts, recv_ns: mono_ns(), publish_ns: mono_ns(), venue_ts: 0 };
+        slot.header = Header {
+            seq: 0,
+            source: kestrel_engine::Source::Session,
+            ts: cfg.feed.start_ts,
+            recv_ns: mono_ns(),
+            publish_ns: mono_ns(),
+            venue_ts: 0,
+        };
         slot.event = Event::SessionStart(start.clone());
     });
 
@@ -184,168 +219,197 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
     let rate = cfg.feed.rate_per_sec;
     let feed = {
         let cores = cores.clone();
-        thread::Builder::new().name("kestrel-feed".into()).spawn(move || -> Result<u64> {
-            pin(&cores, 0);
-            let mut n = 0u64;
-            let mut next_timer = 0u64;
-            let t0 = Instant::now();
-            let mut last_ts = 0u64;
-            let mut failure = None;
-            while !STOP.load(Ordering::Relaxed) {
-                let Some(item) = source.next() else { break };
-                let (ts, venue_ts, event) = match item {
-                    Ok(v) => v,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
+        thread::Builder::new()
+            .name("kestrel-feed".into())
+            .spawn(move || -> Result<u64> {
+                pin(&cores, 0);
+                let mut n = 0u64;
+                let mut next_timer = 0u64;
+                let t0 = Instant::now();
+                let mut last_ts = 0u64;
+                let mut failure = None;
+                while !STOP.load(Ordering::Relaxed) {
+                    let Some(item) = source.next() else { break };
+                    let (ts, venue_ts, event) = match item {
+                        Ok(v) => v,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    };
+                    let recv = mono_ns();
+                    if next_timer == 0 {
+                        next_timer = ts - ts % timer_ns + timer_ns;
                     }
-                };
-                let recv = mono_ns();
-                if next_timer == 0 {
-                    next_timer = ts - ts % timer_ns + timer_ns;
-                }
-                while ts >= next_timer {
+                    while ts >= next_timer {
+                        feed_producer.publish(|slot| {
+                            slot.header = Header {
+                                seq: 0,
+                                source: kestrel_engine::Source::Timer,
+                                ts: next_timer,
+                                recv_ns: recv,
+                                publish_ns: mono_ns(),
+                                venue_ts: 0,
+                            };
+                            slot.event = Event::Timer(0);
+                        });
+                        next_timer += timer_ns;
+                    }
                     feed_producer.publish(|slot| {
-                        slot.header = Header { seq: 0, source: kestrel_engine::Source::Timer, ts: next_timer, recv_ns: recv, publish_ns: mono_ns(), venue_ts: 0 };
-                        slot.event = Event::Timer(0);
+                        slot.header = Header {
+                            seq: 0,
+                            source: kestrel_engine::Source::Feed,
+                            ts,
+                            recv_ns: recv,
+                            publish_ns: mono_ns(),
+                            venue_ts,
+                        };
+                        slot.event = event;
                     });
-                    next_timer += timer_ns;
+                    last_ts = ts;
+                    n += 1;
+                    if rate > 0 {
+                        let due = Duration::from_nanos(n * 1_000_000_000 / rate);
+                        while t0.elapsed() < due {
+                            std::hint::spin_loop();
+                        }
+                    }
                 }
                 feed_producer.publish(|slot| {
-                    slot.header = Header { seq: 0, source: kestrel_engine::Source::Feed, ts, recv_ns: recv, publish_ns: mono_ns(), venue_ts };
-                    slot.event = event;
+                    slot.header = Header {
+                        seq: 0,
+                        source: kestrel_engine::Source::Operator,
+                        ts: last_ts,
+                        recv_ns: mono_ns(),
+                        publish_ns: mono_ns(),
+                        venue_ts: 0,
+                    };
+                    slot.event = Event::Command(Command::Stop);
                 });
-                last_ts = ts;
-                n += 1;
-                if rate > 0 {
-                    let due = Duration::from_nanos(n * 1_000_000_000 / rate);
-                    while t0.elapsed() < due {
-                        std::hint::spin_loop();
-                    }
+                drop(feed_producer);
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok(n),
                 }
-            }
-            feed_producer.publish(|slot| {
-                slot.header = Header { seq: 0, source: kestrel_engine::Source::Operator, ts: last_ts, recv_ns: mono_ns(), publish_ns: mono_ns(), venue_ts: 0 };
-                slot.event = Event::Command(Command::Stop);
-            });
-            drop(feed_producer);
-            match failure {
-                Some(e) => Err(e),
-                None => Ok(n),
-            }
-        })?
+            })?
     };
 
     let engine_thread = {
         let cores = cores.clone();
-        thread::Builder::new().name("kestrel-engine".into()).spawn(move || -> Engine {
-            pin(&cores, 1);
-            let mut engine = engine;
-            let mut seq = 0u64;
-            let mut cur = Input::default();
-            let mut spins = 0;
-            loop {
-                match engine_in.poll() {
-                    Ok(mut guard) => {
-                        spins = 0;
-                        for slot in &mut guard {
-                            seq += 1;
-                            cur.clone_from(slot);
-                            cur.header.seq = seq;
-                            let start = mono_ns();
-                            let outs = engine.apply(&cur);
-                            if outs.is_empty() {
-                                continue;
-                            }
-                            let end = mono_ns();
-                            for o in outs {
-                                out_producer.publish(|s| {
-                                    s.output.clone_from(o);
-                                    s.recv_ns = cur.header.recv_ns;
-                                    s.publish_ns = cur.header.publish_ns;
-                                    s.engine_start_ns = start;
-                                    s.engine_end_ns = end;
-                                });
+        thread::Builder::new()
+            .name("kestrel-engine".into())
+            .spawn(move || -> Engine {
+                pin(&cores, 1);
+                let mut engine = engine;
+                let mut seq = 0u64;
+                let mut cur = Input::default();
+                let mut spins = 0;
+                loop {
+                    match engine_in.poll() {
+                        Ok(mut guard) => {
+                            spins = 0;
+                            for slot in &mut guard {
+                                seq += 1;
+                                cur.clone_from(slot);
+                                cur.header.seq = seq;
+                                let start = mono_ns();
+                                let outs = engine.apply(&cur);
+                                if outs.is_empty() {
+                                    continue;
+                                }
+                                let end = mono_ns();
+                                for o in outs {
+                                    out_producer.publish(|s| {
+                                        s.output.clone_from(o);
+                                        s.recv_ns = cur.header.recv_ns;
+                                        s.publish_ns = cur.header.publish_ns;
+                                        s.engine_start_ns = start;
+                                        s.engine_end_ns = end;
+                                    });
+                                }
                             }
                         }
+                        Err(Polling::NoEvents) => idle(wait, &mut spins),
+                        Err(Polling::Shutdown) => break,
                     }
-                    Err(Polling::NoEvents) => idle(wait, &mut spins),
-                    Err(Polling::Shutdown) => break,
                 }
-            }
-            drop(out_producer);
-            engine
-        })?
+                drop(out_producer);
+                engine
+            })?
     };
 
     let journal_thread = {
         let cores = cores.clone();
         let journaled = journaled.clone();
-        thread::Builder::new().name("kestrel-journal".into()).spawn(move || -> Result<(u64, u64, u64)> {
-            pin(&cores, 2);
-            let mut inputs: Vec<Input> = Vec::with_capacity(4096);
-            let mut outputs: Vec<Output> = Vec::with_capacity(4096);
-            let mut lat: Vec<LatencyRecord> = Vec::with_capacity(4096);
-            let (mut n_in, mut n_out, mut n_lat) = (0u64, 0u64, 0u64);
-            let (mut in_done, mut out_done) = (false, false);
-            let mut seq = 0u64;
-            let mut spins = 0;
-            loop {
-                if !in_done {
-                    match journal_in.take(4096) {
-                        Ok(mut g) => {
-                            for slot in &mut g {
-                                seq += 1;
-                                let mut i = slot.clone();
-                                i.header.seq = seq;
-                                inputs.push(i);
+        thread::Builder::new()
+            .name("kestrel-journal".into())
+            .spawn(move || -> Result<(u64, u64, u64)> {
+                pin(&cores, 2);
+                let mut inputs: Vec<Input> = Vec::with_capacity(4096);
+                let mut outputs: Vec<Output> = Vec::with_capacity(4096);
+                let mut lat: Vec<LatencyRecord> = Vec::with_capacity(4096);
+                let (mut n_in, mut n_out, mut n_lat) = (0u64, 0u64, 0u64);
+                let (mut in_done, mut out_done) = (false, false);
+                let mut seq = 0u64;
+                let mut spins = 0;
+                loop {
+                    if !in_done {
+                        match journal_in.take(4096) {
+                            Ok(mut g) => {
+                                for slot in &mut g {
+                                    seq += 1;
+                                    let mut i = slot.clone();
+                                    i.header.seq = seq;
+                                    inputs.push(i);
+                                }
                             }
-                        }
-                        Err(Polling::NoEvents) => {}
-                        Err(Polling::Shutdown) => in_done = true,
-                    }
-                }
-                if !out_done {
-                    match journal_out.take(4096) {
-                        Ok(mut g) => {
-                            for slot in &mut g {
-                                outputs.push(slot.output.clone());
-                            }
-                        }
-                        Err(Polling::NoEvents) => {}
-                        Err(Polling::Shutdown) => out_done = true,
-                    }
-                }
-                while let Ok(batch) = lat_rx.try_recv() {
-                    lat.extend(batch);
-                }
-                if inputs.is_empty() && outputs.is_empty() && lat.is_empty() {
-                    if in_done && out_done {
-                        // The gateway sends its last latency batch after the output ring closes.
-                        match lat_rx.recv_timeout(Duration::from_millis(10)) {
-                            Ok(batch) => {
-                                lat.extend(batch);
-                                continue;
-                            }
-                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                            Err(Polling::NoEvents) => {}
+                            Err(Polling::Shutdown) => in_done = true,
                         }
                     }
-                    idle(wait, &mut spins);
-                    continue;
+                    if !out_done {
+                        match journal_out.take(4096) {
+                            Ok(mut g) => {
+                                for slot in &mut g {
+                                    outputs.push(slot.output.clone());
+                                }
+                            }
+                            Err(Polling::NoEvents) => {}
+                            Err(Polling::Shutdown) => out_done = true,
+                        }
+                    }
+                    while let Ok(batch) = lat_rx.try_recv() {
+                        lat.extend(batch);
+                    }
+                    if inputs.is_empty() && outputs.is_empty() && lat.is_empty() {
+                        if in_done && out_done {
+                            // The gateway sends its last latency batch after the output ring closes.
+                            match lat_rx.recv_timeout(Duration::from_millis(10)) {
+                                Ok(batch) => {
+                                    lat.extend(batch);
+                                    continue;
+                                }
+                                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                            }
+                        }
+                        idle(wait, &mut spins);
+                        continue;
+                    }
+                    spins = 0;
+                    writer
+                        .append(&inputs, &outputs, &lat)
+                        .context("journal append failed")?;
+                    n_in += inputs.len() as u64;
+                    n_out += outputs.len() as u64;
+                    n_lat += lat.len() as u64;
+                    journaled.store(seq, Ordering::Release);
+                    inputs.clear();
+                    outputs.clear();
+                    lat.clear();
                 }
-                spins = 0;
-                writer.append(&inputs, &outputs, &lat).context("journal append failed")?;
-                n_in += inputs.len() as u64;
-                n_out += outputs.len() as u64;
-                n_lat += lat.len() as u64;
-                journaled.store(seq, Ordering::Release);
-                inputs.clear();
-                outputs.clear();
-                lat.clear();
-            }
-            Ok((n_in, n_out, n_lat))
-        })?
+                Ok((n_in, n_out, n_lat))
+            })?
     };
 
     let venue_cfg = cfg.venue.clone();
@@ -354,132 +418,173 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
     let durability = rt.durability;
     let gateway = {
         let journaled = journaled.clone();
-        thread::Builder::new().name("kestrel-gateway".into()).spawn(move || -> Result<()> {
-            pin(&cores, 3);
-            let mut venue = SimVenue::new(&venue_cfg, &instruments, &balances);
-            let mut reports: Vec<(u64, ExecReport)> = Vec::with_capacity(1024);
-            let mut backlog: std::collections::VecDeque<(u64, ExecReport)> = std::collections::VecDeque::with_capacity(1024);
-            let mut lat: Vec<LatencyRecord> = Vec::with_capacity(512);
-            let mut producer = Some(gateway_producer);
-            let (mut stop_seen, mut out_done, mut in_done) = (false, false, false);
-            let mut venue_now = 0u64;
-            let mut spins = 0;
-            loop {
-                let mut busy = false;
-                if !out_done {
-                    match gateway_out.poll() {
-                        Ok(mut g) => {
-                            busy = true;
-                            for slot in &mut g {
-                                let read = mono_ns();
-                                let o = &slot.output;
-                                match o.action {
-                                    Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. } => {
-                                        if durability == Durability::Sync {
-                                            while journaled.load(Ordering::Acquire) < o.cause {
-                                                std::hint::spin_loop();
+        thread::Builder::new()
+            .name("kestrel-gateway".into())
+            .spawn(move || -> Result<()> {
+                pin(&cores, 3);
+                let mut venue = SimVenue::new(&venue_cfg, &instruments, &balances);
+                let mut reports: Vec<(u64, ExecReport)> = Vec::with_capacity(1024);
+                let mut backlog: std::collections::VecDeque<(u64, ExecReport)> =
+                    std::collections::VecDeque::with_capacity(1024);
+                let mut lat: Vec<LatencyRecord> = Vec::with_capacity(512);
+                let mut producer = Some(gateway_producer);
+                let (mut stop_seen, mut out_done, mut in_done) = (false, false, false);
+                let mut venue_now = 0u64;
+                let mut spins = 0;
+                loop {
+                    let mut busy = false;
+                    if !out_done {
+                        match gateway_out.poll() {
+                            Ok(mut g) => {
+                                busy = true;
+                                for slot in &mut g {
+                                    let read = mono_ns();
+                                    let o = &slot.output;
+                                    match o.action {
+                                        Action::Place(_)
+                                        | Action::Cancel { .. }
+                                        | Action::Modify { .. } => {
+                                            if durability == Durability::Sync {
+                                                while journaled.load(Ordering::Acquire) < o.cause {
+                                                    std::hint::spin_loop();
+                                                }
+                                            }
+                                            venue_now = venue_now.max(o.ts);
+                                            venue.on_action(venue_now, &o.action, &mut reports);
+                                            let sent = mono_ns();
+                                            if matches!(o.action, Action::Place(_)) {
+                                                lat.push(LatencyRecord {
+                                                    output_seq: o.seq,
+                                                    cause_seq: o.cause,
+                                                    recv_ns: slot.recv_ns,
+                                                    publish_ns: slot.publish_ns,
+                                                    engine_start_ns: slot.engine_start_ns,
+                                                    engine_end_ns: slot.engine_end_ns,
+                                                    gateway_read_ns: read,
+                                                    sent_ns: sent,
+                                                });
                                             }
                                         }
-                                        venue_now = venue_now.max(o.ts);
-                                        venue.on_action(venue_now, &o.action, &mut reports);
-                                        let sent = mono_ns();
-                                        if matches!(o.action, Action::Place(_)) {
-                                            lat.push(LatencyRecord {
-                                                output_seq: o.seq,
-                                                cause_seq: o.cause,
-                                                recv_ns: slot.recv_ns,
-                                                publish_ns: slot.publish_ns,
-                                                engine_start_ns: slot.engine_start_ns,
-                                                engine_end_ns: slot.engine_end_ns,
-                                                gateway_read_ns: read,
-                                                sent_ns: sent,
-                                            });
-                                        }
+                                        Action::Stopped => stop_seen = true,
+                                        _ => {}
                                     }
-                                    Action::Stopped => stop_seen = true,
-                                    _ => {}
+                                }
+                                if lat.len() >= 256 {
+                                    let _ = lat_tx.try_send(std::mem::take(&mut lat));
                                 }
                             }
-                            if lat.len() >= 256 {
-                                let _ = lat_tx.try_send(std::mem::take(&mut lat));
-                            }
+                            Err(Polling::NoEvents) => {}
+                            Err(Polling::Shutdown) => out_done = true,
                         }
-                        Err(Polling::NoEvents) => {}
-                        Err(Polling::Shutdown) => out_done = true,
                     }
-                }
-                if !in_done {
-                    match gateway_in.poll() {
-                        Ok(mut g) => {
+                    if !in_done {
+                        match gateway_in.poll() {
+                            Ok(mut g) => {
+                                busy = true;
+                                for slot in &mut g {
+                                    if matches!(
+                                        slot.event,
+                                        Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)
+                                    ) {
+                                        venue_now = venue_now.max(slot.header.ts);
+                                        venue.on_market(slot.header.ts, &slot.event, &mut reports);
+                                    }
+                                }
+                            }
+                            Err(Polling::NoEvents) => {}
+                            Err(Polling::Shutdown) => in_done = true,
+                        }
+                    }
+                    if stop_seen && producer.is_some() {
+                        // Settle everything in flight so every order's fate is journaled.
+                        venue.flush(&mut reports);
+                    }
+                    backlog.extend(reports.drain(..));
+                    if let Some(p) = producer.as_mut() {
+                        while let Some(&(ts, r)) = backlog.front() {
+                            let published = p.try_publish(|slot| {
+                                let now = mono_ns();
+                                slot.header = Header {
+                                    seq: 0,
+                                    source: kestrel_engine::Source::Venue,
+                                    ts,
+                                    recv_ns: now,
+                                    publish_ns: now,
+                                    venue_ts: ts,
+                                };
+                                slot.event = Event::Exec(r);
+                            });
+                            if published.is_err() {
+                                break;
+                            }
+                            backlog.pop_front();
                             busy = true;
-                            for slot in &mut g {
-                                if matches!(slot.event, Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)) {
-                                    venue_now = venue_now.max(slot.header.ts);
-                                    venue.on_market(slot.header.ts, &slot.event, &mut reports);
-                                }
-                            }
                         }
-                        Err(Polling::NoEvents) => {}
-                        Err(Polling::Shutdown) => in_done = true,
-                    }
-                }
-                if stop_seen && producer.is_some() {
-                    // Settle everything in flight so every order's fate is journaled.
-                    venue.flush(&mut reports);
-                }
-                backlog.extend(reports.drain(..));
-                if let Some(p) = producer.as_mut() {
-                    while let Some(&(ts, r)) = backlog.front() {
-                        let published = p.try_publish(|slot| {
-                            let now = mono_ns();
-                            slot.header = Header { seq: 0, source: kestrel_engine::Source::Venue, ts, recv_ns: now, publish_ns: now, venue_ts: ts };
-                            slot.event = Event::Exec(r);
-                        });
-                        if published.is_err() {
-                            break;
+                        if stop_seen && backlog.is_empty() {
+                            producer = None;
                         }
-                        backlog.pop_front();
-                        busy = true;
                     }
-                    if stop_seen && backlog.is_empty() {
-                        producer = None;
+                    if out_done && producer.is_none() {
+                        break;
+                    }
+                    if busy {
+                        spins = 0;
+                    } else {
+                        idle(wait, &mut spins);
                     }
                 }
-                if out_done && producer.is_none() {
-                    break;
+                if !lat.is_empty() {
+                    let _ = lat_tx.send(lat);
                 }
-                if busy {
-                    spins = 0;
-                } else {
-                    idle(wait, &mut spins);
-                }
-            }
-            if !lat.is_empty() {
-                let _ = lat_tx.send(lat);
-            }
-            drop(lat_tx);
-            Ok(())
-        })?
+                drop(lat_tx);
+                Ok(())
+            })?
     };
 
     let fed = feed.join().map_err(|_| anyhow!("feed thread panicked"))?;
-    let engine = engine_thread.join().map_err(|_| anyhow!("engine thread panicked"))?;
-    let gw = gateway.join().map_err(|_| anyhow!("gateway thread panicked"))?;
-    let journaled = journal_thread.join().map_err(|_| anyhow!("journal thread panicked"))?;
+    let engine = engine_thread
+        .join()
+        .map_err(|_| anyhow!("engine thread panicked"))?;
+    let gw = gateway
+        .join()
+        .map_err(|_| anyhow!("gateway thread panicked"))?;
+    let journaled = journal_thread
+        .join()
+        .map_err(|_| anyhow!("journal thread panicked"))?;
     let (n_in, n_out, n_lat) = journaled?;
     gw?;
     fed?;
-    Ok(summarize(&engine, journal, n_in, n_out, n_lat, started.elapsed()))
+    Ok(summarize(
+        &engine,
+        journal,
+        n_in,
+        n_out,
+        n_lat,
+        started.elapsed(),
+    ))
 }
 
 /// Builds the summary from the final engine state.
-pub fn summarize(engine: &Engine, journal: PathBuf, inputs: u64, outputs: u64, latency: u64, elapsed: Duration) -> RunSummary {
+pub fn summarize(
+    engine: &Engine,
+    journal: PathBuf,
+    inputs: u64,
+    outputs: u64,
+    latency: u64,
+    elapsed: Duration,
+) -> RunSummary {
     let instruments = engine
         .instruments
         .iter()
         .map(|i| {
             let p = &engine.portfolio.positions[i.id as usize];
-            (i.spec.symbol.clone(), p.net, engine.pnl(i.id), p.fees, p.volume)
+            (
+                i.spec.symbol.clone(),
+                p.net,
+                engine.pnl(i.id),
+                p.fees,
+                p.volume,
+            )
         })
         .collect();
     let mut close_types = [0u64; 11];
@@ -497,7 +602,12 @@ pub fn summarize(engine: &Engine, journal: PathBuf, inputs: u64, outputs: u64, l
         rejects: engine.stats.rejects,
         alerts: engine.stats.alerts,
         instruments,
-        balances: engine.portfolio.balances.iter().map(|b| (b.asset.clone(), b.total)).collect(),
+        balances: engine
+            .portfolio
+            .balances
+            .iter()
+            .map(|b| (b.asset.clone(), b.total))
+            .collect(),
         close_types,
         elapsed,
         latency_records: latency,
