@@ -290,6 +290,9 @@ pub fn inspect(dir: &Path, order: Option<&str>, limit: Option<usize>) -> Result<
     Ok(s)
 }
 
+/// Extracts one stage's duration from a latency record.
+type Stage = fn(&kestrel_journal::LatencyRecord) -> u64;
+
 /// Tick-to-order percentiles, overall and per stage, from the journal's latency records.
 pub fn latency(dir: &Path) -> Result<String> {
     let reader = JournalReader::open(dir)?;
@@ -300,7 +303,7 @@ pub fn latency(dir: &Path) -> Result<String> {
             dir.display()
         );
     }
-    let stages: [(&str, fn(&kestrel_journal::LatencyRecord) -> u64); 6] = [
+    let stages: [(&str, Stage); 6] = [
         ("parse (recv -> publish)", |r| {
             r.publish_ns.saturating_sub(r.recv_ns)
         }),

@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 s.orders, s.fills, s.rejects, s.alerts
             );
             for (sym, net, pnl, fees, vol) in &s.instruments {
-                println!("  {sym}: position {net}, pnl {pnl} (after fees {fees}), volume {vol}");
+                println!("  {sym}: position {net}, pnl {pnl} (net of fees {fees}), volume {vol}");
             }
             let balances: Vec<String> =
                 s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();

@@ -102,6 +102,7 @@ pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
 }
 
 /// Produces market-data events in event-time order, with timers interleaved.
+#[allow(clippy::large_enum_variant)] // one per session, never moved on a hot path
 enum Source {
     Synthetic(SyntheticFeed),
     Recorded(RecordedFeed),
@@ -268,8 +269,8 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
                     });
                     last_ts = ts;
                     n += 1;
-                    if rate > 0 {
-                        let due = Duration::from_nanos(n * 1_000_000_000 / rate);
+                    if let Some(ns) = (n * 1_000_000_000).checked_div(rate) {
+                        let due = Duration::from_nanos(ns);
                         while t0.elapsed() < due {
                             std::hint::spin_loop();
                         }

@@ -1,0 +1,260 @@
+//! End-to-end tests of the `kestrel` binary: threaded runs, replay verification,
+//! inspection, latency, and clear errors on bad input.
+
+use kestrel_engine::{Action, Dec};
+use kestrel_journal::{encode_output, JournalReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kestrel(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("runs kestrel")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel)
+}
+
+fn run_default(dir: &Path, extra: &[&str]) -> PathBuf {
+    let journal = dir.join("journal");
+    let j = journal.to_str().unwrap();
+    let mut args = vec!["run", "--events", "30000", "--journal", j];
+    args.extend_from_slice(extra);
+    let out = kestrel(&args, dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("inputs") && t.contains("fills") && t.contains("pnl") && t.contains(j),
+        "{t}"
+    );
+    journal
+}
+
+fn verify(journal: &Path) -> Output {
+    kestrel(
+        &["replay", "--verify", journal.to_str().unwrap()],
+        journal.parent().unwrap(),
+    )
+}
+
+#[test]
+fn default_run_replays_byte_identical_under_every_wait_strategy() {
+    for wait in ["yield", "block", "busy-spin"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = run_default(tmp.path(), &["--wait", wait]);
+        let out = verify(&journal);
+        assert!(out.status.success(), "{wait}: {}", text(&out));
+        assert!(text(&out).contains("all byte-identical"), "{}", text(&out));
+        let r = JournalReader::open(&journal).unwrap();
+        let outputs = r.outputs().unwrap();
+        // The market maker traded: orders went out and fills came back through the ring.
+        assert!(
+            outputs
+                .iter()
+                .filter(|o| matches!(o.action, Action::Place(_)))
+                .count()
+                >= 4
+        );
+        assert!(r.input_count().unwrap() > 30_000);
+    }
+}
+
+#[test]
+fn altered_output_is_reported_as_the_first_divergence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = run_default(tmp.path(), &[]);
+    let outputs = JournalReader::open(&journal).unwrap().outputs().unwrap();
+    let victim = outputs
+        .iter()
+        .find(|o| matches!(o.action, Action::Place(_)))
+        .unwrap()
+        .clone();
+    let mut altered = victim.clone();
+    if let Action::Place(p) = &mut altered.action {
+        p.price += Dec::parse("0.01").unwrap();
+    }
+    let (old, new) = (encode_output(&victim), encode_output(&altered));
+    assert_eq!(old.len(), new.len());
+    let file = journal.join("data.mdb");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(old.len())
+        .position(|w| w == old.as_slice())
+        .expect("record in file");
+    bytes[at..at + old.len()].copy_from_slice(&new);
+    std::fs::write(&file, bytes).unwrap();
+    let out = verify(&journal);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "DIVERGENCE at output {} (caused by input {})",
+            victim.seq, victim.cause
+        )),
+        "{t}"
+    );
+    assert!(t.contains("expected") && t.contains("got"), "{t}");
+}
+
+#[test]
+fn inspect_shows_an_order_timeline_and_latency_prints_percentiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = run_default(tmp.path(), &[]);
+    let j = journal.to_str().unwrap();
+    let out = kestrel(&["inspect", j, "--order", "K1-1"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("PLACE  K1-1"), "{t}");
+    assert!(t.contains("exec     K1-1 Ack"), "{t}");
+    let out = kestrel(&["inspect", j, "--limit", "10"], tmp.path());
+    assert!(
+        text(&out).contains("session start id=1 seed=42"),
+        "{}",
+        text(&out)
+    );
+    let out = kestrel(&["inspect", j, "--order", "nonsense"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not of the form"), "{}", text(&out));
+    let out = kestrel(&["latency", j], tmp.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    for col in [
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max",
+        "parse",
+        "ring in",
+        "engine",
+        "ring out",
+        "gateway",
+        "tick-to-order",
+    ] {
+        assert!(t.contains(col), "{col} missing: {t}");
+    }
+}
+
+#[test]
+fn recorded_binance_capture_runs_and_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = data("hftbacktest/spot/btcusdt_20240808.gz");
+    assert!(file.exists(), "shared data missing: {}", file.display());
+    let cfg = tmp.path().join("spot.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.00001"
+min_notional = "5"
+[balances]
+BTC = "1"
+USDT = "100000"
+[[controllers]]
+type = "market_making"
+id = "mm"
+instrument = "BTCUSDT"
+buy_spreads = "0.0001"
+sell_spreads = "0.0001"
+total_amount_quote = "1000"
+executor_refresh_time = 30
+"#,
+    )
+    .unwrap();
+    let journal = tmp.path().join("j");
+    let out = kestrel(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--data",
+            file.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = JournalReader::open(&journal).unwrap();
+    // 28,040 tickers + 9,757 trades + depth chunks + session start, timers and stop.
+    assert!(r.input_count().unwrap() > 28_040 + 9_757 + 3_451);
+    drop(r);
+    let out = verify(&journal);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn bad_inputs_give_clear_errors_and_nonzero_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path();
+    // Unknown key.
+    std::fs::write(p.join("bad.toml"), "[session]\nid = 1\nbogus = 2\n").unwrap();
+    let out = kestrel(&["run", "bad.toml"], p);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unknown field `bogus`"),
+        "{}",
+        text(&out)
+    );
+    // Float price.
+    std::fs::write(
+        p.join("float.toml"),
+        "[[instruments]]\nsymbol='X'\nbase='A'\nquote='B'\ntick_size=0.01\nlot_size='1'\n",
+    )
+    .unwrap();
+    let out = kestrel(&["run", "float.toml"], p);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("write decimals as strings"),
+        "{}",
+        text(&out)
+    );
+    // Missing config and data files.
+    let out = kestrel(&["run", "nope.toml"], p);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("cannot read config nope.toml"),
+        "{}",
+        text(&out)
+    );
+    let out = kestrel(&["run", "--data", "missing.gz"], p);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("data file missing.gz does not exist"),
+        "{}",
+        text(&out)
+    );
+    // Not a journal, and a corrupt one.
+    let out = kestrel(&["replay", "--verify", "nowhere"], p);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    std::fs::create_dir(p.join("corrupt")).unwrap();
+    std::fs::write(p.join("corrupt/data.mdb"), vec![0xAB; 64 * 1024]).unwrap();
+    for cmd in [
+        &["replay", "--verify", "corrupt"][..],
+        &["inspect", "corrupt"],
+        &["latency", "corrupt"],
+    ] {
+        let out = kestrel(cmd, p);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", text(&out));
+        assert!(text(&out).starts_with("error: "), "{}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
+}
