@@ -271,8 +271,18 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
                     n += 1;
                     if let Some(ns) = (n * 1_000_000_000).checked_div(rate) {
                         let due = Duration::from_nanos(ns);
-                        while t0.elapsed() < due {
-                            std::hint::spin_loop();
+                        // Sleep through most of the gap unless busy-spinning, so a
+                        // paced feed leaves the cores to the other threads.
+                        loop {
+                            let left = due.saturating_sub(t0.elapsed());
+                            if left.is_zero() {
+                                break;
+                            }
+                            if wait != WaitStrategy::BusySpin && left > Duration::from_micros(200) {
+                                thread::sleep(left - Duration::from_micros(100));
+                            } else {
+                                std::hint::spin_loop();
+                            }
                         }
                     }
                 }
