@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, MdbError, PutFlags, WithoutTls};
-use kestrel_engine::{Input, Output, SCHEMA_VERSION};
+use kestrel_engine::{Input, Level, Output, SCHEMA_VERSION};
 use rkyv::util::AlignedVec;
 
-use crate::codec::{encode_into, LatencyRecord};
+use crate::codec::{encode_input_into, encode_into, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
     map_lmdb, Bytes, Meta, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG, KEY_CREATED,
@@ -52,6 +52,8 @@ pub struct JournalWriter {
     last_input: Option<u64>,
     last_output: Option<u64>,
     buf: AlignedVec,
+    /// Scratch for the levels of a stored depth input, reused across appends.
+    levels: Vec<Level>,
 }
 
 impl JournalWriter {
@@ -133,11 +135,13 @@ impl JournalWriter {
             last_input: None,
             last_output: None,
             buf: AlignedVec::new(),
+            levels: Vec::new(),
         })
     }
 
     /// Appends a batch in one write transaction, committed (and fsynced when
-    /// `fsync` is on) before it returns. Every record is stored as given, keyed by
+    /// `fsync` is on) before it returns. Every record is stored as given (inputs in their
+    /// compact stored form, see [`crate::encode_input`]), keyed by
     /// `header.seq`, `seq` and `output_seq`; a latency record replaces an earlier one
     /// with the same `output_seq`.
     ///
@@ -176,7 +180,8 @@ impl JournalWriter {
     ) -> Result<()> {
         let mut wtxn = self.env.write_txn()?;
         for input in inputs {
-            encode_into(input, &mut self.buf).map_err(|e| encode_error("input", e))?;
+            encode_input_into(input, &mut self.levels, &mut self.buf)
+                .map_err(|e| encode_error("input", e))?;
             // APPEND: keys are checked to increase, so LMDB can skip the tree search.
             self.inputs.put_with_flags(
                 &mut wtxn,

@@ -8,7 +8,7 @@
 //!
 //! | database  | key                        | value                          |
 //! |-----------|----------------------------|--------------------------------|
-//! | `inputs`  | `header.seq`, u64 big-endian | rkyv [`Input`](kestrel_engine::Input) |
+//! | `inputs`  | `header.seq`, u64 big-endian | rkyv stored form of an [`Input`](kestrel_engine::Input) (compact depth; see [`encode_input`]) |
 //! | `outputs` | `seq`, u64 big-endian      | rkyv [`Output`](kestrel_engine::Output) |
 //! | `latency` | `output_seq`, u64 big-endian | rkyv [`LatencyRecord`]        |
 //! | `meta`    | `schema_version`, `session_id`, `seed`, `config`, `created_unix_ns` | UTF-8 (numbers in decimal) |

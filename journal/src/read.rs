@@ -7,7 +7,7 @@ use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
 use kestrel_engine::{Input, Output, SCHEMA_VERSION};
 use rkyv::util::AlignedVec;
 
-use crate::codec::{decode_with, LatencyRecord};
+use crate::codec::{decode_input_with, decode_with, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
     map_lmdb, Bytes, Meta, MetaDb, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG, KEY_CREATED,
@@ -141,7 +141,7 @@ impl JournalReader {
     /// `header.seq` differs from its key (inputs before it have been passed to `f`),
     /// and LMDB errors.
     pub fn for_each_input(&self, f: impl FnMut(Input) -> ControlFlow<()>) -> Result<()> {
-        self.for_each(self.inputs, INPUTS, |i: &Input| i.header.seq, f)
+        self.for_each(self.inputs, INPUTS, decode_input_with, |i| i.header.seq, f)
     }
 
     /// Calls `f` with every output in seq order until it returns `Break`.
@@ -150,7 +150,7 @@ impl JournalReader {
     ///
     /// As [`for_each_input`](Self::for_each_input), for outputs.
     pub fn for_each_output(&self, f: impl FnMut(Output) -> ControlFlow<()>) -> Result<()> {
-        self.for_each(self.outputs, OUTPUTS, |o: &Output| o.seq, f)
+        self.for_each(self.outputs, OUTPUTS, decode_with::<Output>, |o| o.seq, f)
     }
 
     /// Returns every input in seq order.
@@ -191,7 +191,8 @@ impl JournalReader {
         self.for_each(
             self.latency,
             LATENCY,
-            |r: &LatencyRecord| r.output_seq,
+            decode_with::<LatencyRecord>,
+            |r| r.output_seq,
             |r| {
                 v.push(r);
                 ControlFlow::Continue(())
@@ -220,26 +221,23 @@ impl JournalReader {
         Ok(v)
     }
 
+    /// Iterates `db` in key order, decoding each record with `decode` (which gets an
+    /// aligned scratch buffer to reuse) and checking its seq against its key.
     fn for_each<T>(
         &self,
         db: SeqDb,
         name: &'static str,
+        decode: impl Fn(&[u8], &mut AlignedVec) -> std::result::Result<T, String>,
         seq_of: impl Fn(&T) -> u64,
         mut f: impl FnMut(T) -> ControlFlow<()>,
-    ) -> Result<()>
-    where
-        T: rkyv::Archive,
-        T::Archived: for<'a> rkyv::bytecheck::CheckBytes<
-                rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>,
-            > + rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
-    {
+    ) -> Result<()> {
         let rtxn = self.txn()?;
         let iter = db.iter(&rtxn).map_err(|e| map_lmdb(&self.dir, e))?;
         let mut scratch = AlignedVec::new();
         for item in iter {
             let (seq, bytes) = item.map_err(|e| map_lmdb(&self.dir, e))?;
-            let value: T =
-                decode_with(bytes, &mut scratch).map_err(|reason| JournalError::CorruptRecord {
+            let value =
+                decode(bytes, &mut scratch).map_err(|reason| JournalError::CorruptRecord {
                     db: name,
                     seq,
                     reason,
@@ -296,4 +294,85 @@ fn read_meta(env: &Env<WithoutTls>, db: MetaDb, dir: &Path) -> Result<Meta> {
         config_toml: get(KEY_CONFIG)?,
         created_unix_ns: num(dir, KEY_CREATED, &get(KEY_CREATED)?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::append::{JournalOptions, JournalWriter};
+    use crate::codec::encode_stored_depth;
+    use heed::CommitOrAbort;
+    use kestrel_engine::{Event, Header, Source, DEPTH_CHUNK};
+
+    fn header(seq: u64) -> Header {
+        Header {
+            seq,
+            source: Source::Feed,
+            ..Header::default()
+        }
+    }
+
+    /// Puts raw bytes under `seq` in the `inputs` database of a closed journal.
+    fn put_input_raw(dir: &Path, seq: u64, bytes: &[u8]) {
+        // SAFETY: test-only; nothing else has the journal open.
+        let env = unsafe { EnvOpenOptions::new().max_dbs(MAX_DBS).open(dir) }.unwrap();
+        let wtxn = env.write_txn().unwrap();
+        let db = env
+            .create_databases_and_commit(wtxn, |dbo, wtxn| {
+                dbo.create_database::<SeqKey, Bytes>(wtxn, Some(INPUTS))
+                    .map(CommitOrAbort::<_, ()>::Commit)
+            })
+            .unwrap()
+            .unwrap_commit();
+        let mut wtxn = env.write_txn().unwrap();
+        db.put(&mut wtxn, &seq, bytes).unwrap();
+        wtxn.commit().unwrap();
+    }
+
+    #[test]
+    fn stored_depth_with_too_many_levels_is_a_corrupt_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("j");
+        let first = kestrel_engine::Input {
+            header: header(1),
+            event: Event::Timer(3),
+        };
+        {
+            let opts = JournalOptions {
+                fsync: false,
+                max_mib: 16,
+            };
+            let mut w =
+                JournalWriter::create(&dir, &Meta::new(1, 2, String::new(), 0), &opts).unwrap();
+            w.append(std::slice::from_ref(&first), &[], &[]).unwrap();
+        }
+        put_input_raw(&dir, 2, &encode_stored_depth(header(2), DEPTH_CHUNK));
+        put_input_raw(&dir, 3, &encode_stored_depth(header(3), DEPTH_CHUNK + 1));
+
+        let r = JournalReader::open(&dir).unwrap();
+        let mut seen = Vec::new();
+        let e = r
+            .for_each_input(|i| {
+                seen.push(i);
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
+        match e {
+            JournalError::CorruptRecord {
+                db: "inputs",
+                seq: 3,
+                reason,
+            } => assert!(reason.contains("17 levels"), "{reason}"),
+            other => panic!("expected CorruptRecord for input 3, got {other:?}"),
+        }
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], first);
+        match &seen[1].event {
+            Event::Depth(d) => {
+                assert_eq!(d.len as usize, DEPTH_CHUNK);
+                assert_eq!(d.levels().len(), DEPTH_CHUNK);
+            }
+            other => panic!("expected a depth, got {other:?}"),
+        }
+    }
 }
