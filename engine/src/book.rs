@@ -4,6 +4,94 @@ use crate::events::{BookTicker, Depth, Trade};
 use crate::num::Dec;
 use crate::types::Side;
 
+/// What to do with a depth diff, by Binance's documented sync rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncAction {
+    /// Apply it.
+    Apply,
+    /// Older than the book: drop it.
+    Discard,
+    /// Events are missing: the book is invalid until a fresh snapshot.
+    Gap,
+    /// No snapshot yet: keep it until one arrives.
+    Buffer,
+}
+
+/// Tracks depth continuity after a snapshot. Spot: after snapshot `L`, discard
+/// `u <= L`, the first applied event has `U <= L+1 <= u`, then `U == prev_u + 1`.
+/// USD-M futures (events carry `pu`): discard `u < L`, the first applied event has
+/// `U <= L <= u`, then `pu == prev_u`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookSync {
+    /// Update id of the book (snapshot `lastUpdateId`, then the last applied `u`).
+    pub update_id: u64,
+    /// A snapshot was applied and no gap followed.
+    pub synced: bool,
+    /// At least one diff was applied since the snapshot.
+    pub started: bool,
+}
+
+impl BookSync {
+    /// A snapshot with `lastUpdateId` was applied.
+    pub fn on_snapshot(&mut self, last_update_id: u64) {
+        *self = BookSync {
+            update_id: last_update_id,
+            synced: true,
+            started: false,
+        };
+    }
+
+    /// Decides about a diff with ids `U` (`first`), `u` (`last`) and `pu` (`prev`, 0 on spot),
+    /// and advances the book id when it is applied.
+    pub fn check(&mut self, first: u64, last: u64, prev: u64) -> SyncAction {
+        if !self.synced {
+            return SyncAction::Buffer;
+        }
+        let futures = prev != 0;
+        let l = self.update_id;
+        let action = if !self.started {
+            if futures {
+                if last < l {
+                    SyncAction::Discard
+                } else if first <= l && l <= last {
+                    SyncAction::Apply
+                } else {
+                    SyncAction::Gap
+                }
+            } else if last <= l {
+                SyncAction::Discard
+            } else if first <= l + 1 && l < last {
+                SyncAction::Apply
+            } else {
+                SyncAction::Gap
+            }
+        } else if futures {
+            if prev == l {
+                SyncAction::Apply
+            } else if last <= l {
+                SyncAction::Discard
+            } else {
+                SyncAction::Gap
+            }
+        } else if last <= l {
+            SyncAction::Discard
+        } else if first > l + 1 {
+            SyncAction::Gap
+        } else {
+            SyncAction::Apply
+        };
+        match action {
+            SyncAction::Apply => {
+                self.update_id = last;
+                self.started = true;
+            }
+            SyncAction::Gap => self.synced = false,
+            SyncAction::Discard | SyncAction::Buffer => {}
+        }
+        action
+    }
+}
+
 /// Levels pre-reserved per side so steady-state updates never allocate.
 pub const RESERVED_LEVELS: usize = 2048;
 
@@ -85,6 +173,11 @@ pub struct Book {
     pub depth_in_progress: bool,
     /// Ticker updates seen.
     pub ticker_updates: u64,
+    /// Depth continuity.
+    pub sync: BookSync,
+    /// Any depth update seen (then readiness needs a synced book).
+    pub has_depth: bool,
+    skip_chunks: bool,
 }
 
 impl Default for Book {
@@ -97,6 +190,9 @@ impl Default for Book {
             depth_update_id: 0,
             depth_in_progress: false,
             ticker_updates: 0,
+            sync: BookSync::default(),
+            has_depth: false,
+            skip_chunks: false,
         }
     }
 }
@@ -112,11 +208,39 @@ impl Book {
         true
     }
 
-    /// Applies one depth chunk.
-    pub fn on_depth(&mut self, d: &Depth) {
-        if d.snapshot && d.first_chunk {
-            self.bids.clear();
-            self.asks.clear();
+    /// Applies one depth chunk after checking continuity on its first chunk. Returns
+    /// false when the update is not applied; `sync.synced` then says whether the book
+    /// is still valid (a discarded stale diff) or needs a new snapshot (a gap).
+    pub fn on_depth(&mut self, d: &Depth) -> bool {
+        self.has_depth = true;
+        if d.snapshot {
+            if d.first_chunk {
+                self.bids.clear();
+                self.asks.clear();
+            }
+            if d.last_chunk {
+                self.sync.on_snapshot(d.last_update_id);
+            }
+        } else if d.first_chunk {
+            match self
+                .sync
+                .check(d.first_update_id, d.last_update_id, d.prev_update_id)
+            {
+                SyncAction::Apply => {}
+                SyncAction::Gap => {
+                    self.depth_in_progress = false;
+                    return false;
+                }
+                SyncAction::Discard | SyncAction::Buffer => {
+                    self.depth_in_progress = false;
+                    self.skip_chunks = !d.last_chunk;
+                    return false;
+                }
+            }
+            self.skip_chunks = false;
+        } else if self.skip_chunks || !self.sync.synced {
+            self.skip_chunks = !d.last_chunk && self.skip_chunks;
+            return false;
         }
         for l in d.levels() {
             match l.side {
@@ -143,6 +267,13 @@ impl Book {
                 }
             }
         }
+        true
+    }
+
+    /// Ready to trade on: a valid quote and, where depth is streamed, a synced book
+    /// between updates.
+    pub fn is_ready(&self) -> bool {
+        self.bbo.is_some() && (!self.has_depth || (self.sync.synced && !self.depth_in_progress))
     }
 
     /// Records a public trade.
@@ -182,6 +313,7 @@ mod tests {
             snapshot: true,
             first_chunk: true,
             last_chunk: true,
+            last_update_id: 10,
             ..Default::default()
         };
         let lv = [
@@ -209,6 +341,8 @@ mod tests {
             first_chunk: true,
             last_chunk: true,
             len: 2,
+            first_update_id: 11,
+            last_update_id: 12,
             ..Default::default()
         };
         diff.levels[0] = Level {
@@ -237,5 +371,79 @@ mod tests {
         };
         assert!(!book.on_ticker(&t));
         assert!(book.mid().is_none());
+    }
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+
+    #[test]
+    fn spot_rules_match_the_recorded_replay_case() {
+        // shared/data/binance/vectors/order_book_sync.json, spot btcusdt_20240808.
+        let mut s = BookSync::default();
+        assert_eq!(s.check(50093239189, 50093239202, 0), SyncAction::Buffer);
+        s.on_snapshot(50093239218);
+        assert_eq!(s.check(50093239189, 50093239202, 0), SyncAction::Discard);
+        assert_eq!(s.check(50093239203, 50093239207, 0), SyncAction::Discard);
+        assert_eq!(s.check(50093239208, 50093239224, 0), SyncAction::Apply);
+        assert_eq!(s.check(50093239225, 50093239237, 0), SyncAction::Apply);
+        assert_eq!(s.update_id, 50093239237);
+        // A missing event is a gap; the book waits for a snapshot.
+        assert_eq!(s.check(50093239240, 50093239250, 0), SyncAction::Gap);
+        assert_eq!(s.check(50093239251, 50093239260, 0), SyncAction::Buffer);
+    }
+
+    #[test]
+    fn futures_rules_use_pu_and_keep_u_equal_to_snapshot() {
+        let mut s = BookSync::default();
+        s.on_snapshot(100);
+        assert_eq!(s.check(90, 99, 89), SyncAction::Discard);
+        // u == lastUpdateId is kept on USD-M (dropped on spot).
+        assert_eq!(s.check(95, 100, 94), SyncAction::Apply);
+        assert_eq!(s.check(103, 110, 100), SyncAction::Apply);
+        assert_eq!(s.check(111, 120, 109), SyncAction::Gap);
+        let mut spot = BookSync::default();
+        spot.on_snapshot(100);
+        assert_eq!(spot.check(95, 100, 0), SyncAction::Discard);
+        assert_eq!(spot.check(102, 110, 0), SyncAction::Gap);
+    }
+
+    #[test]
+    fn gap_makes_the_book_not_ready_until_a_snapshot() {
+        let mut book = Book::default();
+        let t = BookTicker {
+            bid_px: Dec::from_int(99),
+            ask_px: Dec::from_int(101),
+            ..Default::default()
+        };
+        book.on_ticker(&t);
+        assert!(book.is_ready());
+        let snap = Depth {
+            snapshot: true,
+            first_chunk: true,
+            last_chunk: true,
+            last_update_id: 10,
+            ..Default::default()
+        };
+        book.on_depth(&snap);
+        assert!(book.is_ready());
+        let diff = |u0, u1| Depth {
+            first_chunk: true,
+            last_chunk: true,
+            first_update_id: u0,
+            last_update_id: u1,
+            ..Default::default()
+        };
+        assert!(book.on_depth(&diff(11, 12)));
+        assert!(!book.on_depth(&diff(14, 15)));
+        assert!(!book.is_ready());
+        assert!(!book.on_depth(&diff(16, 17)));
+        book.on_depth(&Depth {
+            last_update_id: 20,
+            ..snap
+        });
+        assert!(book.is_ready());
+        assert!(book.on_depth(&diff(21, 22)));
     }
 }

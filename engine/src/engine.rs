@@ -214,8 +214,12 @@ impl Engine {
             }
             Event::Depth(d) => {
                 if let Some(book) = self.books.get_mut(d.instrument as usize) {
-                    book.on_depth(d);
-                    if d.last_chunk {
+                    let was_synced = book.sync.synced;
+                    let applied = book.on_depth(d);
+                    if was_synced && !book.sync.synced {
+                        self.alert(AlertCode::BookGap);
+                    }
+                    if applied && d.last_chunk {
                         self.on_market(d.instrument);
                     }
                 } else {
@@ -226,6 +230,11 @@ impl Engine {
                 Some(book) => book.on_trade(t),
                 None => self.alert(AlertCode::UnknownInstrument),
             },
+            Event::Kline(k) => {
+                if (k.instrument as usize) >= self.books.len() {
+                    self.alert(AlertCode::UnknownInstrument);
+                }
+            }
             Event::Exec(r) => self.on_exec(r),
             Event::Timer(_) => self.on_timer(),
             Event::Command(c) => self.on_command(*c),

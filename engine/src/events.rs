@@ -114,6 +114,9 @@ pub struct Depth {
     pub first_update_id: u64,
     /// Venue's last update id (Binance `u`, or the snapshot's `lastUpdateId`).
     pub last_update_id: u64,
+    /// Last update id of the previous event (Binance USD-M `pu`); 0 where the venue
+    /// sends none (spot), which selects the spot continuity rule.
+    pub prev_update_id: u64,
     /// Levels used in `levels`.
     pub len: u8,
     /// Level changes.
@@ -143,6 +146,40 @@ pub struct Trade {
     pub aggressor: Side,
     /// Venue trade id.
     pub trade_id: u64,
+}
+
+/// One OHLCV candle (Binance kline).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug, PartialEq))]
+pub struct Kline {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Candle length in seconds.
+    pub interval_s: u32,
+    /// Open time, ns since the epoch.
+    pub open_ts: u64,
+    /// Open price.
+    pub open: Dec,
+    /// High price.
+    pub high: Dec,
+    /// Low price.
+    pub low: Dec,
+    /// Close (or latest) price.
+    pub close: Dec,
+    /// Base volume.
+    pub volume: Dec,
+    /// Quote volume.
+    pub quote_volume: Dec,
+    /// Number of trades.
+    pub trades: u64,
+    /// Base volume bought by takers.
+    pub taker_buy_base: Dec,
+    /// Quote volume bought by takers.
+    pub taker_buy_quote: Dec,
+    /// True once the candle is final.
+    pub closed: bool,
 }
 
 /// What an execution report says happened.
@@ -287,6 +324,8 @@ pub enum Event {
     Depth(Depth),
     /// Public trade.
     Trade(Trade),
+    /// Candle.
+    Kline(Kline),
     /// Execution report.
     Exec(ExecReport),
     /// Balance.
@@ -392,6 +431,9 @@ pub enum AlertCode {
     InvalidTransition,
     /// Market data for an instrument the session does not have.
     UnknownInstrument,
+    /// A depth update did not follow the previous one: the book is invalid until
+    /// the next snapshot.
+    BookGap,
     /// An order was not sent: its size rounded below the venue's minimums.
     BelowMinimum,
     /// An order was not sent: not enough free balance.

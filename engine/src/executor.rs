@@ -94,6 +94,9 @@ impl Ctx<'_> {
     ) -> Result<ClientOrderId, PlaceError> {
         let inst = &self.instruments[instrument as usize];
         let book = &self.books[instrument as usize];
+        if !book.is_ready() {
+            return Err(PlaceError::NoMarket);
+        }
         let qty = qty.floor_to(inst.spec.lot_size);
         let (price, value_px) = if order_type == OrderType::Market {
             let px = match side {

@@ -155,10 +155,10 @@ impl MarketMaking {
         executor: impl Fn(u32) -> Option<(bool, bool, u64)>,
         actions: &mut Vec<ControllerAction>,
     ) {
-        let Some(reference) = book.mid() else { return };
-        if book.depth_in_progress {
+        if !book.is_ready() {
             return;
         }
+        let Some(reference) = book.mid() else { return };
         for (i, level) in self.levels.iter().enumerate() {
             let state = level.executor.and_then(&executor);
             let active = match state {

@@ -12,7 +12,9 @@
 //! [`Event`]: kestrel_engine::Event
 
 pub mod recorded;
+pub mod sync;
 pub mod synthetic;
 
 pub use recorded::{FeedError, RecordedFeed};
+pub use sync::{DepthSync, Pushed};
 pub use synthetic::{SplitMix64, SyntheticFeed};

@@ -181,6 +181,7 @@ struct Msg<'de> {
     event_time: Option<u64>,
     first_id: Option<u64>,
     last_id: Option<u64>,
+    prev_id: Option<u64>,
     last_update_id: Option<u64>,
     bid_px: Option<&'de str>,
     bid_qty: Option<&'de str>,
@@ -232,6 +233,7 @@ impl<'de> Visitor<'de> for MsgSeed<'_, 'de> {
                 "E" => msg.event_time = Some(map.next_value()?),
                 "U" => msg.first_id = Some(map.next_value()?),
                 "u" => msg.last_id = Some(map.next_value()?),
+                "pu" => msg.prev_id = Some(map.next_value()?),
                 "lastUpdateId" => msg.last_update_id = Some(map.next_value()?),
                 "B" => msg.bid_qty = Some(map.next_value()?),
                 "A" => msg.ask_qty = Some(map.next_value()?),
@@ -384,6 +386,7 @@ enum Parsed {
         instrument: InstrumentId,
         first: u64,
         last: u64,
+        prev: u64,
     },
     /// A depth snapshot; levels are in the scratch vectors.
     Snapshot { venue_ts: u64, last: u64 },
@@ -528,6 +531,7 @@ fn parse_json(
                 instrument: lookup(symbols, &msg)?,
                 first,
                 last,
+                prev: msg.prev_id.unwrap_or(0),
             })
         }
         _ => Ok(Parsed::Skip),
@@ -570,6 +574,7 @@ struct Pending {
     snapshot: bool,
     first: u64,
     last: u64,
+    prev: u64,
     /// Levels come from the stashed snapshot scratch rather than the line scratch.
     from_snap: bool,
     next: usize,
@@ -691,6 +696,7 @@ impl RecordedFeed {
                     instrument,
                     first,
                     last,
+                    prev,
                 }) => {
                     self.pending = Some(Pending {
                         ts,
@@ -699,6 +705,7 @@ impl RecordedFeed {
                         snapshot: false,
                         first,
                         last,
+                        prev,
                         from_snap: false,
                         next: 0,
                     });
@@ -711,6 +718,7 @@ impl RecordedFeed {
                         snapshot: true,
                         first: last,
                         last,
+                        prev: 0,
                         from_snap: false,
                         next: 0,
                     };
@@ -865,6 +873,7 @@ impl RecordedFeed {
             last_chunk: end == total,
             first_update_id: p.first,
             last_update_id: p.last,
+            prev_update_id: p.prev,
             len: (end - start) as u8,
             levels: [Level::default(); DEPTH_CHUNK],
         };

@@ -347,6 +347,7 @@ impl SyntheticFeed {
                 last_chunk: end == n,
                 first_update_id: first_id,
                 last_update_id: last_id,
+                prev_update_id: 0,
                 len: (end - start) as u8,
                 levels: [Level::default(); DEPTH_CHUNK],
             };

@@ -22,8 +22,8 @@
 //! their own rkyv archives.
 
 use kestrel_engine::{
-    BalanceUpdate, BookTicker, Command, Depth, Event, ExecReport, Header, Input, Level, Output,
-    SessionStart, Trade, DEPTH_CHUNK,
+    BalanceUpdate, BookTicker, Command, Depth, Event, ExecReport, Header, Input, Kline, Level,
+    Output, SessionStart, Trade, DEPTH_CHUNK,
 };
 use rkyv::api::high::{HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
@@ -73,6 +73,7 @@ enum StoredEvent {
     BookTicker(BookTicker),
     Depth(StoredDepth),
     Trade(Trade),
+    Kline(Kline),
     Exec(ExecReport),
     Balance(BalanceUpdate),
     Timer(u32),
@@ -88,6 +89,7 @@ struct StoredDepth {
     last_chunk: bool,
     first_update_id: u64,
     last_update_id: u64,
+    prev_update_id: u64,
     levels: Vec<Level>,
 }
 
@@ -109,10 +111,12 @@ impl StoredInput {
                     last_chunk: d.last_chunk,
                     first_update_id: d.first_update_id,
                     last_update_id: d.last_update_id,
+                    prev_update_id: d.prev_update_id,
                     levels,
                 })
             }
             Event::Trade(t) => StoredEvent::Trade(*t),
+            Event::Kline(k) => StoredEvent::Kline(*k),
             Event::Exec(e) => StoredEvent::Exec(*e),
             Event::Balance(b) => StoredEvent::Balance(*b),
             Event::Timer(t) => StoredEvent::Timer(*t),
@@ -167,12 +171,14 @@ fn input_from_archived(stored: &ArchivedStoredInput) -> Result<Input, String> {
                 last_chunk: d.last_chunk,
                 first_update_id: d.first_update_id.to_native(),
                 last_update_id: d.last_update_id.to_native(),
+                prev_update_id: d.prev_update_id.to_native(),
                 // At most DEPTH_CHUNK (16), checked above.
                 len: stored_levels.len() as u8,
                 levels,
             })
         }
         ArchivedStoredEvent::Trade(t) => Event::Trade(de(t)?),
+        ArchivedStoredEvent::Kline(k) => Event::Kline(de(k)?),
         ArchivedStoredEvent::Exec(e) => Event::Exec(de(e)?),
         ArchivedStoredEvent::Balance(b) => Event::Balance(de(b)?),
         ArchivedStoredEvent::Timer(t) => Event::Timer(t.to_native()),
@@ -318,6 +324,7 @@ pub(crate) fn encode_stored_depth(header: Header, n: usize) -> Vec<u8> {
             last_chunk: true,
             first_update_id: 1,
             last_update_id: 2,
+            prev_update_id: 0,
             levels,
         }),
     })
@@ -371,6 +378,7 @@ mod tests {
                 last_chunk: true,
                 first_update_id: 123,
                 last_update_id: 456,
+                prev_update_id: 455,
                 len,
                 levels,
             }),

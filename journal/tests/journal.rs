@@ -83,6 +83,7 @@ fn mixed_inputs() -> Vec<Input> {
             last_chunk: false,
             first_update_id: 11,
             last_update_id: 12,
+            prev_update_id: 10,
             len: 2,
             levels,
         }),

@@ -161,6 +161,17 @@ fn fmt_event(e: &Event) -> String {
                 format!(" reason {:?}", r.reason)
             }
         ),
+        Event::Kline(k) => format!(
+            "kline    i{} {}s o {} h {} l {} c {} v {}{}",
+            k.instrument,
+            k.interval_s,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            if k.closed { " closed" } else { "" }
+        ),
         Event::Balance(b) => format!("balance  asset {} total {}", b.asset, b.total),
         Event::Timer(id) => format!("timer    {id}"),
         Event::Command(c) => format!("command  {c:?}"),

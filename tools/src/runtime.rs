@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, Durability, FeedKind, WaitStrategy};
 use kestrel_engine::*;
-use kestrel_feeds::{RecordedFeed, SyntheticFeed};
+use kestrel_feeds::{DepthSync, RecordedFeed, SyntheticFeed};
 use kestrel_gateways::SimVenue;
 use kestrel_journal::{JournalOptions, JournalWriter, LatencyRecord, Meta};
 use std::path::{Path, PathBuf};
@@ -101,16 +101,24 @@ pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
         .unwrap_or(base)
 }
 
-/// Produces market-data events in event-time order, with timers interleaved.
+/// Where market data comes from.
 #[allow(clippy::large_enum_variant)] // one per session, never moved on a hot path
-enum Source {
+enum Origin {
     Synthetic(SyntheticFeed),
     Recorded(RecordedFeed),
 }
 
+/// Produces market-data events in event-time order, depth kept in sync (snapshot,
+/// then contiguous diffs).
+struct Source {
+    origin: Origin,
+    sync: DepthSync,
+    ready: std::collections::VecDeque<(u64, u64, Event)>,
+}
+
 impl Source {
     fn open(cfg: &Config) -> Result<Source> {
-        match cfg.feed.kind {
+        let origin = match cfg.feed.kind {
             FeedKind::Synthetic => {
                 let symbol = cfg
                     .feed
@@ -122,12 +130,12 @@ impl Source {
                     .iter()
                     .position(|i| i.symbol == symbol)
                     .unwrap_or(0);
-                Ok(Source::Synthetic(SyntheticFeed::new(
+                Origin::Synthetic(SyntheticFeed::new(
                     &cfg.feed,
                     cfg.session.seed,
                     id as InstrumentId,
                     &cfg.instruments[id],
-                )))
+                ))
             }
             FeedKind::Recorded => {
                 let path = cfg
@@ -143,15 +151,29 @@ impl Source {
                     .collect();
                 let feed = RecordedFeed::open(Path::new(path), &symbols)
                     .with_context(|| format!("cannot read market data {path}"))?;
-                Ok(Source::Recorded(feed))
+                Origin::Recorded(feed)
             }
-        }
+        };
+        Ok(Source {
+            origin,
+            sync: DepthSync::new(),
+            ready: std::collections::VecDeque::with_capacity(1024),
+        })
     }
 
     fn next(&mut self) -> Option<Result<(u64, u64, Event)>> {
-        match self {
-            Source::Synthetic(f) => f.next_event().map(|(ts, e)| Ok((ts, 0, e))),
-            Source::Recorded(f) => f.next_event().map(|r| r.map_err(|e| anyhow!("{e}"))),
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(Ok(e));
+            }
+            let (ts, venue_ts, event) = match &mut self.origin {
+                Origin::Synthetic(f) => f.next_event().map(|(ts, e)| (ts, 0, e))?,
+                Origin::Recorded(f) => match f.next_event()? {
+                    Ok(v) => v,
+                    Err(e) => return Some(Err(anyhow!("{e}"))),
+                },
+            };
+            self.sync.push(ts, venue_ts, event, &mut self.ready);
         }
     }
 }
@@ -207,7 +229,7 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
         slot.header = Header {
             seq: 0,
             source: kestrel_engine::Source::Session,
-            ts: cfg.feed.start_ts,
+            ts: 0, // engine time starts with the first market event
             recv_ns: mono_ns(),
             publish_ns: mono_ns(),
             venue_ts: 0,
