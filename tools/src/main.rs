@@ -137,6 +137,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for (sym, net, pnl, fees, vol) in &s.instruments {
                 println!("  {sym}: position {net}, pnl {pnl} (net of fees {fees}), volume {vol}");
             }
+            if s.skipped > 0 {
+                println!(
+                    "  market data: {} malformed records skipped (see warnings above)",
+                    s.skipped
+                );
+            }
             let balances: Vec<String> =
                 s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();
             println!("  balances {}", balances.join(", "));

@@ -61,6 +61,8 @@ pub struct RunSummary {
     pub elapsed: Duration,
     /// Latency records written.
     pub latency_records: u64,
+    /// Malformed market-data records skipped (each reported on stderr, first 10).
+    pub skipped: u64,
 }
 
 fn idle(wait: WaitStrategy, spins: &mut u32) {
@@ -242,22 +244,26 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
     let rate = cfg.feed.rate_per_sec;
     let feed = {
         let cores = cores.clone();
-        thread::Builder::new()
-            .name("kestrel-feed".into())
-            .spawn(move || -> Result<u64> {
+        thread::Builder::new().name("kestrel-feed".into()).spawn(
+            move || -> Result<(u64, u64)> {
                 pin(&cores, 0);
                 let mut n = 0u64;
+                let mut skipped = 0u64;
                 let mut next_timer = 0u64;
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
-                let mut failure = None;
                 while !STOP.load(Ordering::Relaxed) {
                     let Some(item) = source.next() else { break };
                     let (ts, venue_ts, event) = match item {
                         Ok(v) => v,
                         Err(e) => {
-                            failure = Some(e);
-                            break;
+                            // A malformed record is reported and counted, never silently
+                            // dropped; the feed goes on with the next one.
+                            skipped += 1;
+                            if skipped <= 10 {
+                                eprintln!("warning: skipped malformed market data: {e:#}");
+                            }
+                            continue;
                         }
                     };
                     let recv = mono_ns();
@@ -320,11 +326,9 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
                     slot.event = Event::Command(Command::Stop);
                 });
                 drop(feed_producer);
-                match failure {
-                    Some(e) => Err(e),
-                    None => Ok(n),
-                }
-            })?
+                Ok((n, skipped))
+            },
+        )?
     };
 
     let engine_thread = {
@@ -586,15 +590,10 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
         .map_err(|_| anyhow!("journal thread panicked"))?;
     let (n_in, n_out, n_lat) = journaled?;
     gw?;
-    fed?;
-    Ok(summarize(
-        &engine,
-        journal,
-        n_in,
-        n_out,
-        n_lat,
-        started.elapsed(),
-    ))
+    let (_, skipped) = fed?;
+    let mut summary = summarize(&engine, journal, n_in, n_out, n_lat, started.elapsed());
+    summary.skipped = skipped;
+    Ok(summary)
 }
 
 /// Builds the summary from the final engine state.
@@ -644,5 +643,6 @@ pub fn summarize(
         close_types,
         elapsed,
         latency_records: latency,
+        skipped: 0,
     }
 }

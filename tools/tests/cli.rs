@@ -367,3 +367,48 @@ fn ctrl_c_stops_cleanly_with_every_input_journaled() {
     let out = verify(&journal);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn malformed_market_data_is_reported_and_skipped() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text_in = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(data("hftbacktest/spot/btcusdt_20240808.gz")).unwrap(),
+    )
+    .read_to_string(&mut text_in)
+    .unwrap();
+    let mut lines: Vec<&str> = text_in.lines().take(2000).collect();
+    lines.insert(
+        100,
+        "1723161253937085768 {\"stream\":\"btcusdt@bookTicker\",\"data\":{\"u\":1,\"b\":\"oops\"",
+    );
+    lines.insert(200, "not even a timestamp");
+    std::fs::write(tmp.path().join("bad.txt"), lines.join("\n")).unwrap();
+    let cfg = default_config_with(
+        tmp.path(),
+        "c.toml",
+        &[("lot_size = \"0.00001\"", "lot_size = \"0.00001\"")],
+    );
+    let journal = tmp.path().join("j");
+    let out = kestrel(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--data",
+            "bad.txt",
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert_eq!(
+        t.matches("warning: skipped malformed market data").count(),
+        2,
+        "{t}"
+    );
+    assert!(t.contains("2 malformed records skipped"), "{t}");
+    assert!(verify(&journal).status.success());
+}
