@@ -31,6 +31,53 @@ pub struct Config {
     /// Strategies.
     #[serde(default)]
     pub controllers: Vec<ControllerConfig>,
+    /// Candle series the engine maintains for controllers.
+    #[serde(default)]
+    pub candles: Vec<CandleConfig>,
+}
+
+/// `[[candles]]`: one OHLCV series.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CandleConfig {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Interval: `"1s"`, `"1m"`, `"5m"`, `"1h"`, `"1d"`, … (number + s/m/h/d).
+    pub interval: String,
+    /// Candles kept (Hummingbot's max_records).
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+    /// Built from trades or taken from venue klines.
+    #[serde(default = "default_candle_source")]
+    pub source: crate::market_data::CandleSource,
+}
+
+fn default_max_records() -> usize {
+    500
+}
+
+fn default_candle_source() -> crate::market_data::CandleSource {
+    crate::market_data::CandleSource::Trades
+}
+
+/// Seconds in an interval string such as `"1m"` or `"4h"`.
+pub fn interval_seconds(s: &str) -> Result<u32, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "interval {s:?} is not a number followed by s, m, h, d or w"
+        ))
+    };
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u32 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)
 }
 
 /// `[session]`
@@ -364,6 +411,21 @@ impl Config {
                     m.validate()
                         .map_err(|e| ConfigError(format!("controller {}: {e}", m.id)))?;
                 }
+            }
+        }
+        for c in &self.candles {
+            if self.instrument(&c.instrument).is_none() {
+                return err(format!(
+                    "candles: instrument {} is not in [[instruments]]",
+                    c.instrument
+                ));
+            }
+            interval_seconds(&c.interval)?;
+            if c.max_records == 0 || c.max_records > 100_000 {
+                return err(format!(
+                    "candles: max_records must be in 1..=100000, got {}",
+                    c.max_records
+                ));
             }
         }
         if self.controllers.len() > u16::MAX as usize {

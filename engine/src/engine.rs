@@ -1,11 +1,12 @@
 //! The engine: applies one input at a time and returns the outputs it caused.
 
 use crate::book::Book;
-use crate::config::{Config, ConfigError, ControllerConfig};
+use crate::config::{interval_seconds, Config, ConfigError, ControllerConfig};
 use crate::events::{
     Action, AlertCode, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
 };
 use crate::executor::{Ctx, Executor, ExecutorCore, ExecutorKind, OrderExecutor, Outbox};
+use crate::market_data::{CandleSeries, MarketData};
 use crate::market_making::{ControllerAction, MarketMaking};
 use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
@@ -123,6 +124,8 @@ pub struct Engine {
     pub stats: Stats,
     /// True after a Stop command.
     pub stopped: bool,
+    /// Candle series from `[[candles]]`.
+    pub candles: Vec<CandleSeries>,
     next_order: u32,
     out: Outbox,
     actions: Vec<ControllerAction>,
@@ -169,6 +172,19 @@ impl Engine {
                 }
             }
         }
+        let mut candles = Vec::new();
+        for c in &config.candles {
+            let id = instruments
+                .iter()
+                .position(|i| i.spec.symbol == c.instrument)
+                .unwrap_or(0) as InstrumentId;
+            candles.push(CandleSeries::new(
+                id,
+                interval_seconds(&c.interval)?,
+                c.source,
+                c.max_records,
+            ));
+        }
         let n = controllers.len();
         Ok(Engine {
             session_id,
@@ -188,6 +204,7 @@ impl Engine {
             performance: vec![Performance::default(); n],
             stats: Stats::default(),
             stopped: false,
+            candles,
             next_order: 1,
             out: Outbox::with_capacity(256),
             actions: Vec::with_capacity(256),
@@ -227,12 +244,20 @@ impl Engine {
                 }
             }
             Event::Trade(t) => match self.books.get_mut(t.instrument as usize) {
-                Some(book) => book.on_trade(t),
+                Some(book) => {
+                    book.on_trade(t);
+                    for c in &mut self.candles {
+                        c.on_trade(self.now, t);
+                    }
+                }
                 None => self.alert(AlertCode::UnknownInstrument),
             },
             Event::Kline(k) => {
                 if (k.instrument as usize) >= self.books.len() {
                     self.alert(AlertCode::UnknownInstrument);
+                }
+                for c in &mut self.candles {
+                    c.on_kline(k);
                 }
             }
             Event::Exec(r) => self.on_exec(r),
@@ -460,9 +485,9 @@ impl Engine {
                 self.portfolio.unlock(asset, released);
                 self.orders
                     .set_locked(order.req.cid, order.locked - released);
-                let inst = self.instruments[order.req.instrument as usize].clone();
+                let inst = &self.instruments[order.req.instrument as usize];
                 self.portfolio
-                    .apply_fill(&inst, order.req.side, last_px, last_qty, fee);
+                    .apply_fill(inst, order.req.side, last_px, last_qty, fee);
                 if order.state.is_terminal() {
                     self.portfolio.unlock(asset, order.locked - released);
                 }
@@ -521,6 +546,16 @@ impl Engine {
 
     fn order_at(&self, n: usize) -> Option<crate::types::ClientOrderId> {
         self.orders.iter().nth(n).map(|o| o.req.cid)
+    }
+
+    /// Market-data getters over the current state.
+    pub fn market_data(&self) -> MarketData<'_> {
+        MarketData {
+            instruments: &self.instruments,
+            books: &self.books,
+            candles: &self.candles,
+            portfolio: &self.portfolio,
+        }
     }
 
     /// Pnl of an instrument's position in quote: realized − fees + unrealized at mid.

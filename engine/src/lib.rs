@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod events;
 pub mod executor;
+pub mod market_data;
 pub mod market_making;
 pub mod num;
 pub mod orders;

@@ -1,0 +1,237 @@
+//! The engine allocates nothing per input in steady state: book tickers, depth diffs,
+//! trades, execution reports (fills that close executors and re-quote levels), timers,
+//! and the market-data getters.
+
+use kestrel_engine::market_data::PriceType;
+use kestrel_engine::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CONFIG: &str = r#"
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.00001"
+min_notional = "5"
+[balances]
+BTC = "100"
+USDT = "10000000"
+[[candles]]
+instrument = "BTCUSDT"
+interval = "1m"
+max_records = 50
+[[controllers]]
+type = "market_making"
+id = "mm"
+instrument = "BTCUSDT"
+buy_spreads = "0.0001,0.0002"
+sell_spreads = "0.0001,0.0002"
+total_amount_quote = "2000"
+executor_refresh_time = 5
+cooldown_time = 1
+"#;
+
+const S: u64 = 1_000_000_000;
+
+/// Drives one simulated second: depth diff, ticker, trade, acks and fills for every
+/// order the engine placed, and a timer.
+fn second(
+    e: &mut Engine,
+    seq: &mut u64,
+    t: u64,
+    update_id: &mut u64,
+    pending: &mut Vec<PlaceOrder>,
+    batch: &mut Vec<PlaceOrder>,
+) -> usize {
+    let mut apply = |e: &mut Engine, ts: u64, event: Event, pending: &mut Vec<PlaceOrder>| {
+        *seq += 1;
+        let outs = e.apply(&Input {
+            header: Header {
+                seq: *seq,
+                ts,
+                ..Default::default()
+            },
+            event,
+        });
+        for o in outs {
+            match o.action {
+                Action::Place(p) => pending.push(p),
+                // Confirm cancels on the next pass (cid only; the venue echoes it).
+                Action::Cancel { cid, .. } => pending.push(PlaceOrder {
+                    cid,
+                    qty: Dec::ZERO,
+                    ..Default::default()
+                }),
+                _ => {}
+            }
+        }
+        outs.len()
+    };
+    let mid = 60_000 * S as i64 + ((t as i64 * 37) % 11 - 5) * 10_000_000;
+    let mut n = 0;
+    let mut depth = Depth {
+        instrument: 0,
+        first_chunk: true,
+        last_chunk: true,
+        first_update_id: *update_id + 1,
+        last_update_id: *update_id + 2,
+        len: 2,
+        ..Default::default()
+    };
+    *update_id += 2;
+    depth.levels[0] = Level {
+        side: Side::Buy,
+        px: Dec(mid - 10_000_000),
+        qty: Dec(S as i64),
+    };
+    depth.levels[1] = Level {
+        side: Side::Sell,
+        px: Dec(mid + 10_000_000),
+        qty: Dec(S as i64),
+    };
+    n += apply(e, t * S, Event::Depth(depth), pending);
+    let tick = BookTicker {
+        instrument: 0,
+        bid_px: Dec(mid - 10_000_000),
+        bid_qty: Dec(S as i64),
+        ask_px: Dec(mid + 10_000_000),
+        ask_qty: Dec(S as i64),
+        update_id: *update_id,
+    };
+    n += apply(e, t * S + 1, Event::BookTicker(tick), pending);
+    let trade = Trade {
+        instrument: 0,
+        px: Dec(mid),
+        qty: Dec(1_000_000),
+        aggressor: Side::Buy,
+        trade_id: t,
+    };
+    n += apply(e, t * S + 2, Event::Trade(trade), pending);
+    // Ack every order; fill the first of each batch, leave the rest to refresh.
+    batch.clear();
+    batch.append(pending);
+    for (i, p) in batch.iter().enumerate() {
+        if p.qty == Dec::ZERO {
+            let done = ExecReport {
+                cid: p.cid,
+                kind: ExecKind::Canceled,
+                ..Default::default()
+            };
+            n += apply(e, t * S + 3, Event::Exec(done), pending);
+            continue;
+        }
+        let ack = ExecReport {
+            cid: p.cid,
+            kind: ExecKind::Ack,
+            leaves_qty: p.qty,
+            ..Default::default()
+        };
+        n += apply(e, t * S + 3, Event::Exec(ack), pending);
+        if i == 0 {
+            let fill = ExecReport {
+                cid: p.cid,
+                kind: ExecKind::Fill,
+                last_px: p.price,
+                last_qty: p.qty,
+                cum_qty: p.qty,
+                fee: Dec(1_000),
+                ..Default::default()
+            };
+            n += apply(e, t * S + 4, Event::Exec(fill), pending);
+        }
+    }
+    // Cancel confirmations for refreshed orders come back on the next second.
+    n += apply(e, t * S + 5, Event::Timer(0), pending);
+    n
+}
+
+#[test]
+fn steady_state_allocates_nothing_per_input() {
+    let start = SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: CONFIG.into(),
+    };
+    let mut e = Engine::new(&start).unwrap();
+    let mut seq = 0;
+    let mut update_id = 100;
+    let snap = Depth {
+        instrument: 0,
+        snapshot: true,
+        first_chunk: true,
+        last_chunk: true,
+        last_update_id: update_id,
+        ..Default::default()
+    };
+    seq += 1;
+    e.apply(&Input {
+        header: Header {
+            seq,
+            ts: 0,
+            ..Default::default()
+        },
+        event: Event::Depth(snap),
+    });
+    let mut pending: Vec<PlaceOrder> = Vec::with_capacity(1024);
+    let mut batch: Vec<PlaceOrder> = Vec::with_capacity(1024);
+    // Warm up: executors created, refreshed and closed, candles rolled, slabs grown.
+    for t in 1..400 {
+        second(
+            &mut e,
+            &mut seq,
+            t,
+            &mut update_id,
+            &mut pending,
+            &mut batch,
+        );
+    }
+    let before_orders = e.orders.placed;
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let mut outputs = 0;
+    for t in 400..2400 {
+        outputs += second(
+            &mut e,
+            &mut seq,
+            t,
+            &mut update_id,
+            &mut pending,
+            &mut batch,
+        );
+        let md = e.market_data();
+        std::hint::black_box(md.price(0, PriceType::MidPrice));
+        std::hint::black_box(md.book(0).unwrap().vwap_for_volume(true, Dec(S as i64)));
+        std::hint::black_box(md.rate("BTC", "USDT"));
+        std::hint::black_box(md.available_balance("USDT"));
+    }
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    // The session really traded while measured.
+    assert!(
+        e.orders.placed - before_orders > 1000,
+        "placed {}",
+        e.orders.placed - before_orders
+    );
+    assert!(outputs > 1000);
+    assert_eq!(allocs, 0, "allocations in steady state");
+}
