@@ -19,8 +19,7 @@ proptest! {
         let mut asks: BTreeMap<i64, i64> = BTreeMap::new();
         let snap = Depth { snapshot: true, first_chunk: true, last_chunk: true, last_update_id: 1, ..Default::default() };
         book.on_depth(&snap);
-        let mut id = 1;
-        for update in &updates {
+        for (id, update) in (1u64..).zip(updates.iter()) {
             // One diff, split into chunks like the feeds do.
             let chunks: Vec<&[(bool, i64, i64)]> = update.chunks(DEPTH_CHUNK).collect();
             for (i, chunk) in chunks.iter().enumerate() {
@@ -40,7 +39,6 @@ proptest! {
                 }
                 prop_assert!(book.on_depth(&d));
             }
-            id += 1;
             let got_bids: Vec<(i64, i64)> = book.bids.iter().map(|(p, q)| (p.raw() / 1_000_000, q.raw())).collect();
             let want_bids: Vec<(i64, i64)> = bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
             prop_assert_eq!(got_bids, want_bids);
