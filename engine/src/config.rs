@@ -34,6 +34,50 @@ pub struct Config {
     /// Candle series the engine maintains for controllers.
     #[serde(default)]
     pub candles: Vec<CandleConfig>,
+    /// Live venues (market-data streams and instrument rules).
+    #[serde(default)]
+    pub venues: Vec<VenueSpec>,
+}
+
+/// Which venue API a `[[venues]]` entry speaks.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VenueKind {
+    /// Binance Spot.
+    BinanceSpot,
+    /// Binance USD-M futures.
+    BinanceUsdm,
+}
+
+/// `[[venues]]`: a live market-data source and where its instrument rules come from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSpec {
+    /// Venue API.
+    pub kind: VenueKind,
+    /// Combined-stream WebSocket endpoint, e.g. `ws://127.0.0.1:9443/stream`.
+    pub ws_url: String,
+    /// REST base URL for depth snapshots, e.g. `http://127.0.0.1:9444`.
+    pub rest_url: String,
+    /// Symbols to stream (each must be an instrument, or be found in `exchange_info`).
+    pub symbols: Vec<String>,
+    /// Streams per symbol, Binance names: `bookTicker`, `depth@100ms`, `trade`, `aggTrade`, `kline_1m`.
+    #[serde(default = "default_streams")]
+    pub streams: Vec<String>,
+    /// An exchangeInfo JSON file to load the symbols' tick, lot and minimums from.
+    #[serde(default)]
+    pub exchange_info: Option<String>,
+    /// Depth snapshot size requested from REST.
+    #[serde(default = "default_snapshot_limit")]
+    pub snapshot_limit: u32,
+}
+
+fn default_streams() -> Vec<String> {
+    vec!["bookTicker".into(), "depth@100ms".into(), "trade".into()]
+}
+
+fn default_snapshot_limit() -> u32 {
+    1000
 }
 
 /// `[[candles]]`: one OHLCV series.
@@ -169,6 +213,8 @@ pub enum FeedKind {
     Synthetic,
     /// A recorded file (`data`).
     Recorded,
+    /// Live WebSocket streams of the `[[venues]]`.
+    Live,
 }
 
 /// `[feed]`
@@ -373,6 +419,25 @@ impl Config {
         }
         if self.runtime.timer_interval_ms == 0 {
             return err("runtime.timer_interval_ms must be > 0".into());
+        }
+        for v in &self.venues {
+            for s in &v.symbols {
+                if self.instrument(s).is_none() {
+                    return err(format!(
+                        "venue {:?}: symbol {s} is not in [[instruments]] (add it, or give exchange_info)",
+                        v.kind
+                    ));
+                }
+            }
+            if !(v.ws_url.starts_with("ws://") || v.ws_url.starts_with("wss://")) {
+                return err(format!(
+                    "venue ws_url {:?} must start with ws:// or wss://",
+                    v.ws_url
+                ));
+            }
+        }
+        if self.feed.kind == FeedKind::Live && self.venues.is_empty() {
+            return err("feed.kind = \"live\" needs at least one [[venues]] entry".into());
         }
         if self.feed.kind == FeedKind::Recorded && self.feed.data.is_none() {
             return err("feed.kind = \"recorded\" needs feed.data".into());

@@ -3,7 +3,7 @@
 //! event pollers so each thread owns its loop, wait strategy and core.
 
 use crate::clock::{mono_ns, unix_ns};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, Durability, FeedKind, WaitStrategy};
 use kestrel_engine::*;
@@ -121,6 +121,9 @@ struct Source {
 impl Source {
     fn open(cfg: &Config) -> Result<Source> {
         let origin = match cfg.feed.kind {
+            FeedKind::Live => {
+                bail!("live venues are started by the live feed, not a recorded source")
+            }
             FeedKind::Synthetic => {
                 let symbol = cfg
                     .feed
