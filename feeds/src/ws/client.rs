@@ -420,7 +420,9 @@ impl WsClient {
                 continue;
             }
             match &c.phase {
-                Phase::Waiting if now >= c.retry_at => self.start_connect(id, handler, now_ns, delivered),
+                Phase::Waiting if now >= c.retry_at => {
+                    self.start_connect(id, handler, now_ns, delivered)
+                }
                 Phase::Connecting(_) | Phase::Handshaking(_) if now >= c.deadline => {
                     self.fail(id, "connect timeout".into(), handler, false)
                 }
@@ -432,7 +434,9 @@ impl WsClient {
                     } else if idle >= self.cfg.idle_ping && !c.ping_sent {
                         c.ping_sent = true;
                         if let Phase::Open(ws) = &mut c.phase {
-                            let r = ws.write(Message::Ping(Bytes::new())).and_then(|_| ws.flush());
+                            let r = ws
+                                .write(Message::Ping(Bytes::new()))
+                                .and_then(|_| ws.flush());
                             match r {
                                 Ok(()) => {}
                                 Err(tungstenite::Error::Io(e))
@@ -460,7 +464,12 @@ impl WsClient {
             Err(e) => {
                 let permanent = matches!(e, WsError::BadUrl(_) | WsError::Unsupported(_));
                 c.phase = Phase::Closed;
-                handler.on_event(id, ConnEvent::Disconnected { reason: e.to_string() });
+                handler.on_event(
+                    id,
+                    ConnEvent::Disconnected {
+                        reason: e.to_string(),
+                    },
+                );
                 if !permanent {
                     self.schedule(id, handler);
                 }
@@ -554,12 +563,20 @@ impl WsClient {
                 c.ping_sent = false;
                 handler.on_event(id, ConnEvent::Connected);
                 if let Some(sub) = &c.subscribe {
-                    let r = ws.write(Message::text(sub.as_str())).and_then(|_| ws.flush());
+                    let r = ws
+                        .write(Message::text(sub.as_str()))
+                        .and_then(|_| ws.flush());
                     match r {
                         Ok(()) => {}
-                        Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                        }
                         Err(e) => {
-                            return self.fail(id, format!("subscribe: {}", ws_err(e)), handler, false)
+                            return self.fail(
+                                id,
+                                format!("subscribe: {}", ws_err(e)),
+                                handler,
+                                false,
+                            )
                         }
                     }
                 }
@@ -703,7 +720,9 @@ fn resolve(url: &str) -> Result<SocketAddr, WsError> {
     if authority.is_empty() {
         return Err(WsError::BadUrl(url.to_string()));
     }
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
     {
         authority.to_string()
     } else {
@@ -711,7 +730,12 @@ fn resolve(url: &str) -> Result<SocketAddr, WsError> {
     };
     with_port
         .to_socket_addrs()
-        .map_err(|e| WsError::Io(io::Error::new(e.kind(), format!("resolve {with_port}: {e}"))))?
+        .map_err(|e| {
+            WsError::Io(io::Error::new(
+                e.kind(),
+                format!("resolve {with_port}: {e}"),
+            ))
+        })?
         .next()
         .ok_or_else(|| WsError::BadUrl(format!("{url}: no address")))
 }
@@ -740,7 +764,10 @@ mod tests {
             resolve("ws://127.0.0.1:9443/stream?streams=a/b").unwrap(),
             "127.0.0.1:9443".parse().unwrap()
         );
-        assert!(matches!(resolve("wss://x:1/"), Err(WsError::Unsupported(_))));
+        assert!(matches!(
+            resolve("wss://x:1/"),
+            Err(WsError::Unsupported(_))
+        ));
         assert!(matches!(resolve("http://x/"), Err(WsError::BadUrl(_))));
         assert!(matches!(resolve("ws:///x"), Err(WsError::BadUrl(_))));
     }

@@ -65,7 +65,9 @@ pub fn http_get(addr: &str, path: &str, timeout: Duration) -> Result<Vec<u8>, Ws
             return match head {
                 Some((start, code, Framing::ToEof)) => finish(code, buf[start..].to_vec()),
                 Some(_) => Err(WsError::BadResponse("connection closed mid-body".into())),
-                None => Err(WsError::BadResponse("connection closed before headers".into())),
+                None => Err(WsError::BadResponse(
+                    "connection closed before headers".into(),
+                )),
             };
         }
         if buf.len() + n > MAX_RESPONSE {
@@ -156,7 +158,9 @@ fn parse_head(head: &[u8]) -> Result<(u16, Framing), WsError> {
                 .parse()
                 .map_err(|_| WsError::BadResponse(format!("Content-Length {value:?}")))?;
             if n > MAX_RESPONSE {
-                return Err(WsError::BadResponse(format!("Content-Length {n} too large")));
+                return Err(WsError::BadResponse(format!(
+                    "Content-Length {n} too large"
+                )));
             }
             framing = Framing::Length(n);
         }

@@ -97,7 +97,9 @@ impl fmt::Display for WsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WsError::Io(e) => write!(f, "i/o error: {e}"),
-            WsError::BadUrl(u) => write!(f, "bad WebSocket URL {u:?} (expected ws://host:port/path)"),
+            WsError::BadUrl(u) => {
+                write!(f, "bad WebSocket URL {u:?} (expected ws://host:port/path)")
+            }
             WsError::Unsupported(what) => write!(f, "unsupported: {what}"),
             WsError::Protocol(e) => write!(f, "WebSocket error: {e}"),
             WsError::Timeout(what) => write!(f, "timed out: {what}"),

@@ -217,7 +217,6 @@ fn run_session(
         return;
     };
     log.path = path;
-    let _ = ws.get_mut().set_read_timeout(Some(Duration::from_millis(1)));
     let live = |stop: &AtomicBool| Instant::now() < deadline && !stop.load(Ordering::Relaxed);
 
     if s.expect_subscribe {
@@ -226,6 +225,7 @@ fn run_session(
             if !drain(&mut ws, log) {
                 return;
             }
+            thread::sleep(Duration::from_micros(200));
         }
     }
     for (n, step) in s.steps.iter().enumerate() {
@@ -270,7 +270,9 @@ fn run_session(
             Step::Close => {
                 let _ = ws.close(None);
                 let until = Instant::now() + Duration::from_millis(200);
-                while Instant::now() < until && drain(&mut ws, log) {}
+                while Instant::now() < until && drain(&mut ws, log) {
+                    thread::sleep(Duration::from_millis(1));
+                }
                 return;
             }
         };
@@ -298,8 +300,16 @@ fn send(ws: &mut WebSocket<TcpStream>, m: Message, log: &mut SessionLog) -> bool
     ok
 }
 
-/// Reads whatever the client sent (1 ms read timeout). False once the connection is gone.
+/// Reads whatever the client sent, without waiting. False once the connection is gone.
 fn drain(ws: &mut WebSocket<TcpStream>, log: &mut SessionLog) -> bool {
+    if ws.get_mut().set_nonblocking(true).is_err() {
+        return false;
+    }
+    let alive = drain_ready(ws, log);
+    alive && ws.get_mut().set_nonblocking(false).is_ok()
+}
+
+fn drain_ready(ws: &mut WebSocket<TcpStream>, log: &mut SessionLog) -> bool {
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => log.received.push(t.as_str().to_string()),
