@@ -762,7 +762,7 @@ mod tests {
     fn urls_resolve_or_are_refused() {
         assert_eq!(
             resolve("ws://127.0.0.1:9443/stream?streams=a/b").unwrap(),
-            "127.0.0.1:9443".parse().unwrap()
+            "127.0.0.1:9443".parse::<SocketAddr>().unwrap()
         );
         assert!(matches!(
             resolve("wss://x:1/"),

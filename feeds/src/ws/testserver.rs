@@ -208,6 +208,8 @@ fn run_session(
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     let mut path = String::new();
+    // The callback's error type is tungstenite's (large) HTTP error response.
+    #[allow(clippy::result_large_err)]
     let cb = |req: &tungstenite::handshake::server::Request,
               resp: tungstenite::handshake::server::Response| {
         path = req.uri().to_string();
