@@ -356,18 +356,16 @@ impl WsClient {
         }
         self.ready.clear();
         self.ready.extend(self.events.iter().map(|e| e.token().0));
-        for c in self.conns.iter_mut() {
-            c.more = false;
+        // Connections whose read budget ran out on an earlier call read on without an
+        // event (edge-triggered readiness will not report those bytes again).
+        for id in 0..self.conns.len() {
+            if std::mem::take(&mut self.conns[id].more) && !self.ready.contains(&id) {
+                self.ready.push(id);
+            }
         }
         for i in 0..self.ready.len() {
             let id = self.ready[i];
             if id < self.conns.len() {
-                self.service(id, handler, &now_ns, &mut delivered);
-            }
-        }
-        // Connections whose read budget ran out on an earlier call.
-        for id in 0..self.conns.len() {
-            if self.conns[id].more && !self.ready.contains(&id) {
                 self.service(id, handler, &now_ns, &mut delivered);
             }
         }

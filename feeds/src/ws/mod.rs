@@ -32,7 +32,8 @@ pub trait MessageHandler {
     /// One text or binary data frame of connection `conn`. `payload` is the frame's
     /// bytes in a buffer reused by the client (mutable for in-place parsing; it is
     /// overwritten by the next frame). `recv_ns` is the owner's clock read right after
-    /// the socket read that completed the frame, before any parsing.
+    /// the socket read that completed the frame, before any parsing; non-decreasing per
+    /// connection (frames that came in one read share it).
     fn on_message(&mut self, conn: usize, recv_ns: u64, payload: &mut [u8]);
     /// A change of connection `conn`'s state.
     fn on_event(&mut self, conn: usize, ev: ConnEvent);
