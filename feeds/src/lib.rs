@@ -14,6 +14,7 @@
 pub mod recorded;
 pub mod sync;
 pub mod synthetic;
+pub mod ws;
 
 pub use recorded::{FeedError, RecordedFeed};
 pub use sync::{DepthSync, Pushed};
