@@ -61,7 +61,11 @@ impl Symbols {
 
     /// The id of `sym`, learning it if allowed. Allocates only when learning.
     pub fn resolve(&mut self, sym: &[u8]) -> Option<InstrumentId> {
-        if let Some(&(_, id)) = self.list.iter().find(|(s, _)| same_symbol(s.as_bytes(), sym)) {
+        if let Some(&(_, id)) = self
+            .list
+            .iter()
+            .find(|(s, _)| same_symbol(s.as_bytes(), sym))
+        {
             return Some(id);
         }
         if !self.learn || self.list.len() >= InstrumentId::MAX as usize {
@@ -235,10 +239,7 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
 }
 
 /// Splits `line` on `,` into `out` (field ranges, reused). Errors on a quoted field.
-pub fn split_fields(
-    line: &[u8],
-    out: &mut Vec<(usize, usize)>,
-) -> Result<(), &'static str> {
+pub fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) -> Result<(), &'static str> {
     out.clear();
     let mut start = 0;
     for (i, &c) in line.iter().enumerate() {
@@ -487,10 +488,20 @@ mod tests {
         let e = r.next_event().unwrap().unwrap_err().to_string();
         assert!(e.starts_with("t.csv:4:") && e.contains("quoted"), "{e}");
         let e = r.next_event().unwrap().unwrap_err().to_string();
-        assert!(e.starts_with("t.csv:5:") && e.contains("expected 5 fields"), "{e}");
-        let e = reader("a,b\n", Symbols::learning()).err().unwrap().to_string();
+        assert!(
+            e.starts_with("t.csv:5:") && e.contains("expected 5 fields"),
+            "{e}"
+        );
+        let e = reader("a,b\n", Symbols::learning())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("unknown header"), "{e}");
-        let mut r = reader("ts_ns,symbol,px,qty,side\n1,X,1,1,buy\n", Symbols::fixed(&[])).unwrap();
+        let mut r = reader(
+            "ts_ns,symbol,px,qty,side\n1,X,1,1,buy\n",
+            Symbols::fixed(&[]),
+        )
+        .unwrap();
         let e = r.next_event().unwrap().unwrap_err();
         assert!(matches!(e, FeedError::UnknownSymbol { line: 2, .. }), "{e}");
     }

@@ -36,7 +36,9 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use kestrel_engine::num::parse_raw;
-use kestrel_engine::{BookTicker, Dec, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK};
+use kestrel_engine::{
+    BookTicker, Dec, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK,
+};
 use parquet::basic::{LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row};
@@ -357,13 +359,17 @@ impl ParquetReader {
         };
         let fixed = match (cols.symbol, default_symbol) {
             (Some(_), _) => None,
-            (None, Some(s)) => Some(symbols.resolve(s.as_bytes()).ok_or_else(|| {
-                FeedError::UnknownSymbol {
-                    file: path.to_path_buf(),
-                    line: 0,
-                    symbol: s.to_string(),
-                }
-            })?),
+            (None, Some(s)) => {
+                Some(
+                    symbols
+                        .resolve(s.as_bytes())
+                        .ok_or_else(|| FeedError::UnknownSymbol {
+                            file: path.to_path_buf(),
+                            line: 0,
+                            symbol: s.to_string(),
+                        })?,
+                )
+            }
             (None, None) => {
                 return Err(err(
                     "the file has no symbol column and no symbol was given".into()
@@ -444,7 +450,9 @@ impl ParquetReader {
             Field::Decimal(d) => write!(self.text, "{}", decimal_text(d)).ok(),
             Field::Long(v) => write!(self.text, "{v}").ok(),
             Field::Int(v) => write!(self.text, "{v}").ok(),
-            other => return Err(self.malformed(format!("column {name:?} is not a number: {other:?}"))),
+            other => {
+                return Err(self.malformed(format!("column {name:?} is not a number: {other:?}")))
+            }
         };
         parse_raw(self.text.as_bytes())
             .map(Dec)
@@ -463,9 +471,7 @@ impl ParquetReader {
             Field::TimestampMillis(v) => (*v as u64).checked_mul(1_000_000),
             Field::TimestampMicros(v) => (*v as u64).checked_mul(1_000),
             Field::Long(v) if *v >= 0 => (*v as u64).checked_mul(c.ts_scale),
-            other => {
-                return Err(self.malformed(format!("timestamp is not a timestamp: {other:?}")))
-            }
+            other => return Err(self.malformed(format!("timestamp is not a timestamp: {other:?}"))),
         }
         .ok_or_else(|| self.malformed("timestamp out of range".into()))?;
         let instrument = match (self.fixed, c.symbol) {
@@ -543,5 +549,9 @@ fn decimal_text(d: &parquet::data_type::Decimal) -> String {
     let digits = v.unsigned_abs().to_string();
     let digits = format!("{digits:0>width$}", width = scale as usize + 1);
     let (i, f) = digits.split_at(digits.len() - scale as usize);
-    format!("{}{i}{}{f}", if neg { "-" } else { "" }, if scale > 0 { "." } else { "" })
+    format!(
+        "{}{i}{}{f}",
+        if neg { "-" } else { "" },
+        if scale > 0 { "." } else { "" }
+    )
 }

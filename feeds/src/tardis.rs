@@ -132,9 +132,12 @@ impl TardisCsv {
         {
             (cols.a, cols.b, cols.c, cols.d) = (a, b, c, d);
             TardisKind::Trades
-        } else if let (Some(a), Some(b), Some(c), Some(d)) =
-            (find("is_snapshot"), find("side"), find("price"), find("amount"))
-        {
+        } else if let (Some(a), Some(b), Some(c), Some(d)) = (
+            find("is_snapshot"),
+            find("side"),
+            find("price"),
+            find("amount"),
+        ) {
             (cols.a, cols.b, cols.c, cols.d) = (a, b, c, d);
             TardisKind::IncrementalL2
         } else if let (Some(a), Some(b), Some(c), Some(d)) = (
@@ -145,7 +148,10 @@ impl TardisCsv {
         ) {
             (cols.a, cols.b, cols.c, cols.d) = (a, b, c, d);
             TardisKind::Quotes
-        } else if rest.first().is_some_and(|c| c.starts_with("asks[") || c.starts_with("bids[")) {
+        } else if rest
+            .first()
+            .is_some_and(|c| c.starts_with("asks[") || c.starts_with("bids["))
+        {
             let mut n = 0;
             for (side, name) in [(Side::Sell, "asks"), (Side::Buy, "bids")] {
                 for i in 0.. {
@@ -363,7 +369,10 @@ impl TardisCsv {
                     })
                 }
                 _ => {
-                    if [c.a, c.b, c.c, c.d].iter().any(|&i| self.field(i).is_empty()) {
+                    if [c.a, c.b, c.c, c.d]
+                        .iter()
+                        .any(|&i| self.field(i).is_empty())
+                    {
                         continue;
                     }
                     Event::BookTicker(BookTicker {

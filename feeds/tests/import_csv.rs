@@ -23,14 +23,22 @@ fn plain_csv_files_round_trip_exactly() {
     let Event::BookTicker(t) = e else { panic!() };
     assert_eq!(t.bid_px, Dec::parse("60000.1").unwrap());
     assert_eq!(t.ask_qty, Dec::parse("1.25").unwrap());
-    let Event::BookTicker(t) = r.next_event().unwrap().unwrap().2 else { panic!() };
+    let Event::BookTicker(t) = r.next_event().unwrap().unwrap().2 else {
+        panic!()
+    };
     assert_eq!(t.instrument, 1);
     assert!(r.next_event().is_none());
 
     let t = dir.join("trades.csv");
-    std::fs::write(&t, "ts_ns,symbol,px,qty,side\n5,BTCUSDT,1,2,buy\n6,BTCUSDT,1,2,hold\n").unwrap();
+    std::fs::write(
+        &t,
+        "ts_ns,symbol,px,qty,side\n5,BTCUSDT,1,2,buy\n6,BTCUSDT,1,2,hold\n",
+    )
+    .unwrap();
     let mut r = CsvReader::open(&t, Symbols::fixed(&[("BTCUSDT".into(), 0)])).unwrap();
-    let Event::Trade(tr) = r.next_event().unwrap().unwrap().2 else { panic!() };
+    let Event::Trade(tr) = r.next_event().unwrap().unwrap().2 else {
+        panic!()
+    };
     assert_eq!(tr.aggressor, Side::Buy);
     let err = r.next_event().unwrap().unwrap_err();
     assert!(matches!(err, FeedError::Malformed { line: 3, .. }), "{err}");

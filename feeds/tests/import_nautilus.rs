@@ -23,7 +23,9 @@ fn depth_counts(file: &str) -> (usize, usize, usize, usize) {
     while let Some(e) = r.next_event() {
         let (ts, venue_ts, e) = e.unwrap();
         assert_eq!(ts, venue_ts);
-        let Event::Depth(d) = e else { panic!("not depth") };
+        let Event::Depth(d) = e else {
+            panic!("not depth")
+        };
         chunks += 1;
         rows += d.len as usize;
         snaps += d.snapshot as usize;
@@ -84,11 +86,14 @@ fn parquet_quotes_and_trades() {
     // 2021-01-08 00:00:01 .. 00:00:46 UTC
     assert!((1_610_064_000_000_000_000..1_610_064_047_000_000_000).contains(&last));
 
-    let mut t = ParquetReader::open(&data("btcusdt-trades.parquet"), btc(), Some("BTCUSDT")).unwrap();
+    let mut t =
+        ParquetReader::open(&data("btcusdt-trades.parquet"), btc(), Some("BTCUSDT")).unwrap();
     assert_eq!(t.kind(), ParquetKind::Trades);
     let (mut n, mut sells, mut first_id, mut last_id) = (0, 0, 0, 0);
     while let Some(e) = t.next_event() {
-        let Event::Trade(tr) = e.unwrap().2 else { panic!() };
+        let Event::Trade(tr) = e.unwrap().2 else {
+            panic!()
+        };
         if n == 0 {
             first_id = tr.trade_id;
         }

@@ -42,7 +42,10 @@ fn book_snapshots_are_depth_snapshots() {
         let Event::Depth(d) = ev[0].2 else { panic!() };
         assert_eq!(ev[0].0, 1_598_918_403_810_979_000);
         // Bids first: best bid 11657.07 x 10.896.
-        assert_eq!((d.levels[0].side, d.levels[0].px), (Side::Buy, Dec::parse("11657.07").unwrap()));
+        assert_eq!(
+            (d.levels[0].side, d.levels[0].px),
+            (Side::Buy, Dec::parse("11657.07").unwrap())
+        );
     }
 }
 
@@ -52,12 +55,21 @@ fn trades_quotes_and_incremental_book() {
     assert_eq!(kind, TardisKind::Trades);
     assert_eq!(ev.len(), 10);
     let Event::Trade(t) = ev[0].2 else { panic!() };
-    assert_eq!((t.aggressor, t.px, t.qty), (Side::Sell, Dec::parse("8531.5").unwrap(), Dec::from_int(2152)));
+    assert_eq!(
+        (t.aggressor, t.px, t.qty),
+        (
+            Side::Sell,
+            Dec::parse("8531.5").unwrap(),
+            Dec::from_int(2152)
+        )
+    );
 
     let (kind, ev) = all("huobi-dm-swap_quotes_BTC-USD.csv");
     assert_eq!(kind, TardisKind::Quotes);
     assert_eq!(ev.len(), 10);
-    let Event::BookTicker(q) = ev[0].2 else { panic!() };
+    let Event::BookTicker(q) = ev[0].2 else {
+        panic!()
+    };
     assert_eq!(q.ask_qty, Dec::from_int(5494));
     assert_eq!(q.bid_px, Dec::parse("8629.2").unwrap());
 

@@ -189,9 +189,7 @@ impl Reader {
     /// The symbol of an instrument id, for readers that learn symbols.
     fn symbol_of(&self, id: InstrumentId, hft: &[(String, InstrumentId)]) -> Option<String> {
         let s = match self {
-            Reader::Hft(_) => {
-                return hft.iter().find(|(_, i)| *i == id).map(|(s, _)| s.clone())
-            }
+            Reader::Hft(_) => return hft.iter().find(|(_, i)| *i == id).map(|(s, _)| s.clone()),
             Reader::Plain(r) => r.symbols(),
             Reader::Depth(r) => r.symbols(),
             Reader::Parquet(r) => r.symbols(),
@@ -228,8 +226,12 @@ impl Input1 {
                 )))
             }
             Format::Plain => Reader::Plain(
-                CsvReader::from_reader(&self.path, open_text(&self.path, self.read.clone())?, table())
-                    .map_err(fe)?,
+                CsvReader::from_reader(
+                    &self.path,
+                    open_text(&self.path, self.read.clone())?,
+                    table(),
+                )
+                .map_err(fe)?,
             ),
             Format::BinanceDepth => Reader::Depth(
                 BinanceDepthCsv::from_reader(
@@ -240,8 +242,12 @@ impl Input1 {
                 .map_err(fe)?,
             ),
             Format::Tardis => Reader::Tardis(
-                TardisCsv::from_reader(&self.path, open_text(&self.path, self.read.clone())?, table())
-                    .map_err(fe)?,
+                TardisCsv::from_reader(
+                    &self.path,
+                    open_text(&self.path, self.read.clone())?,
+                    table(),
+                )
+                .map_err(fe)?,
             ),
             Format::Parquet => {
                 let sym = symbol_from_file_name(&self.path);
@@ -292,7 +298,7 @@ fn decimals(d: Dec) -> u32 {
         return 0;
     }
     let mut places = kestrel_engine::num::DECIMALS;
-    while places > 0 && raw % 10 == 0 {
+    while places > 0 && raw.is_multiple_of(10) {
         raw /= 10;
         places -= 1;
     }
@@ -380,7 +386,8 @@ fn inferred_spec(sym: &str, seen: Seen) -> InstrumentSpec {
 /// Symbols named in the first lines of an hftbacktest capture (`"s":"..."` or the
 /// stream name before `@`), upper-cased.
 fn peek_hft_symbols(file: &Input1) -> Result<Vec<String>> {
-    let mut lines = kestrel_feeds::csv::Lines::new(&file.path, open_text(&file.path, Arc::default())?);
+    let mut lines =
+        kestrel_feeds::csv::Lines::new(&file.path, open_text(&file.path, Arc::default())?);
     let mut out: Vec<String> = Vec::new();
     let mut n = 0;
     while n < 5000 && lines.next_line().map_err(|e| anyhow!("{e}"))? {
@@ -698,7 +705,11 @@ pub fn run(args: ImportArgs) -> Result<()> {
     if args.infer_instruments {
         let seen = scan(&files, &bar)?;
         for (sym, s) in seen {
-            if cfg.instruments.iter().any(|i| i.symbol.eq_ignore_ascii_case(&sym)) {
+            if cfg
+                .instruments
+                .iter()
+                .any(|i| i.symbol.eq_ignore_ascii_case(&sym))
+            {
                 continue;
             }
             let spec = inferred_spec(&sym, s);
@@ -780,7 +791,13 @@ pub fn run(args: ImportArgs) -> Result<()> {
         dir.display()
     );
     for f in &files {
-        let _ = writeln!(s, "  {} ({}, {} bytes)", f.path.display(), f.format.name(), f.size);
+        let _ = writeln!(
+            s,
+            "  {} ({}, {} bytes)",
+            f.path.display(),
+            f.format.name(),
+            f.size
+        );
     }
     let _ = writeln!(
         s,
@@ -860,6 +877,9 @@ mod tests {
     #[test]
     fn formats_utc() {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
-        assert_eq!(utc(1_723_161_255_123_000_000), "2024-08-08 23:54:15.123 UTC");
+        assert_eq!(
+            utc(1_723_161_255_123_000_000),
+            "2024-08-08 23:54:15.123 UTC"
+        );
     }
 }
