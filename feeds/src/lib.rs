@@ -11,10 +11,13 @@
 //!
 //! [`Event`]: kestrel_engine::Event
 
+pub mod csv;
+pub mod nautilus;
 pub mod recorded;
 pub mod sync;
 pub mod synthetic;
 pub mod ws;
+pub mod tardis;
 
 pub use recorded::{FeedError, RecordedFeed};
 pub use sync::{DepthSync, Pushed};

@@ -2,6 +2,7 @@
 
 mod clock;
 mod commands;
+mod import;
 mod runtime;
 
 use anyhow::{anyhow, Context, Result};
@@ -69,6 +70,8 @@ enum Cmd {
     },
     /// Print the embedded default configuration.
     DefaultConfig,
+    /// Turn recorded market data files into a journal (see the README).
+    Import(import::ImportArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
@@ -210,6 +213,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Latency { dir } => {
             print!("{}", commands::latency(&dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Import(args) => {
+            import::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DefaultConfig => {
