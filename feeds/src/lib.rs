@@ -11,6 +11,7 @@
 //!
 //! [`Event`]: kestrel_engine::Event
 
+pub mod binance;
 pub mod recorded;
 pub mod sync;
 pub mod synthetic;
