@@ -145,7 +145,9 @@ const SPOT: [&str; 4] = ["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"];
 const USDM: [&str; 4] = ["SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"];
 
 /// Message counts per kind (a depth message counts once, at its first chunk).
-fn read_all(rel: &str, names: &[&str]) -> (BTreeMap<&'static str, u64>, Vec<(u64, u64, Event)>) {
+type Counts = BTreeMap<&'static str, u64>;
+
+fn read_all(rel: &str, names: &[&str]) -> (Counts, Vec<(u64, u64, Event)>) {
     let mut r = CryptofeedReader::open(&data(rel), &syms(names)).unwrap();
     let mut counts = BTreeMap::new();
     let mut evs = Vec::new();
@@ -292,9 +294,8 @@ fn cryptofeed_unknown_symbol_is_an_error_with_line_number() {
     let mut r =
         CryptofeedReader::open(&data("cryptofeed/BINANCE.ws.1.0"), &syms(&["BLZETH"])).unwrap();
     let err = loop {
-        match r.next_event().unwrap() {
-            Err(e) => break e,
-            Ok(_) => {}
+        if let Err(e) = r.next_event().unwrap() {
+            break e;
         }
     };
     assert_eq!(err.line(), 2);

@@ -3,8 +3,8 @@
 //! - WebSocket captures (`BINANCE.ws.1.0`, `BINANCE_FUTURES.ws.1.0`): the first line is
 //!   `<wss url> <-> <ts>`, then one `<unix_ts_s>: <raw frame>` line per frame. Other
 //!   lines (sent frames `<url> <- <ts>: …`, `configuration: …`) are skipped.
-//! - HTTP captures (`BINANCE.http.0.0`, `BINANCE_FUTURES.http.0.0`): `<url> -> <unix_ts_s>:
-//!   <body>` lines. Depth snapshots (`…/depth?symbol=X…`) become snapshot chunks for X;
+//! - HTTP captures (`BINANCE.http.0.0`, `BINANCE_FUTURES.http.0.0`):
+//!   `<url> -> <unix_ts_s>: <body>` lines. Depth snapshots (`…/depth?symbol=X…`) become snapshot chunks for X;
 //!   other requests (`exchangeInfo`) and other lines are skipped.
 //!
 //! Each event comes with the capture's receive time (ns) and the venue event time

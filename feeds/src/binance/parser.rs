@@ -6,7 +6,7 @@
 //! the largest message seen (warm-up), parsing a message allocates nothing; only error
 //! paths allocate (their message).
 
-use kestrel_engine::num::parse_raw;
+use kestrel_engine::num::{parse_raw, ParseDecimalError};
 use kestrel_engine::{
     BookTicker, Dec, Depth, Event, InstrumentId, Kline, Level, Side, Trade, DEPTH_CHUNK,
 };
@@ -262,6 +262,65 @@ fn string<'a>(field: &'static str, v: Val<'_, 'a>) -> Result<&'a str, ParseError
     })
 }
 
+const POW10: [u64; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// [`parse_raw`] with an inlined fast path for the plain `digits[.digits]` strings
+/// Binance sends (at most 19 bytes, at most 9 decimals); everything else (signs,
+/// extra zero decimals, overflow, errors) goes to `parse_raw`. Same result for every
+/// input (property-tested below).
+#[inline]
+fn exact_decimal(s: &[u8]) -> Result<i64, ParseDecimalError> {
+    if s.is_empty() || s.len() > 19 {
+        return parse_raw(s);
+    }
+    let mut v: u64 = 0;
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        v = v * 10 + (c - b'0') as u64;
+        i += 1;
+    }
+    let int_digits = i;
+    let mut frac_digits = 0;
+    if let Some(&c) = s.get(i) {
+        if c != b'.' {
+            return parse_raw(s);
+        }
+        i += 1;
+        while let Some(&c) = s.get(i) {
+            if !c.is_ascii_digit() {
+                return parse_raw(s);
+            }
+            v = v * 10 + (c - b'0') as u64;
+            frac_digits += 1;
+            i += 1;
+        }
+    }
+    if (int_digits == 0 && frac_digits == 0) || frac_digits > 9 {
+        return parse_raw(s);
+    }
+    match v
+        .checked_mul(POW10[9 - frac_digits])
+        .and_then(|r| i64::try_from(r).ok())
+    {
+        Some(r) => Ok(r),
+        None => parse_raw(s),
+    }
+}
+
 #[inline]
 fn dec(field: &'static str, v: Option<Val<'_, '_>>) -> Result<Dec, ParseError> {
     let v = req(field, v)?;
@@ -269,7 +328,7 @@ fn dec(field: &'static str, v: Option<Val<'_, '_>>) -> Result<Dec, ParseError> {
         field,
         value: v.describe(),
     })?;
-    parse_raw(s.as_bytes())
+    exact_decimal(s.as_bytes())
         .map(Dec)
         .map_err(|_| ParseError::BadNumber {
             field,
@@ -669,5 +728,53 @@ fn parsed(kind: MsgKind, instrument: Option<InstrumentId>, venue_ts: u64) -> Par
         instrument,
         venue_ts,
         events: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fast_decimal_edge_cases() {
+        for s in [
+            "",
+            ".",
+            "5.",
+            ".5",
+            "0",
+            "-1",
+            "+1",
+            "1.0000000001",
+            "1.1234567890",
+            "9223372036.854775807",
+            "9223372036.854775808",
+            "9999999999.999999999",
+            "99999999999",
+            "1e5",
+            "1.2.3",
+            "00000000000000000001",
+            "61837.63000000",
+        ] {
+            assert_eq!(
+                exact_decimal(s.as_bytes()),
+                parse_raw(s.as_bytes()),
+                "{s:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_decimal_matches_parse_raw(s in "[-+]?[0-9]{0,12}(\\.[0-9]{0,12})?[0-9.a]?") {
+            prop_assert_eq!(exact_decimal(s.as_bytes()), parse_raw(s.as_bytes()));
+        }
+
+        #[test]
+        fn fast_decimal_matches_parse_raw_on_bytes(b in proptest::collection::vec(
+            prop::sample::select(b"0123456789.-+ e".to_vec()), 0..24)) {
+            prop_assert_eq!(exact_decimal(&b), parse_raw(&b));
+        }
     }
 }

@@ -12,12 +12,14 @@ fn span(n: &Node<'_>) -> usize {
     }
 }
 
-/// One JSON value on the tape: its first node and the nodes it spans.
+/// One JSON value on the tape: the nodes it spans (never empty; the first is its
+/// header). One slice, so `Option<Val>` is two words.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Val<'t, 'a> {
-    node: Node<'a>,
     body: &'t [Node<'a>],
 }
+
+const NULL: Node<'static> = Node::Static(StaticNode::Null);
 
 impl<'t, 'a> Val<'t, 'a> {
     /// The document's root value.
@@ -27,15 +29,20 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// The value whose first node starts `nodes`.
     fn at(nodes: &'t [Node<'a>]) -> Option<Self> {
-        let node = *nodes.first()?;
-        let body = nodes.get(..span(&node))?;
-        Some(Val { node, body })
+        let body = nodes.get(..span(nodes.first()?))?;
+        Some(Val { body })
+    }
+
+    /// The header node.
+    #[inline]
+    fn node(&self) -> Node<'a> {
+        *self.body.first().unwrap_or(&NULL)
     }
 
     /// The string, if this is one.
     #[inline]
     pub(crate) fn as_str(&self) -> Option<&'a str> {
-        match self.node {
+        match self.node() {
             Node::String(s) => Some(s),
             _ => None,
         }
@@ -44,7 +51,7 @@ impl<'t, 'a> Val<'t, 'a> {
     /// A non-negative integer.
     #[inline]
     pub(crate) fn as_u64(&self) -> Option<u64> {
-        match self.node {
+        match self.node() {
             Node::Static(StaticNode::U64(v)) => Some(v),
             Node::Static(StaticNode::I64(v)) => u64::try_from(v).ok(),
             _ => None,
@@ -54,7 +61,7 @@ impl<'t, 'a> Val<'t, 'a> {
     /// A boolean.
     #[inline]
     pub(crate) fn as_bool(&self) -> Option<bool> {
-        match self.node {
+        match self.node() {
             Node::Static(StaticNode::Bool(v)) => Some(v),
             _ => None,
         }
@@ -62,7 +69,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// A signed integer.
     pub(crate) fn as_i64(&self) -> Option<i64> {
-        match self.node {
+        match self.node() {
             Node::Static(StaticNode::I64(v)) => Some(v),
             Node::Static(StaticNode::U64(v)) => i64::try_from(v).ok(),
             _ => None,
@@ -72,7 +79,7 @@ impl<'t, 'a> Val<'t, 'a> {
     /// Number of elements, if this is an array.
     #[inline]
     pub(crate) fn array_len(&self) -> Option<usize> {
-        match self.node {
+        match self.node() {
             Node::Array { len, .. } => Some(len),
             _ => None,
         }
@@ -81,7 +88,7 @@ impl<'t, 'a> Val<'t, 'a> {
     /// The object's members, if this is an object.
     #[inline]
     pub(crate) fn members(&self) -> Option<Members<'t, 'a>> {
-        match self.node {
+        match self.node() {
             Node::Object { len, .. } => Some(Members {
                 rest: self.body.get(1..).unwrap_or(&[]),
                 left: len,
@@ -93,7 +100,7 @@ impl<'t, 'a> Val<'t, 'a> {
     /// The array's elements, if this is an array.
     #[inline]
     pub(crate) fn elements(&self) -> Option<Elements<'t, 'a>> {
-        match self.node {
+        match self.node() {
             Node::Array { len, .. } => Some(Elements {
                 rest: self.body.get(1..).unwrap_or(&[]),
                 left: len,
@@ -109,7 +116,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// A short description for error messages (allocates; error paths only).
     pub(crate) fn describe(&self) -> String {
-        match self.node {
+        match self.node() {
             Node::String(s) => {
                 let mut t: String = s.chars().take(64).collect();
                 if t.len() < s.len() {
