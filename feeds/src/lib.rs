@@ -13,6 +13,7 @@
 
 pub mod csv;
 pub mod nautilus;
+pub mod binance;
 pub mod recorded;
 pub mod sync;
 pub mod synthetic;
