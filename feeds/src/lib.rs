@@ -11,14 +11,14 @@
 //!
 //! [`Event`]: kestrel_engine::Event
 
+pub mod binance;
 pub mod csv;
 pub mod nautilus;
-pub mod binance;
 pub mod recorded;
 pub mod sync;
 pub mod synthetic;
-pub mod ws;
 pub mod tardis;
+pub mod ws;
 
 pub use recorded::{FeedError, RecordedFeed};
 pub use sync::{DepthSync, Pushed};

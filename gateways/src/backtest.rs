@@ -50,7 +50,17 @@ impl SimLoop {
 
     fn apply(&mut self, ts: u64, source: Source, event: Event) {
         self.seq += 1;
-        let input = Input { header: Header { seq: self.seq, source, ts, venue_ts: 0, recv_ns: 0, publish_ns: 0 }, event };
+        let input = Input {
+            header: Header {
+                seq: self.seq,
+                source,
+                ts,
+                venue_ts: 0,
+                recv_ns: 0,
+                publish_ns: 0,
+            },
+            event,
+        };
         let outs = self.engine.apply(&input);
         self.actions.extend_from_slice(outs);
         if self.record {
@@ -92,7 +102,10 @@ impl SimLoop {
             Event::Command(_) => Source::Operator,
             _ => Source::Feed,
         };
-        if matches!(event, Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)) {
+        if matches!(
+            event,
+            Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)
+        ) {
             self.venue.on_market(ts, &event, &mut self.reports);
         } else {
             self.venue.advance(ts, &mut self.reports);
