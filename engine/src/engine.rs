@@ -5,7 +5,7 @@ use crate::config::{interval_seconds, Config, ConfigError, ControllerConfig};
 use crate::events::{
     Action, AlertCode, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
 };
-use crate::executor::{Ctx, Executor, ExecutorCore, ExecutorKind, OrderExecutor, Outbox};
+use crate::executors::{Ctx, Executor, ExecutorConfig, ExecutorCore, Outbox};
 use crate::market_data::{CandleSeries, MarketData};
 use crate::market_making::{ControllerAction, MarketMaking};
 use crate::num::Dec;
@@ -118,7 +118,7 @@ pub struct Engine {
     pub controllers: Vec<Controller>,
     /// Paused controllers.
     pub paused: Vec<bool>,
-    /// Performance by controller index.
+    /// Performance by controller index; the last entry is "main" (executors created by hand).
     pub performance: Vec<Performance>,
     /// Counters.
     pub stats: Stats,
@@ -201,7 +201,7 @@ impl Engine {
             },
             controllers,
             paused: vec![false; n],
-            performance: vec![Performance::default(); n],
+            performance: vec![Performance::default(); n + 1],
             stats: Stats::default(),
             stopped: false,
             candles,
@@ -342,6 +342,7 @@ impl Engine {
         let Controller::MarketMaking(mm) = &self.controllers[c];
         let inst = &self.instruments[mm.instrument as usize];
         let executors = &self.executors;
+        let books = &self.books;
         mm.determine_actions(
             self.now,
             &self.books[mm.instrument as usize],
@@ -349,37 +350,19 @@ impl Engine {
             |id| {
                 executors
                     .get(id)
-                    .map(|e| (e.core.is_active(), e.is_trading(), e.core.created_ts))
+                    .map(|e| (e.core.is_active(), e.is_trading(books), e.core.created_ts))
             },
             &mut self.actions,
         );
         for i in 0..self.actions.len() {
             match self.actions[i] {
                 ControllerAction::Create { level, cfg } => {
-                    let id = self.executors.next_id;
-                    self.executors.next_id += 1;
-                    let core = ExecutorCore {
-                        id,
-                        controller: c as u16,
-                        level,
-                        status: RunStatus::NotStarted,
-                        close_type: None,
-                        created_ts: self.now,
-                        close_ts: 0,
-                        retries: 0,
-                    };
-                    let slot = self.executors.insert(Executor {
-                        core,
-                        kind: ExecutorKind::Order(OrderExecutor::new(cfg)),
-                    });
-                    self.performance[c].created += 1;
+                    let id = self.create_executor(c as u16, level, ExecutorConfig::Order(cfg));
                     let Controller::MarketMaking(mm) = &mut self.controllers[c];
                     mm.on_created(level, id);
-                    let (mut ctx, ex) = self.ctx_and_executors();
-                    if let Some(e) = ex.slots[slot].as_mut() {
-                        e.start(&mut ctx);
+                    if let Some(slot) = self.executors.slot_of(id) {
+                        self.after_executor(slot);
                     }
-                    self.after_executor(slot);
                 }
                 ControllerAction::Stop {
                     executor,
@@ -387,6 +370,37 @@ impl Engine {
                 } => self.stop_executor(executor, keep_position),
             }
         }
+    }
+
+    /// Creates and starts an executor (a first control step runs at once, so its first
+    /// order leaves in the same `apply`). Returns its id. Controller indexes past the
+    /// configured controllers count under "main" (executors created by hand).
+    fn create_executor(&mut self, controller: u16, level: u16, config: ExecutorConfig) -> u32 {
+        let id = self.executors.next_id;
+        self.executors.next_id += 1;
+        let controller = controller.min(self.controllers.len() as u16);
+        let core = ExecutorCore {
+            id,
+            controller,
+            level,
+            status: RunStatus::NotStarted,
+            close_type: None,
+            created_ts: self.now,
+            close_ts: 0,
+            retries: 0,
+        };
+        let slot = self.executors.insert(Executor {
+            core,
+            kind: config.build(),
+        });
+        if let Some(p) = self.performance.get_mut(controller as usize) {
+            p.created += 1;
+        }
+        let (mut ctx, ex) = self.ctx_and_executors();
+        if let Some(e) = ex.slots[slot].as_mut() {
+            e.start(&mut ctx);
+        }
+        id
     }
 
     fn stop_executor(&mut self, id: u32, keep_position: bool) {
@@ -422,14 +436,14 @@ impl Engine {
         };
         self.executors.free.push(slot as u32);
         if let Some(p) = self.performance.get_mut(c) {
-            p.volume += e.filled_amount_quote();
+            p.volume += e.filled_amount_quote(&self.books);
             p.fees += e.fees_quote();
             if let Some(ct) = e.core.close_type {
                 p.close_types[ct as usize] += 1;
             }
         }
         if let Some(Controller::MarketMaking(mm)) = self.controllers.get_mut(c) {
-            mm.on_closed(&e);
+            mm.on_closed(&e, &self.books);
         }
     }
 
@@ -532,6 +546,18 @@ impl Engine {
                     }
                 }
             }
+            Command::CreateExecutor { controller, config } => {
+                if !self.stopped {
+                    let id = self.create_executor(controller, u16::MAX, config);
+                    if let Some(slot) = self.executors.slot_of(id) {
+                        self.after_executor(slot);
+                    }
+                }
+            }
+            Command::StopExecutor {
+                executor,
+                keep_position,
+            } => self.stop_executor(executor, keep_position),
             Command::PauseController(i) | Command::ResumeController(i) => {
                 if let Some(p) = self.paused.get_mut(i as usize) {
                     *p = matches!(c, Command::PauseController(_));

@@ -294,8 +294,7 @@ pub struct BalanceUpdate {
 }
 
 /// An operator's instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-#[rkyv(derive(Debug, PartialEq))]
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Command {
     /// Stop controllers, cancel every open order, and end the session.
     Stop,
@@ -305,6 +304,21 @@ pub enum Command {
     PauseController(u16),
     /// Resume a paused controller.
     ResumeController(u16),
+    /// Create and start an executor for a controller (an index past the configured
+    /// controllers means "main": created by hand).
+    CreateExecutor {
+        /// Controller index.
+        controller: u16,
+        /// What to run.
+        config: crate::executors::ExecutorConfig,
+    },
+    /// Stop an executor (Hummingbot's StopExecutorAction).
+    StopExecutor {
+        /// Executor id.
+        executor: u32,
+        /// Leave its position open.
+        keep_position: bool,
+    },
 }
 
 /// Everything the engine can be told. Variants are stored inline (ring slots are

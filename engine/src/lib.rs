@@ -6,7 +6,7 @@ pub mod book;
 pub mod config;
 pub mod engine;
 pub mod events;
-pub mod executor;
+pub mod executors;
 pub mod market_data;
 pub mod market_making;
 pub mod num;

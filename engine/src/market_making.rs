@@ -4,7 +4,7 @@
 use crate::book::Book;
 use crate::config::{MakerOrderType, MarketMakingConfig};
 use crate::events::CloseType;
-use crate::executor::{ExecutionStrategy, Executor, OrderExecutorConfig};
+use crate::executors::{ExecutionStrategy, Executor, OrderExecutorConfig};
 use crate::num::{Dec, SCALE};
 use crate::types::{Instrument, InstrumentId, Side};
 
@@ -206,11 +206,11 @@ impl MarketMaking {
 
     /// An executor of this controller terminated: start the level's cooldown if it
     /// closed holding a fill or on a stop loss.
-    pub fn on_closed(&mut self, ex: &Executor) {
+    pub fn on_closed(&mut self, ex: &Executor, books: &[crate::book::Book]) {
         let Some(l) = self.levels.get_mut(ex.core.level as usize) else {
             return;
         };
-        let filled = ex.filled_amount_quote().raw() > 0;
+        let filled = ex.filled_amount_quote(books).raw() > 0;
         let cooldown = match ex.core.close_type {
             Some(CloseType::StopLoss) => true,
             Some(CloseType::PositionHold) => filled,

@@ -8,6 +8,22 @@ use crate::orders::{Order, OrderEvent, OrderManager};
 use crate::portfolio::Portfolio;
 use crate::types::{ClientOrderId, Instrument, InstrumentId, OrderType, Side, TimeInForce};
 
+pub mod arbitrage;
+pub mod dca;
+pub mod grid;
+pub mod order;
+pub mod position;
+pub mod twap;
+pub mod xemm;
+
+pub use arbitrage::{ArbitrageConfig, ArbitrageExecutor};
+pub use dca::{DcaConfig, DcaExecutor};
+pub use grid::{GridConfig, GridExecutor};
+pub use order::{ExecutionStrategy, OrderExecutor, OrderExecutorConfig};
+pub use position::{PositionConfig, PositionExecutor};
+pub use twap::{TwapConfig, TwapExecutor};
+pub use xemm::{XemmConfig, XemmExecutor};
+
 /// Failures tolerated before an executor closes as FAILED (the orchestrator's value).
 pub const MAX_RETRIES: u32 = 10;
 /// Event time between shutdown attempts (ns).
@@ -169,126 +185,6 @@ impl Ctx<'_> {
     }
 }
 
-/// How an order executor works its order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExecutionStrategy {
-    /// Market order.
-    Market,
-    /// Limit order at `price`.
-    Limit,
-    /// Post-only at `price`, never better for the market than the touch.
-    LimitMaker,
-}
-
-/// Configuration of an order executor (spec §3).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct OrderExecutorConfig {
-    /// Instrument.
-    pub instrument: InstrumentId,
-    /// Side.
-    pub side: Side,
-    /// Base amount.
-    pub amount: Dec,
-    /// Order style.
-    pub strategy: ExecutionStrategy,
-    /// Limit price (ignored for market).
-    pub price: Dec,
-}
-
-/// Places one order and works it until filled, then holds the position (spec §3).
-#[derive(Clone, Debug, PartialEq)]
-pub struct OrderExecutor {
-    /// Configuration.
-    pub cfg: OrderExecutorConfig,
-    /// Order currently working.
-    pub current: Option<ClientOrderId>,
-    current_filled: Dec,
-    current_quote: Dec,
-    current_fees: Dec,
-    /// Base filled by earlier (cancelled, partly filled) orders.
-    pub partial_filled: Dec,
-    partial_quote: Dec,
-    partial_fees: Dec,
-    /// Orders whose fills make up the held position.
-    pub held_orders: u16,
-    partial_orders: u16,
-    last_cancel_ts: Option<u64>,
-}
-
-impl OrderExecutor {
-    /// New executor, not started.
-    pub fn new(cfg: OrderExecutorConfig) -> OrderExecutor {
-        OrderExecutor {
-            cfg,
-            current: None,
-            current_filled: Dec::ZERO,
-            current_quote: Dec::ZERO,
-            current_fees: Dec::ZERO,
-            partial_filled: Dec::ZERO,
-            partial_quote: Dec::ZERO,
-            partial_fees: Dec::ZERO,
-            held_orders: 0,
-            partial_orders: 0,
-            last_cancel_ts: None,
-        }
-    }
-
-    /// Base executed over all its orders.
-    pub fn executed(&self) -> Dec {
-        self.partial_filled + self.current_filled
-    }
-
-    /// Quote executed (Σ px × qty).
-    pub fn filled_amount_quote(&self) -> Dec {
-        self.partial_quote + self.current_quote
-    }
-
-    /// Fees paid (quote).
-    pub fn fees_quote(&self) -> Dec {
-        self.partial_fees + self.current_fees
-    }
-
-    /// Average executed price.
-    pub fn average_price(&self) -> Option<Dec> {
-        self.filled_amount_quote().div(self.executed())
-    }
-
-    fn price(&self, book: &Book) -> (OrderType, Dec) {
-        match self.cfg.strategy {
-            ExecutionStrategy::Market => (OrderType::Market, Dec::ZERO),
-            ExecutionStrategy::Limit => (OrderType::Limit, self.cfg.price),
-            ExecutionStrategy::LimitMaker => {
-                let p = match (self.cfg.side, book.best_bid(), book.best_ask()) {
-                    (Side::Buy, Some(bid), _) => self.cfg.price.min(bid),
-                    (Side::Sell, _, Some(ask)) => self.cfg.price.max(ask),
-                    _ => self.cfg.price,
-                };
-                (OrderType::LimitMaker, p)
-            }
-        }
-    }
-
-    fn retire_current(&mut self) {
-        if self.current_filled.raw() > 0 {
-            self.partial_filled += self.current_filled;
-            self.partial_quote += self.current_quote;
-            self.partial_fees += self.current_fees;
-            self.partial_orders += 1;
-        }
-        self.current = None;
-        self.current_filled = Dec::ZERO;
-        self.current_quote = Dec::ZERO;
-        self.current_fees = Dec::ZERO;
-        self.last_cancel_ts = None;
-    }
-
-    fn hold_and_close(&mut self, core: &mut ExecutorCore, now: u64) {
-        self.retire_current();
-        self.held_orders = self.partial_orders;
-        core.close(now, CloseType::PositionHold);
-    }
-}
-
 /// Lifecycle fields every executor has.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecutorCore {
@@ -311,7 +207,8 @@ pub struct ExecutorCore {
 }
 
 impl ExecutorCore {
-    fn close(&mut self, now: u64, close_type: CloseType) {
+    /// Terminates now with `close_type`.
+    pub fn close(&mut self, now: u64, close_type: CloseType) {
         self.close_type = Some(close_type);
         self.status = RunStatus::Terminated;
         self.close_ts = now;
@@ -323,11 +220,74 @@ impl ExecutorCore {
     }
 }
 
+/// Fills an executor leaves as exposure when it closes with POSITION_HOLD (what the
+/// orchestrator folds into its held positions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Base bought.
+    pub buy_base: Dec,
+    /// Quote spent buying.
+    pub buy_quote: Dec,
+    /// Base sold.
+    pub sell_base: Dec,
+    /// Quote received selling.
+    pub sell_quote: Dec,
+    /// Fees of those fills (quote).
+    pub fees: Dec,
+}
+
+/// Configuration of any executor; `Command::CreateExecutor` carries one so that
+/// executors created by hand are journaled inputs like everything else.
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum ExecutorConfig {
+    /// Single order.
+    Order(OrderExecutorConfig),
+    /// Triple-barrier position.
+    Position(PositionConfig),
+    /// Grid.
+    Grid(GridConfig),
+    /// Dollar-cost averaging.
+    Dca(DcaConfig),
+    /// Time-weighted average price.
+    Twap(TwapConfig),
+    /// Cross-market arbitrage.
+    Arbitrage(ArbitrageConfig),
+    /// Cross-exchange market making.
+    Xemm(XemmConfig),
+}
+
+impl ExecutorConfig {
+    /// A fresh, not started executor of this configuration.
+    pub fn build(self) -> ExecutorKind {
+        match self {
+            ExecutorConfig::Order(c) => ExecutorKind::Order(OrderExecutor::new(c)),
+            ExecutorConfig::Position(c) => ExecutorKind::Position(PositionExecutor::new(c)),
+            ExecutorConfig::Grid(c) => ExecutorKind::Grid(GridExecutor::new(c)),
+            ExecutorConfig::Dca(c) => ExecutorKind::Dca(DcaExecutor::new(c)),
+            ExecutorConfig::Twap(c) => ExecutorKind::Twap(TwapExecutor::new(c)),
+            ExecutorConfig::Arbitrage(c) => ExecutorKind::Arbitrage(ArbitrageExecutor::new(c)),
+            ExecutorConfig::Xemm(c) => ExecutorKind::Xemm(XemmExecutor::new(c)),
+        }
+    }
+}
+
 /// The executor types.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExecutorKind {
     /// Single order.
     Order(OrderExecutor),
+    /// Triple-barrier position.
+    Position(PositionExecutor),
+    /// Grid.
+    Grid(GridExecutor),
+    /// Dollar-cost averaging.
+    Dca(DcaExecutor),
+    /// Time-weighted average price.
+    Twap(TwapExecutor),
+    /// Cross-market arbitrage.
+    Arbitrage(ArbitrageExecutor),
+    /// Cross-exchange market making.
+    Xemm(XemmExecutor),
 }
 
 /// An executor: lifecycle plus type-specific state.
@@ -339,158 +299,79 @@ pub struct Executor {
     pub kind: ExecutorKind,
 }
 
-/// Behaviour every executor type provides.
+/// Behaviour every executor type provides. The engine calls `on_start` once, then
+/// `control` on every input that concerns the executor (market data of an instrument
+/// it `trades`, timers) and `on_order` (followed by `control`) for its orders' reports.
 pub trait ExecutorLogic {
-    /// Instrument it trades.
+    /// Main instrument it trades.
     fn instrument(&self) -> InstrumentId;
-    /// NOT_STARTED → RUNNING: validate the budget (INSUFFICIENT_BALANCE if short).
+    /// True if market data of `instrument` concerns it (two-legged executors override).
+    fn trades(&self, instrument: InstrumentId) -> bool {
+        instrument == self.instrument()
+    }
+    /// NOT_STARTED → RUNNING: validate the budget (INSUFFICIENT_BALANCE if short), or
+    /// close at once (EXPIRED, FAILED) as the type's rules say.
     fn on_start(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx);
     /// One control step (RUNNING or SHUTTING_DOWN).
     fn control(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx);
     /// An event on one of its orders.
     fn on_order(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx, order: &Order, ev: &OrderEvent);
-    /// Ask it to stop; `keep_position` leaves any position open.
+    /// Ask it to stop; `keep_position` leaves any position open. A control step follows.
     fn early_stop(&mut self, core: &mut ExecutorCore, keep_position: bool);
-    /// Net pnl in quote.
-    fn net_pnl_quote(&self) -> Dec;
-    /// Executed notional in quote.
-    fn filled_amount_quote(&self) -> Dec;
-    /// Fees in quote.
-    fn fees_quote(&self) -> Dec;
-}
-
-impl ExecutorLogic for OrderExecutor {
-    fn instrument(&self) -> InstrumentId {
-        self.cfg.instrument
-    }
-
-    fn on_start(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
-        let book = &ctx.books[self.cfg.instrument as usize];
-        let px = match (self.cfg.strategy, self.cfg.side) {
-            (ExecutionStrategy::Market, Side::Buy) => book.best_ask(),
-            (ExecutionStrategy::Market, Side::Sell) => book.best_bid(),
-            _ => Some(self.cfg.price),
-        };
-        let funded = px
-            .is_some_and(|p| ctx.can_fund(self.cfg.instrument, self.cfg.side, p, self.cfg.amount));
-        if !funded {
-            core.close(ctx.now, CloseType::InsufficientBalance);
-        } else {
-            core.status = RunStatus::Running;
-        }
-    }
-
-    fn control(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
-        match core.status {
-            RunStatus::Running => {
-                if self.current.is_some() {
-                    return;
-                }
-                let remaining = self.cfg.amount - self.executed();
-                if remaining.raw() <= 0 {
-                    self.hold_and_close(core, ctx.now);
-                    return;
-                }
-                let (ot, price) = self.price(&ctx.books[self.cfg.instrument as usize]);
-                match ctx.place(
-                    core.id,
-                    self.cfg.instrument,
-                    self.cfg.side,
-                    ot,
-                    price,
-                    remaining,
-                ) {
-                    Ok(cid) => self.current = Some(cid),
-                    Err(PlaceError::BelowMinimum) if self.executed().raw() > 0 => {
-                        // Only dust is left: the position is what was filled.
-                        self.hold_and_close(core, ctx.now)
-                    }
-                    Err(PlaceError::BelowMinimum) => core.close(ctx.now, CloseType::Failed),
-                    Err(_) => core.retries += 1,
-                }
-                if core.retries > MAX_RETRIES {
-                    core.close(ctx.now, CloseType::Failed);
-                }
-            }
-            RunStatus::ShuttingDown => match self.current {
-                Some(cid) => {
-                    let due = self
-                        .last_cancel_ts
-                        .is_none_or(|t| ctx.now >= t + SHUTDOWN_RETRY_NS);
-                    if due && ctx.orders.get(cid).is_some_and(|o| o.is_open()) {
-                        ctx.cancel(cid);
-                        self.last_cancel_ts = Some(ctx.now);
-                    }
-                }
-                None if self.partial_filled.raw() > 0 => self.hold_and_close(core, ctx.now),
-                None => core.close(ctx.now, CloseType::EarlyStop),
-            },
-            RunStatus::NotStarted | RunStatus::Terminated => {}
-        }
-    }
-
-    fn on_order(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx, order: &Order, ev: &OrderEvent) {
-        if self.current != Some(order.req.cid) {
-            return;
-        }
-        match *ev {
-            OrderEvent::Created | OrderEvent::CancelRejected => {}
-            OrderEvent::Filled {
-                last_px,
-                last_qty,
-                fee,
-                complete,
-            } => {
-                self.current_filled += last_qty;
-                self.current_quote += last_px.mul(last_qty);
-                self.current_fees += fee;
-                if complete {
-                    self.hold_and_close(core, ctx.now);
-                }
-            }
-            OrderEvent::Canceled => self.retire_current(),
-            OrderEvent::Failed(_) => {
-                self.retire_current();
-                core.retries += 1;
-                if core.retries > MAX_RETRIES {
-                    core.close(ctx.now, CloseType::Failed);
-                }
-            }
-        }
-    }
-
-    fn early_stop(&mut self, core: &mut ExecutorCore, _keep_position: bool) {
-        match core.status {
-            RunStatus::NotStarted => core.status = RunStatus::ShuttingDown,
-            RunStatus::Running => core.status = RunStatus::ShuttingDown,
-            _ => {}
-        }
-    }
-
-    fn net_pnl_quote(&self) -> Dec {
+    /// Net pnl in quote (marks open exposure at the books where the type says so).
+    fn net_pnl_quote(&self, books: &[Book]) -> Dec;
+    /// Net pnl as a fraction.
+    fn net_pnl_pct(&self, _books: &[Book]) -> Dec {
         Dec::ZERO
     }
-
-    fn filled_amount_quote(&self) -> Dec {
-        OrderExecutor::filled_amount_quote(self)
+    /// Executed notional in quote.
+    fn filled_amount_quote(&self, books: &[Book]) -> Dec;
+    /// Fees in quote.
+    fn fees_quote(&self) -> Dec;
+    /// Hummingbot's `is_trading` (default: active and pnl ≠ 0).
+    fn is_trading(&self, core: &ExecutorCore, books: &[Book]) -> bool {
+        core.is_active() && self.net_pnl_quote(books).raw() != 0
     }
-
-    fn fees_quote(&self) -> Dec {
-        OrderExecutor::fees_quote(self)
+    /// Exposure kept after POSITION_HOLD.
+    fn held(&self) -> Held {
+        Held::default()
+    }
+    /// Side, for executors that have one.
+    fn side(&self) -> Option<Side> {
+        None
     }
 }
 
 impl Executor {
     fn logic(&mut self) -> (&mut ExecutorCore, &mut dyn ExecutorLogic) {
+        let core = &mut self.core;
         match &mut self.kind {
-            ExecutorKind::Order(e) => (&mut self.core, e),
+            ExecutorKind::Order(e) => (core, e),
+            ExecutorKind::Position(e) => (core, e),
+            ExecutorKind::Grid(e) => (core, e),
+            ExecutorKind::Dca(e) => (core, e),
+            ExecutorKind::Twap(e) => (core, e),
+            ExecutorKind::Arbitrage(e) => (core, e),
+            ExecutorKind::Xemm(e) => (core, e),
         }
     }
 
-    fn logic_ref(&self) -> &dyn ExecutorLogic {
+    /// The type-specific logic.
+    pub fn logic_ref(&self) -> &dyn ExecutorLogic {
         match &self.kind {
             ExecutorKind::Order(e) => e,
+            ExecutorKind::Position(e) => e,
+            ExecutorKind::Grid(e) => e,
+            ExecutorKind::Dca(e) => e,
+            ExecutorKind::Twap(e) => e,
+            ExecutorKind::Arbitrage(e) => e,
+            ExecutorKind::Xemm(e) => e,
         }
+    }
+
+    /// True if market data of `instrument` concerns it.
+    pub fn trades(&self, instrument: InstrumentId) -> bool {
+        self.logic_ref().trades(instrument)
     }
 
     /// Instrument it trades.
@@ -534,13 +415,13 @@ impl Executor {
     }
 
     /// Net pnl (quote).
-    pub fn net_pnl_quote(&self) -> Dec {
-        self.logic_ref().net_pnl_quote()
+    pub fn net_pnl_quote(&self, books: &[Book]) -> Dec {
+        self.logic_ref().net_pnl_quote(books)
     }
 
     /// Executed notional (quote).
-    pub fn filled_amount_quote(&self) -> Dec {
-        self.logic_ref().filled_amount_quote()
+    pub fn filled_amount_quote(&self, books: &[Book]) -> Dec {
+        self.logic_ref().filled_amount_quote(books)
     }
 
     /// Fees (quote).
@@ -548,8 +429,8 @@ impl Executor {
         self.logic_ref().fees_quote()
     }
 
-    /// Active and with non-zero pnl.
-    pub fn is_trading(&self) -> bool {
-        self.core.is_active() && self.net_pnl_quote().raw() != 0
+    /// Hummingbot's `is_trading`.
+    pub fn is_trading(&self, books: &[Book]) -> bool {
+        self.logic_ref().is_trading(&self.core, books)
     }
 }
