@@ -88,9 +88,7 @@ pub fn within_bounds(
     let one = Dec::ONE;
     match (order_type, side) {
         (OrderType::Market, Side::Buy) => price.mul(one - b0) <= mid && mid <= price.mul(one + b1),
-        (OrderType::Market, Side::Sell) => {
-            price.mul(one - b1) <= mid && mid <= price.mul(one + b0)
-        }
+        (OrderType::Market, Side::Sell) => price.mul(one - b1) <= mid && mid <= price.mul(one + b0),
         (_, Side::Buy) => price >= mid.mul(one - b0),
         (_, Side::Sell) => price <= mid.mul(one + b0),
     }
@@ -518,7 +516,13 @@ impl ExecutorLogic for PositionExecutor {
         }
     }
 
-    fn on_order(&mut self, core: &mut ExecutorCore, _ctx: &mut Ctx, order: &Order, ev: &OrderEvent) {
+    fn on_order(
+        &mut self,
+        core: &mut ExecutorCore,
+        _ctx: &mut Ctx,
+        order: &Order,
+        ev: &OrderEvent,
+    ) {
         let Some(slot) = self.slot(order.req.cid) else {
             return;
         };
@@ -611,5 +615,111 @@ impl ExecutorLogic for PositionExecutor {
 
     fn side(&self) -> Option<Side> {
         Some(self.cfg.side)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{BookTicker, ExecKind, ExecReport};
+    use crate::executors::{Executor, ExecutorKind, Outbox};
+    use crate::orders::OrderManager;
+    use crate::portfolio::{Portfolio, Position};
+    use crate::types::InstrumentSpec;
+
+    fn d(s: &str) -> Dec {
+        Dec::parse(s).unwrap()
+    }
+
+    #[test]
+    fn forced_hold_keeps_the_filled_entry() {
+        // Scenario 14: a stop keeping the position with a filled entry holds it.
+        let spec = InstrumentSpec {
+            symbol: "ETHUSDT".into(),
+            base: "ETH".into(),
+            quote: "USDT".into(),
+            tick_size: d("0.01"),
+            lot_size: d("0.001"),
+            min_qty: Dec::ZERO,
+            min_notional: d("5"),
+        };
+        let mut portfolio = Portfolio::default();
+        let (base, quote) = (portfolio.asset_id("ETH"), portfolio.asset_id("USDT"));
+        portfolio.balances[quote as usize].total = d("1000");
+        portfolio.positions = vec![Position::default()];
+        let instruments = [Instrument {
+            id: 0,
+            spec,
+            base,
+            quote,
+        }];
+        let mut book = Book::default();
+        book.on_ticker(&BookTicker {
+            bid_px: d("99.99"),
+            bid_qty: d("5"),
+            ask_px: d("100.01"),
+            ask_qty: d("5"),
+            ..Default::default()
+        });
+        let books = [book];
+        let mut orders = OrderManager::default();
+        let mut out = Outbox::with_capacity(8);
+        let mut next_order = 1;
+        let mut ctx = Ctx {
+            now: 1,
+            session_id: 1,
+            instruments: &instruments,
+            books: &books,
+            orders: &mut orders,
+            portfolio: &mut portfolio,
+            out: &mut out,
+            next_order: &mut next_order,
+        };
+        let cfg = PositionConfig {
+            entry_price: Some(d("100")),
+            amount: d("1"),
+            ..Default::default()
+        };
+        let mut e = Executor {
+            core: ExecutorCore {
+                id: 1,
+                controller: 0,
+                level: u16::MAX,
+                status: RunStatus::NotStarted,
+                close_type: None,
+                created_ts: 1,
+                close_ts: 0,
+                retries: 0,
+            },
+            kind: ExecutorKind::Position(PositionExecutor::new(cfg)),
+        };
+        e.start(&mut ctx);
+        let cid = ClientOrderId::new(1, 1);
+        let fill = ExecReport {
+            cid,
+            kind: ExecKind::Fill,
+            last_px: d("100"),
+            last_qty: d("1"),
+            fee: d("0.2"),
+            ..Default::default()
+        };
+        let (order, ev) = ctx.orders.apply(&fill).unwrap();
+        e.on_order(&mut ctx, &order, &ev);
+        assert!(e.is_trading(ctx.books));
+        assert_eq!(e.logic_ref().held(), Held::default());
+        e.early_stop(&mut ctx, true);
+        assert_eq!(e.core.status, RunStatus::Terminated);
+        assert_eq!(e.core.close_type, Some(CloseType::PositionHold));
+        assert_eq!(
+            e.logic_ref().held(),
+            Held {
+                buy_base: d("1"),
+                buy_quote: d("100"),
+                fees: d("0.2"),
+                ..Default::default()
+            }
+        );
+        assert_eq!(e.filled_amount_quote(ctx.books), Dec::ZERO);
+        assert_eq!(e.net_pnl_quote(ctx.books), d("-0.2"));
     }
 }
