@@ -637,7 +637,8 @@ fn replay_reproduces_outputs() {
     l.push(T0 + 7 * S, create(cfg(Side::Sell)));
     l.push(T0 + 70 * S, Event::Timer(0));
     l.advance(T0 + 71 * S);
-    assert!(closed(&l.outputs).len() >= 2);
+    assert_eq!(closed(&l.outputs), vec![CloseType::TimeLimit; 2]);
+    assert_eq!(l.engine.portfolio.positions[0].net, Dec::ZERO);
 
     let mut e = Engine::new(&start("10000", "10")).unwrap();
     let mut outs = Vec::new();
