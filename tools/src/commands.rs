@@ -366,3 +366,91 @@ pub fn latency(dir: &Path) -> Result<String> {
     }
     Ok(s)
 }
+
+/// Per-controller performance report of a journal: its inputs replayed through a fresh
+/// engine, then each controller's report (and "main" for executors created by hand).
+pub fn report(dir: &Path) -> Result<String> {
+    let reader = JournalReader::open(dir)?;
+    let mut engine: Option<Engine> = None;
+    let mut failure = None;
+    reader.for_each_input(|input| {
+        if engine.is_none() {
+            match &input.event {
+                Event::SessionStart(s) => match Engine::new(s) {
+                    Ok(e) => engine = Some(e),
+                    Err(e) => {
+                        failure = Some(anyhow!("journal config is invalid: {e}"));
+                        return ControlFlow::Break(());
+                    }
+                },
+                _ => {
+                    failure = Some(anyhow!("journal does not start with a session start"));
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        if let Some(e) = engine.as_mut() {
+            e.apply(&input);
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let engine = engine.ok_or_else(|| anyhow!("journal {} has no inputs", dir.display()))?;
+    let names = [
+        "",
+        "time limit",
+        "stop loss",
+        "take profit",
+        "expired",
+        "early stop",
+        "trailing stop",
+        "insufficient balance",
+        "failed",
+        "completed",
+        "position hold",
+    ];
+    let mut s = String::new();
+    for (i, name) in engine.report_names().iter().enumerate() {
+        let r = engine.report(i);
+        let created = engine.performance.get(i).map_or(0, |p| p.created);
+        if created == 0 && r.volume == Dec::ZERO {
+            continue;
+        }
+        writeln!(s, "controller {name}: {created} executors")?;
+        writeln!(
+            s,
+            "  pnl      global {} ({}%), realized {} ({}%), unrealized {} ({}%)",
+            r.global, r.global_pct, r.realized, r.realized_pct, r.unrealized, r.unrealized_pct
+        )?;
+        writeln!(s, "  volume   {}   fees {}", r.volume, r.fees)?;
+        let closed: Vec<String> = r
+            .close_types
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| format!("{} {n}", names[i]))
+            .collect();
+        writeln!(
+            s,
+            "  closed   {}",
+            if closed.is_empty() {
+                "none".into()
+            } else {
+                closed.join(", ")
+            }
+        )?;
+        for (inst, net, entry, realized, unreal) in &r.positions {
+            let sym = engine
+                .instruments
+                .get(*inst as usize)
+                .map_or("?", |i| i.spec.symbol.as_str());
+            writeln!(s, "  held     {sym}: net {net} @ {entry}, realized {realized} (net of fees), unrealized {unreal}")?;
+        }
+    }
+    if s.is_empty() {
+        s.push_str("no executors in this journal\n");
+    }
+    Ok(s)
+}

@@ -66,6 +66,11 @@ enum Cmd {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Per-controller performance report (pnl, volume, fees, close types, held positions).
+    Report {
+        /// Journal directory.
+        dir: PathBuf,
+    },
     /// Tick-to-order latency percentiles, overall and per stage.
     Latency {
         /// Journal directory.
@@ -251,6 +256,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Cmd::Inspect { dir, order, limit } => {
             print!("{}", commands::inspect(&dir, order.as_deref(), limit)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Report { dir } => {
+            print!("{}", commands::report(&dir)?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Latency { dir } => {
