@@ -137,7 +137,8 @@ pub struct GridConfig {
 }
 
 impl Default for GridConfig {
-    /// Hummingbot's defaults; prices and amount are zero and must be set.
+    /// Hummingbot's defaults (limit open and take-profit orders); prices and amount are
+    /// zero and must be set.
     fn default() -> Self {
         GridConfig {
             instrument: 0,
@@ -157,8 +158,8 @@ impl Default for GridConfig {
             take_profit: Dec::ZERO,
             time_limit_ns: None,
             trailing_stop: None,
-            open_order_type: OrderType::LimitMaker,
-            take_profit_order_type: OrderType::LimitMaker,
+            open_order_type: OrderType::Limit,
+            take_profit_order_type: OrderType::Limit,
             stop_loss_order_type: OrderType::Market,
             time_limit_order_type: OrderType::Market,
             leverage: 20,
