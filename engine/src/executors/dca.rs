@@ -311,7 +311,9 @@ impl DcaExecutor {
 
     /// All fees (quote).
     pub fn fees(&self) -> Dec {
-        self.levels().iter().fold(self.close.fees, |a, l| a + l.fees)
+        self.levels()
+            .iter()
+            .fold(self.close.fees, |a, l| a + l.fees)
     }
 
     fn working_opens(&self) -> bool {
@@ -387,9 +389,7 @@ impl DcaExecutor {
         let pct = self.net_pnl_pct(ctx.books);
         if let Some(sl) = self.cfg.stop_loss.filter(|s| s.raw() > 0) {
             let hit = match self.cfg.mode {
-                DcaMode::Maker => {
-                    self.placed() == self.n() && !self.working_opens() && pct <= -sl
-                }
+                DcaMode::Maker => self.placed() == self.n() && !self.working_opens() && pct <= -sl,
                 DcaMode::Taker => net <= -self.max_loss_quote(),
             };
             if hit {
@@ -544,7 +544,10 @@ impl ExecutorLogic for DcaExecutor {
                 self.max_amount_quote(),
             ),
             Side::Sell => {
-                let base = self.cfg.levels().fold(Dec::ZERO, |a, (q, p)| a + ratio(q, p));
+                let base = self
+                    .cfg
+                    .levels()
+                    .fold(Dec::ZERO, |a, (q, p)| a + ratio(q, p));
                 ctx.can_fund(self.cfg.instrument, Side::Sell, Dec::ONE, base)
             }
         };
@@ -656,9 +659,7 @@ impl ExecutorLogic for DcaExecutor {
 
     fn net_pnl_quote(&self, books: &[Book]) -> Dec {
         let filled = self.open_filled();
-        let trade = self
-            .trade_pnl_pct(books)
-            .mul(filled.mul(self.avg_entry()));
+        let trade = self.trade_pnl_pct(books).mul(filled.mul(self.avg_entry()));
         trade - self.fees()
     }
 

@@ -486,12 +486,7 @@ impl GridExecutor {
         let width = c.end_price - c.start_price;
         for i in 0..n {
             let price = if n > 1 {
-                c.start_price
-                    + Dec(crate::num::mul_div(
-                        width.raw(),
-                        i as i64,
-                        (n - 1) as i64,
-                    ))
+                c.start_price + Dec(crate::num::mul_div(width.raw(), i as i64, (n - 1) as i64))
             } else {
                 Dec((c.start_price.raw() + c.end_price.raw()) / 2)
             };
