@@ -385,9 +385,15 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let cfg = Config::parse_unvalidated(text)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Parses TOML text without cross-field checks (for loaders that complete the
+    /// config, e.g. instruments from an exchangeInfo file, before validating).
+    pub fn parse_unvalidated(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
     }
 
     /// TOML text of this configuration (what the journal stores).

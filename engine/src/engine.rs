@@ -11,20 +11,8 @@ use crate::market_making::{ControllerAction, MarketMaking};
 use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
+use crate::report::{report, Performance, Report};
 use crate::types::{Instrument, InstrumentId};
-
-/// Per-controller performance (spec §9, reduced to what order executors produce).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Performance {
-    /// Executed notional of closed executors (quote).
-    pub volume: Dec,
-    /// Fees of closed executors (quote).
-    pub fees: Dec,
-    /// Executors closed, by close type (index = CloseType as usize).
-    pub close_types: [u64; 11],
-    /// Executors created.
-    pub created: u64,
-}
 
 /// Counters shown in summaries.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -436,11 +424,7 @@ impl Engine {
         };
         self.executors.free.push(slot as u32);
         if let Some(p) = self.performance.get_mut(c) {
-            p.volume += e.filled_amount_quote(&self.books);
-            p.fees += e.fees_quote();
-            if let Some(ct) = e.core.close_type {
-                p.close_types[ct as usize] += 1;
-            }
+            p.store(&e, &self.books);
         }
         if let Some(Controller::MarketMaking(mm)) = self.controllers.get_mut(c) {
             mm.on_closed(&e, &self.books);
@@ -572,6 +556,33 @@ impl Engine {
 
     fn order_at(&self, n: usize) -> Option<crate::types::ClientOrderId> {
         self.orders.iter().nth(n).map(|o| o.req.cid)
+    }
+
+    /// Performance report of a controller (index; the last index is "main").
+    pub fn report(&self, controller: usize) -> Report {
+        let perf = self
+            .performance
+            .get(controller)
+            .cloned()
+            .unwrap_or_default();
+        let live = self
+            .executors
+            .iter()
+            .filter(|e| e.core.controller as usize == controller);
+        report(&perf, live, &self.books)
+    }
+
+    /// Names of the report buckets: controller ids, then "main".
+    pub fn report_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .controllers
+            .iter()
+            .map(|c| match c {
+                Controller::MarketMaking(m) => m.id.clone(),
+            })
+            .collect();
+        v.push("main".into());
+        v
     }
 
     /// Market-data getters over the current state.

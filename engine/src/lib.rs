@@ -12,6 +12,7 @@ pub mod market_making;
 pub mod num;
 pub mod orders;
 pub mod portfolio;
+pub mod report;
 pub mod types;
 
 pub use engine::Engine;

@@ -13,6 +13,7 @@
 
 pub mod binance;
 pub mod csv;
+pub mod live;
 pub mod nautilus;
 pub mod recorded;
 pub mod sync;

@@ -11,7 +11,7 @@
 //! | header `symbol,timestamp,first_update_id,...` | Binance historical book CSV (NautilusTrader samples) | [`BinanceDepthCsv`] |
 //! | magic `PAR1` | NautilusTrader quotes / trades Parquet | [`ParquetReader`] |
 //! | header `exchange,symbol,timestamp,local_timestamp,...` | Tardis CSV | [`TardisCsv`] |
-//! | name contains `.ws.` / `.http.` | cryptofeed capture | not yet supported |
+//! | name contains `.ws.` / `.http.` | cryptofeed capture | Binance frames and REST depth snapshots; instruments from `--config` |
 //!
 //! Instruments come from `--config` (none by default). A symbol with no instrument
 //! is an error, unless `--infer-instruments` is given: then a first pass reads every
@@ -72,6 +72,7 @@ pub struct ImportArgs {
 /// A file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
+    Cryptofeed,
     Hft,
     Plain,
     BinanceDepth,
@@ -86,6 +87,7 @@ impl Format {
             Format::Plain => "plain CSV",
             Format::BinanceDepth => "Binance book CSV",
             Format::Parquet => "Parquet",
+            Format::Cryptofeed => "cryptofeed capture",
             Format::Tardis => "Tardis CSV",
         }
     }
@@ -120,6 +122,29 @@ fn open_text(path: &Path, n: Arc<AtomicU64>) -> Result<Box<dyn BufRead + Send>> 
     })
 }
 
+/// A cryptofeed capture error as a feed error (same file and line).
+fn capture_error(e: kestrel_feeds::binance::CaptureError) -> FeedError {
+    use kestrel_feeds::binance::CaptureError as C;
+    match e {
+        C::Io { file, line, source } => FeedError::Io { file, line, source },
+        C::Format { file, line, reason } => FeedError::Malformed {
+            file,
+            line,
+            reason: reason.to_string(),
+        },
+        C::Parse { file, line, source } => match source {
+            kestrel_feeds::binance::ParseError::UnknownSymbol(symbol) => {
+                FeedError::UnknownSymbol { file, line, symbol }
+            }
+            other => FeedError::Malformed {
+                file,
+                line,
+                reason: other.to_string(),
+            },
+        },
+    }
+}
+
 /// Detects a file's format (see the module docs).
 fn detect(path: &Path) -> Result<Format> {
     let name = path
@@ -127,11 +152,7 @@ fn detect(path: &Path) -> Result<Format> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if name.contains(".ws.") || name.contains(".http.") {
-        // TODO(binance parser): wire feeds::binance::CryptofeedReader here once it lands.
-        bail!(
-            "{}: cryptofeed captures are not yet supported by kestrel import",
-            path.display()
-        );
+        return Ok(Format::Cryptofeed);
     }
     let mut magic = [0u8; 4];
     let k = File::open(path)
@@ -168,6 +189,7 @@ fn detect(path: &Path) -> Result<Format> {
 
 /// One open file.
 enum Reader {
+    Cryptofeed(Box<kestrel_feeds::binance::CryptofeedReader>),
     Hft(Box<RecordedFeed>),
     Plain(CsvReader),
     Depth(BinanceDepthCsv),
@@ -178,6 +200,7 @@ enum Reader {
 impl Reader {
     fn next_event(&mut self) -> Option<Result<(u64, u64, Event), FeedError>> {
         match self {
+            Reader::Cryptofeed(r) => r.next_event().map(|x| x.map_err(capture_error)),
             Reader::Hft(r) => r.next_event(),
             Reader::Plain(r) => r.next_event(),
             Reader::Depth(r) => r.next_event(),
@@ -189,7 +212,9 @@ impl Reader {
     /// The symbol of an instrument id, for readers that learn symbols.
     fn symbol_of(&self, id: InstrumentId, hft: &[(String, InstrumentId)]) -> Option<String> {
         let s = match self {
-            Reader::Hft(_) => return hft.iter().find(|(_, i)| *i == id).map(|(s, _)| s.clone()),
+            Reader::Hft(_) | Reader::Cryptofeed(_) => {
+                return hft.iter().find(|(_, i)| *i == id).map(|(s, _)| s.clone())
+            }
             Reader::Plain(r) => r.symbols(),
             Reader::Depth(r) => r.symbols(),
             Reader::Parquet(r) => r.symbols(),
@@ -249,6 +274,19 @@ impl Input1 {
                 )
                 .map_err(fe)?,
             ),
+            Format::Cryptofeed => {
+                let symbols = symbols.filter(|s| !s.is_empty()).ok_or_else(|| {
+                    anyhow!(
+                        "{}: cryptofeed captures need the instruments from --config \
+                         (--infer-instruments does not read them)",
+                        self.path.display()
+                    )
+                })?;
+                Reader::Cryptofeed(Box::new(
+                    kestrel_feeds::binance::CryptofeedReader::open(&self.path, symbols)
+                        .map_err(|e| anyhow!("{e}"))?,
+                ))
+            }
             Format::Parquet => {
                 let sym = symbol_from_file_name(&self.path);
                 Reader::Parquet(Box::new(

@@ -43,6 +43,9 @@ enum Cmd {
         /// Wait strategy override: busy-spin | yield | block.
         #[arg(long)]
         wait: Option<String>,
+        /// Stop after this many seconds of wall time (live feeds run until Ctrl-C otherwise).
+        #[arg(long)]
+        duration: Option<f64>,
     },
     /// Re-run a journal through a fresh engine.
     Replay {
@@ -83,7 +86,45 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     let name = path
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "embedded default".into());
-    Config::from_toml(&text).map_err(|e| anyhow!("{name}: {e}"))
+    let mut cfg = Config::parse_unvalidated(&text).map_err(|e| anyhow!("{name}: {e}"))?;
+    let base = path
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new("."));
+    load_exchange_info(&mut cfg, base).map_err(|e| anyhow!("{name}: {e:#}"))?;
+    cfg.validate().map_err(|e| anyhow!("{name}: {e}"))?;
+    Ok(cfg)
+}
+
+/// Adds the `[[venues]]` symbols missing from `[[instruments]]` from each venue's
+/// `exchange_info` file (raw JSON, or a cryptofeed `<url> -> <ts>: <body>` line).
+/// The journal stores the completed config, so replays need no file.
+fn load_exchange_info(cfg: &mut Config, base: &std::path::Path) -> Result<()> {
+    for v in cfg.venues.clone() {
+        let Some(file) = &v.exchange_info else {
+            continue;
+        };
+        let path = base.join(file);
+        let mut bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read exchange_info {}", path.display()))?;
+        let start = if bytes.first() == Some(&b'{') {
+            0
+        } else {
+            kestrel_feeds::binance::split_http_line(&bytes)
+                .map(|(_, _, at)| at)
+                .ok_or_else(|| anyhow!("{}: not an exchangeInfo JSON body", path.display()))?
+        };
+        let mut body = bytes.split_off(start);
+        for sym in &v.symbols {
+            if cfg.instrument(sym).is_some() {
+                continue;
+            }
+            let spec = kestrel_feeds::binance::instrument(&mut body.clone(), sym)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            cfg.instruments.push(spec);
+        }
+        body.clear();
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -104,6 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             journal,
             events,
             wait,
+            duration,
         } => {
             let mut cfg = load_config(config.as_ref())?;
             if let Some(d) = data {
@@ -126,7 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("cannot install the Ctrl-C handler")?;
             let dir = runtime::journal_dir(&cfg, journal.as_deref());
             let wait = cfg.runtime.wait;
-            let s = runtime::run(cfg, dir)?;
+            let s = runtime::run(cfg, dir, duration.map(std::time::Duration::from_secs_f64))?;
             println!(
                 "kestrel run: {:.2} s wall, wait strategy {:?}",
                 s.elapsed.as_secs_f64(),

@@ -3,10 +3,11 @@
 //! event pollers so each thread owns its loop, wait strategy and core.
 
 use crate::clock::{mono_ns, unix_ns};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, Durability, FeedKind, WaitStrategy};
 use kestrel_engine::*;
+use kestrel_feeds::live::LiveFeed;
 use kestrel_feeds::{DepthSync, RecordedFeed, SyntheticFeed};
 use kestrel_gateways::SimVenue;
 use kestrel_journal::{JournalOptions, JournalWriter, LatencyRecord, Meta};
@@ -103,11 +104,21 @@ pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
         .unwrap_or(base)
 }
 
+/// What the feed produced (moved by value once per event; boxing would allocate).
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    /// (event ts, venue ts, monotonic receive stamp, event).
+    Event(u64, u64, u64, Event),
+    /// Nothing yet; event time now (live feeds).
+    Idle(u64),
+}
+
 /// Where market data comes from.
 #[allow(clippy::large_enum_variant)] // one per session, never moved on a hot path
 enum Origin {
     Synthetic(SyntheticFeed),
     Recorded(RecordedFeed),
+    Live(Box<LiveFeed>),
 }
 
 /// Produces market-data events in event-time order, depth kept in sync (snapshot,
@@ -122,7 +133,15 @@ impl Source {
     fn open(cfg: &Config) -> Result<Source> {
         let origin = match cfg.feed.kind {
             FeedKind::Live => {
-                bail!("live venues are started by the live feed, not a recorded source")
+                let symbols: Vec<(String, InstrumentId)> = cfg
+                    .instruments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.symbol.clone(), i as InstrumentId))
+                    .collect();
+                let feed = LiveFeed::new(&cfg.venues, &symbols, cfg.session.seed, mono_ns)
+                    .map_err(|e| anyhow!("cannot start the live feed: {e}"))?;
+                Origin::Live(Box::new(feed))
             }
             FeedKind::Synthetic => {
                 let symbol = cfg
@@ -166,10 +185,12 @@ impl Source {
         })
     }
 
-    fn next(&mut self) -> Option<Result<(u64, u64, Event)>> {
+    /// The next event as (event ts, venue ts, receive stamp, event); `Idle(now)` when a
+    /// live feed had nothing within its poll interval; `None` at the end of the data.
+    fn next(&mut self) -> Option<Result<Next>> {
         loop {
-            if let Some(e) = self.ready.pop_front() {
-                return Some(Ok(e));
+            if let Some((ts, v, e)) = self.ready.pop_front() {
+                return Some(Ok(Next::Event(ts, v, mono_ns(), e)));
             }
             let (ts, venue_ts, event) = match &mut self.origin {
                 Origin::Synthetic(f) => f.next_event().map(|(ts, e)| (ts, 0, e))?,
@@ -177,6 +198,16 @@ impl Source {
                     Ok(v) => v,
                     Err(e) => return Some(Err(anyhow!("{e}"))),
                 },
+                Origin::Live(f) => {
+                    for e in f.errors.drain(..) {
+                        eprintln!("warning: {e}");
+                    }
+                    return Some(match f.next_event(Duration::from_millis(50)) {
+                        Ok(Some((ts, v, recv, e))) => Ok(Next::Event(ts, v, recv, e)),
+                        Ok(None) => Ok(Next::Idle(f.now_ts())),
+                        Err(e) => Err(anyhow!("live feed: {e}")),
+                    });
+                }
             };
             self.sync.push(ts, venue_ts, event, &mut self.ready);
         }
@@ -184,7 +215,7 @@ impl Source {
 }
 
 /// Runs a paper session through the full threaded pipeline and journals it.
-pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
+pub fn run(cfg: Config, journal: PathBuf, duration: Option<Duration>) -> Result<RunSummary> {
     let started = Instant::now();
     let config_text = cfg.to_toml();
     let start = SessionStart {
@@ -252,13 +283,35 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
                 pin(&cores, 0);
                 let mut n = 0u64;
                 let mut skipped = 0u64;
+                let deadline = duration.map(|d| Instant::now() + d);
                 let mut next_timer = 0u64;
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
                 while !STOP.load(Ordering::Relaxed) {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        break;
+                    }
                     let Some(item) = source.next() else { break };
-                    let (ts, venue_ts, event) = match item {
-                        Ok(v) => v,
+                    let (ts, venue_ts, recv, event) = match item {
+                        Ok(Next::Event(ts, v, recv, e)) => (ts, v, recv, e),
+                        Ok(Next::Idle(now)) => {
+                            // A quiet live market still gets its timers.
+                            while next_timer != 0 && now >= next_timer {
+                                feed_producer.publish(|slot| {
+                                    slot.header = Header {
+                                        seq: 0,
+                                        source: kestrel_engine::Source::Timer,
+                                        ts: next_timer,
+                                        recv_ns: mono_ns(),
+                                        publish_ns: mono_ns(),
+                                        venue_ts: 0,
+                                    };
+                                    slot.event = Event::Timer(0);
+                                });
+                                next_timer += timer_ns;
+                            }
+                            continue;
+                        }
                         Err(e) => {
                             // A malformed record is reported and counted, never silently
                             // dropped; the feed goes on with the next one.
@@ -269,7 +322,6 @@ pub fn run(cfg: Config, journal: PathBuf) -> Result<RunSummary> {
                             continue;
                         }
                     };
-                    let recv = mono_ns();
                     if next_timer == 0 {
                         next_timer = ts - ts % timer_ns + timer_ns;
                     }

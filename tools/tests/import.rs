@@ -190,10 +190,6 @@ fn missing_instrument_and_bad_rows_are_clear_errors() {
         t.contains("bad.csv:3:") && t.contains("\"px\"") && t.contains("1.5.1"),
         "{t}"
     );
-
-    let out = import(&[&data("cryptofeed/BINANCE.ws.1.0"), j.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("not yet supported"), "{}", text(&out));
 }
 
 #[test]
@@ -295,4 +291,56 @@ fn unknown_format_is_refused() {
     let out = import(&[&f, tmp.path().join("j").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("unknown data format"), "{}", text(&out));
+}
+
+#[test]
+fn cryptofeed_captures_import_with_configured_instruments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = String::new();
+    for (sym, base, quote, tick, lot) in [
+        ("NKNUSDT", "NKN", "USDT", "0.0001", "0.1"),
+        ("BLZETH", "BLZ", "ETH", "0.00000001", "1"),
+        ("LRCBTC", "LRC", "BTC", "0.00000001", "1"),
+        ("RUNEEUR", "RUNE", "EUR", "0.001", "0.01"),
+    ] {
+        cfg += &format!(
+            "[[instruments]]\nsymbol = \"{sym}\"\nbase = \"{base}\"\nquote = \"{quote}\"\ntick_size = \"{tick}\"\nlot_size = \"{lot}\"\n"
+        );
+    }
+    let cfg = write(tmp.path(), "cf.toml", &cfg);
+    let j = tmp.path().join("j");
+    let out = import(&[
+        "--config",
+        &cfg,
+        &data("cryptofeed/BINANCE.http.0.0"),
+        &data("cryptofeed/BINANCE.ws.1.0"),
+        j.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (tickers, trades, _, config) = census(&j);
+    // The README's counts for BINANCE.ws.1.0: 84 bookTicker, 2 aggTrade.
+    assert_eq!((tickers, trades), (84, 2));
+    assert_eq!(config.instruments.len(), 4);
+    let inputs = JournalReader::open(&j).unwrap().inputs().unwrap();
+    let klines = inputs
+        .iter()
+        .filter(|i| matches!(i.event, Event::Kline(_)))
+        .count();
+    let snapshots = inputs
+        .iter()
+        .filter(|i| matches!(i.event, Event::Depth(d) if d.snapshot && d.last_chunk))
+        .count();
+    assert_eq!((klines, snapshots), (2, 4));
+    verify(&j);
+    // Without instruments the error says what to do.
+    let out = import(&[
+        &data("cryptofeed/BINANCE.ws.1.0"),
+        tmp.path().join("k").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("need the instruments from --config"),
+        "{}",
+        text(&out)
+    );
 }

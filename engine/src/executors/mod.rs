@@ -9,6 +9,7 @@ use crate::portfolio::Portfolio;
 use crate::types::{ClientOrderId, Instrument, InstrumentId, OrderType, Side, TimeInForce};
 
 pub mod arbitrage;
+pub mod barrier;
 pub mod dca;
 pub mod grid;
 pub mod order;
@@ -17,6 +18,7 @@ pub mod twap;
 pub mod xemm;
 
 pub use arbitrage::{ArbitrageConfig, ArbitrageExecutor};
+pub use barrier::{TrailingStop, TripleBarrier};
 pub use dca::{DcaConfig, DcaExecutor};
 pub use grid::{GridConfig, GridExecutor};
 pub use order::{ExecutionStrategy, OrderExecutor, OrderExecutorConfig};
