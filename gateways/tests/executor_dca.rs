@@ -182,8 +182,8 @@ fn config_lists_are_validated() {
     assert_eq!(closed(&outs), Some(CloseType::InsufficientBalance));
     // Already expired at start → EXPIRED.
     let cfg = DcaConfig {
-        time_limit_ns: Some(S),
-        timestamp_ns: 10 * S,
+        time_limit_s: Some(1),
+        timestamp: Some(10 * S),
         ..dca(Side::Buy, &["10"], &["100"])
     };
     assert_eq!(closed(&h.create(T0, cfg)), Some(CloseType::Expired));
@@ -224,7 +224,7 @@ fn scenario_29_one_level_per_step_in_list_order() {
 fn scenario_30_activation_bounds() {
     let b = |mode, side, bounds: [&str; 2]| DcaConfig {
         mode,
-        activation_bounds: Some([d(bounds[0]), d(bounds[1])]),
+        activation_bounds: Some((d(bounds[0]), d(bounds[1]))),
         ..dca(side, &["10"], &["100"])
     };
     // MAKER [0.01] at 100: BUY mid 99 ok / 103 not; SELL mid 101 ok / 99 not.
@@ -246,10 +246,10 @@ fn scenario_30_activation_bounds() {
         mode: DcaMode::Taker,
         ..dca(Side::Buy, &["10"], &["100"])
     };
-    assert_eq!(t.bounds(), Some([d("0.0001"), d("0.005")]));
+    assert_eq!(t.bounds(), Some((d("0.0001"), d("0.005"))));
 
     let maker = |side, bound: &str, prices: &[&str]| DcaConfig {
-        activation_bounds: Some([d(bound), Dec::ZERO]),
+        activation_bounds: Some((d(bound), Dec::ZERO)),
         ..dca(side, &["10", "20", "30"], prices)
     };
     let buy = ["100", "80", "60"];
@@ -344,7 +344,7 @@ fn maker_stop_loss_waits_for_every_level() {
     let cfg = DcaConfig {
         stop_loss: Some(d("0.1")),
         mode: DcaMode::Taker,
-        activation_bounds: Some([d("1"), d("1")]),
+        activation_bounds: Some((d("1"), d("1"))),
         ..dca(Side::Buy, &["10", "20"], &["100", "80"])
     };
     let mut h = H::new();
@@ -418,7 +418,7 @@ fn scenario_33_stop_loss_wins_over_time_limit_and_failures_count() {
     let cfg = DcaConfig {
         stop_loss: Some(d("0.1")),
         take_profit: Some(d("0.1")),
-        time_limit_ns: Some(S),
+        time_limit_s: Some(1),
         ..dca(Side::Buy, &["10"], &["100"])
     };
     let mut h = H::new();
@@ -488,7 +488,12 @@ fn early_stop_with_and_without_the_position() {
     assert!(places(&outs).is_empty());
     let outs = h.report(T0 + S, l2, ExecKind::Canceled, Dec::ZERO, Dec::ZERO, "0");
     assert_eq!(closed(&outs), Some(CloseType::PositionHold));
-    assert_eq!(h.e.performance.last().unwrap().volume, d("10"));
+    // The orchestrator gets the position: 0.1 bought at 100 (spec §0 correction).
+    let perf = h.e.performance.last().unwrap();
+    assert_eq!(perf.volume, Dec::ZERO);
+    assert_eq!(perf.positions.len(), 1);
+    assert_eq!(perf.positions[0].position.net, d("0.1"));
+    assert_eq!(perf.positions[0].position.entry, d("100"));
 
     // No keep: EARLY_STOP with a market close of the 0.1 bought.
     let mut h = H::new();
@@ -505,10 +510,10 @@ fn early_stop_with_and_without_the_position() {
 
 #[test]
 fn trailing_stop_arms_and_fires() {
-    use kestrel_engine::executors::grid::TrailingStop;
+    use kestrel_engine::executors::TrailingStop;
     let cfg = DcaConfig {
         trailing_stop: Some(TrailingStop {
-            activation_pct: d("0.05"),
+            activation_price: d("0.05"),
             trailing_delta: d("0.02"),
         }),
         ..dca(Side::Buy, &["10"], &["100"])

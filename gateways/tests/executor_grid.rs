@@ -2,7 +2,8 @@
 //! `Engine::apply` with hand-written execution reports, then price paths through the
 //! simulated venue (`SimLoop`), a 50-level grid and a replay check.
 
-use kestrel_engine::executors::grid::{GridConfig, GridExecutor, LevelState, TrailingStop};
+use kestrel_engine::executors::grid::{GridConfig, GridExecutor, LevelState};
+use kestrel_engine::executors::TrailingStop;
 use kestrel_engine::executors::{ExecutorConfig, ExecutorKind};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
@@ -171,7 +172,7 @@ fn base_cfg() -> GridConfig {
         take_profit: d("0.001"),
         stop_loss: Some(d("0.05")),
         trailing_stop: Some(TrailingStop {
-            activation_pct: d("0.05"),
+            activation_price: d("0.05"),
             trailing_delta: d("0.005"),
         }),
         ..Default::default()
@@ -381,8 +382,8 @@ fn scenario_27_barriers_at_start() {
     let outs = h.create(
         T0,
         GridConfig {
-            time_limit_ns: Some(S),
-            timestamp_ns: 123 * S,
+            time_limit_s: Some(1),
+            timestamp: Some(123 * S),
             ..base_cfg()
         },
     );
@@ -476,6 +477,11 @@ fn scenario_28_position_hold_early_stop_retries_and_config_errors() {
     );
     assert_eq!(closed(&outs), Some(CloseType::PositionHold));
     assert_eq!(before.metrics(d("100")).position_size_base, d("0.1"));
+    // The held level reaches the orchestrator: 0.1 bought at 99.8.
+    let perf = h.e.performance.last().unwrap();
+    assert_eq!(perf.positions.len(), 1);
+    assert_eq!(perf.positions[0].position.net, d("0.1"));
+    assert_eq!(perf.positions[0].position.entry, d("99.8"));
     assert!(places(&outs).is_empty());
 
     // early_stop(false) with config.keep_position → EARLY_STOP and a market close.

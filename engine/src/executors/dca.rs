@@ -7,7 +7,8 @@
 //! re-placed at its own price (not the next list entry); the shutdown waits for cancel
 //! confirmations before it terminates, so a fill racing a cancel is never orphaned.
 
-use super::grid::{ratio, Trailing, TrailingStop};
+use super::barrier::{TrailingState, TrailingStop};
+use super::grid::ratio;
 use super::{Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, SHUTDOWN_RETRY_NS};
 use crate::book::Book;
 use crate::events::{CloseType, RunStatus};
@@ -34,7 +35,7 @@ pub enum DcaMode {
     Taker,
 }
 
-/// Configuration of a DCA executor (spec §5). Times are event-time nanoseconds.
+/// Configuration of a DCA executor (spec §5).
 #[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct DcaConfig {
     /// Instrument.
@@ -53,16 +54,16 @@ pub struct DcaConfig {
     pub stop_loss: Option<Dec>,
     /// Trailing stop on the net pnl fraction.
     pub trailing_stop: Option<TrailingStop>,
-    /// Time limit from `timestamp_ns`.
-    pub time_limit_ns: Option<u64>,
+    /// Time limit in seconds from `timestamp`.
+    pub time_limit_s: Option<u64>,
     /// Maker (limit) or taker (market) levels.
     pub mode: DcaMode,
-    /// Activation bounds `[b0, b1]` (Maker uses b0; Taker defaults to [0.0001, 0.005]).
-    pub activation_bounds: Option<[Dec; 2]>,
+    /// Activation bounds `(b0, b1)` (Maker uses b0; Taker defaults to (0.0001, 0.005)).
+    pub activation_bounds: Option<(Dec, Dec)>,
     /// Leverage (perpetuals; informative on spot).
     pub leverage: u32,
-    /// Origin of the time limit (0: creation time).
-    pub timestamp_ns: u64,
+    /// Origin of the time limit (ns event time); None: when the executor is created.
+    pub timestamp: Option<u64>,
 }
 
 /// Why a DCA configuration is refused.
@@ -100,11 +101,11 @@ impl DcaConfig {
             take_profit: None,
             stop_loss: None,
             trailing_stop: None,
-            time_limit_ns: None,
+            time_limit_s: None,
             mode: DcaMode::Maker,
             activation_bounds: None,
             leverage: 1,
-            timestamp_ns: 0,
+            timestamp: None,
         };
         cfg.amounts_quote[..n].copy_from_slice(amounts_quote);
         cfg.prices[..n].copy_from_slice(prices);
@@ -130,10 +131,10 @@ impl DcaConfig {
         (0..n).map(|i| (self.amounts_quote[i], self.prices[i]))
     }
 
-    /// Effective activation bounds (Taker without bounds gets [0.0001, 0.005]).
-    pub fn bounds(&self) -> Option<[Dec; 2]> {
+    /// Effective activation bounds (Taker without bounds gets (0.0001, 0.005)).
+    pub fn bounds(&self) -> Option<(Dec, Dec)> {
         match (self.mode, self.activation_bounds) {
-            (DcaMode::Taker, None) => Some([Dec(100_000), Dec(5_000_000)]),
+            (DcaMode::Taker, None) => Some((Dec(100_000), Dec(5_000_000))),
             (_, b) => b,
         }
     }
@@ -142,12 +143,12 @@ impl DcaConfig {
     pub fn within_bounds(&self, price: Dec, mid: Dec) -> bool {
         match (self.mode, self.bounds()) {
             (DcaMode::Maker, None) => true,
-            (DcaMode::Maker, Some([b0, _])) => match self.side {
+            (DcaMode::Maker, Some((b0, _))) => match self.side {
                 Side::Buy => price > mid - mid.mul(b0),
                 Side::Sell => price < mid + mid.mul(b0),
             },
             (DcaMode::Taker, b) => {
-                let [b0, b1] = b.unwrap_or([Dec(100_000), Dec(5_000_000)]);
+                let (b0, b1) = b.unwrap_or((Dec(100_000), Dec(5_000_000)));
                 let (lo, hi) = match self.side {
                     Side::Buy => (price - price.mul(b0), price + price.mul(b1)),
                     Side::Sell => (price - price.mul(b1), price + price.mul(b0)),
@@ -203,7 +204,7 @@ pub struct DcaExecutor {
     pub close: DcaClose,
     /// Orders that failed.
     pub failed_orders: u32,
-    trailing: Trailing,
+    trailing: TrailingState,
     held: Held,
     terminated: bool,
     last_close_ts: Option<u64>,
@@ -221,7 +222,7 @@ impl DcaExecutor {
             levels: Box::new([DcaLevel::default(); MAX_DCA_LEVELS]),
             close: DcaClose::default(),
             failed_orders: 0,
-            trailing: Trailing::default(),
+            trailing: TrailingState::default(),
             held: Held::default(),
             terminated: false,
             last_close_ts: None,
@@ -321,14 +322,10 @@ impl DcaExecutor {
     }
 
     fn expired(&self, core: &ExecutorCore, now: u64) -> bool {
-        match self.cfg.time_limit_ns.filter(|t| *t > 0) {
+        match self.cfg.time_limit_s.filter(|t| *t > 0) {
             Some(tl) => {
-                let origin = if self.cfg.timestamp_ns > 0 {
-                    self.cfg.timestamp_ns
-                } else {
-                    core.created_ts
-                };
-                origin.saturating_add(tl) <= now
+                let origin = self.cfg.timestamp.unwrap_or(core.created_ts);
+                origin.saturating_add(tl.saturating_mul(1_000_000_000)) <= now
             }
             None => false,
         }

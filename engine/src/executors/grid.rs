@@ -10,6 +10,7 @@
 //! break-even and pnl use executed fill prices; fees are in quote, so there is no
 //! `deduct_base_fees`.
 
+use super::barrier::{TrailingState, TrailingStop};
 use super::{Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, MAX_RETRIES, SHUTDOWN_RETRY_NS};
 use crate::book::Book;
 use crate::events::{CloseType, RunStatus};
@@ -21,46 +22,6 @@ use crate::types::{ClientOrderId, InstrumentId, OrderType, Side};
 pub const MAX_GRID_LEVELS: usize = 64;
 /// Back-off after an order could not be placed (one Hummingbot update interval).
 const PLACE_BACKOFF_NS: u64 = 1_000_000_000;
-
-/// Trailing stop on the pnl fraction (spec §2): armed when pnl exceeds `activation_pct`,
-/// then closes when pnl falls below the trigger, which trails `trailing_delta` below
-/// the best pnl seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-pub struct TrailingStop {
-    /// Pnl fraction that arms it.
-    pub activation_pct: Dec,
-    /// Distance of the trigger below the best pnl.
-    pub trailing_delta: Dec,
-}
-
-/// Trailing-stop state: the armed trigger, if any.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Trailing {
-    pub(crate) trigger: Option<Dec>,
-}
-
-impl Trailing {
-    /// Feeds the current pnl fraction; true when the stop fires.
-    pub(crate) fn update(&mut self, cfg: &TrailingStop, pnl: Dec) -> bool {
-        match self.trigger {
-            None => {
-                if pnl > cfg.activation_pct {
-                    self.trigger = Some(pnl - cfg.trailing_delta);
-                }
-                false
-            }
-            Some(t) => {
-                if pnl < t {
-                    return true;
-                }
-                if pnl - cfg.trailing_delta > t {
-                    self.trigger = Some(pnl - cfg.trailing_delta);
-                }
-                false
-            }
-        }
-    }
-}
 
 /// `a / b`, or zero when `b` is zero.
 pub(crate) fn ratio(a: Dec, b: Dec) -> Dec {
@@ -81,7 +42,7 @@ fn distance_cmp(price: Dec, mid: Dec, bound: Dec) -> std::cmp::Ordering {
     lhs.cmp(&rhs)
 }
 
-/// Configuration of a grid executor (spec §4). Times are event-time nanoseconds.
+/// Configuration of a grid executor (spec §4).
 #[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct GridConfig {
     /// Instrument.
@@ -114,8 +75,8 @@ pub struct GridConfig {
     pub stop_loss: Option<Dec>,
     /// Take profit of each level (fraction of the level price).
     pub take_profit: Dec,
-    /// Time limit from `timestamp_ns`.
-    pub time_limit_ns: Option<u64>,
+    /// Time limit in seconds from `timestamp`.
+    pub time_limit_s: Option<u64>,
     /// Trailing stop on the position pnl fraction.
     pub trailing_stop: Option<TrailingStop>,
     /// Open order type (Limit or LimitMaker).
@@ -132,8 +93,8 @@ pub struct GridConfig {
     pub keep_position: bool,
     /// Level take profit is at least the level step.
     pub coerce_tp_to_step: bool,
-    /// Origin of the time limit (0: creation time).
-    pub timestamp_ns: u64,
+    /// Origin of the time limit (ns event time); None: when the executor is created.
+    pub timestamp: Option<u64>,
 }
 
 impl Default for GridConfig {
@@ -156,7 +117,7 @@ impl Default for GridConfig {
             safe_extra_spread: Dec(100_000),
             stop_loss: None,
             take_profit: Dec::ZERO,
-            time_limit_ns: None,
+            time_limit_s: None,
             trailing_stop: None,
             open_order_type: OrderType::Limit,
             take_profit_order_type: OrderType::Limit,
@@ -165,7 +126,7 @@ impl Default for GridConfig {
             leverage: 20,
             keep_position: false,
             coerce_tp_to_step: false,
-            timestamp_ns: 0,
+            timestamp: None,
         }
     }
 }
@@ -384,7 +345,7 @@ pub struct GridExecutor {
     last_open_ts: Option<u64>,
     open_backoff_until: u64,
     last_shutdown_ts: Option<u64>,
-    trailing: Trailing,
+    trailing: TrailingState,
     last_mid: Dec,
 }
 
@@ -404,7 +365,7 @@ impl GridExecutor {
             last_open_ts: None,
             open_backoff_until: 0,
             last_shutdown_ts: None,
-            trailing: Trailing::default(),
+            trailing: TrailingState::default(),
             last_mid: Dec::ZERO,
         }
     }
@@ -587,13 +548,9 @@ impl GridExecutor {
                 });
             }
         }
-        if let Some(tl) = c.time_limit_ns.filter(|t| *t > 0) {
-            let origin = if c.timestamp_ns > 0 {
-                c.timestamp_ns
-            } else {
-                core.created_ts
-            };
-            if origin.saturating_add(tl) <= now {
+        if let Some(tl) = c.time_limit_s.filter(|t| *t > 0) {
+            let origin = c.timestamp.unwrap_or(core.created_ts);
+            if origin.saturating_add(tl.saturating_mul(1_000_000_000)) <= now {
                 return Some(CloseType::TimeLimit);
             }
         }
