@@ -294,6 +294,9 @@ pub struct BalanceUpdate {
 }
 
 /// An operator's instruction.
+// CreateExecutor carries a whole executor configuration (a DCA's level lists are fixed
+// arrays); `Event` is already as large because of `Depth`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Command {
     /// Stop controllers, cancel every open order, and end the session.

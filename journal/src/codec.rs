@@ -77,7 +77,9 @@ enum StoredEvent {
     Exec(ExecReport),
     Balance(BalanceUpdate),
     Timer(u32),
-    Command(Command),
+    /// Boxed: stored out of line, so an executor configuration does not widen every
+    /// stored input.
+    Command(Box<Command>),
 }
 
 /// [`Depth`] as stored: only the used levels.
@@ -120,7 +122,7 @@ impl StoredInput {
             Event::Exec(e) => StoredEvent::Exec(*e),
             Event::Balance(b) => StoredEvent::Balance(*b),
             Event::Timer(t) => StoredEvent::Timer(*t),
-            Event::Command(c) => StoredEvent::Command(*c),
+            Event::Command(c) => StoredEvent::Command(Box::new(*c)),
         };
         StoredInput {
             header: input.header,
@@ -182,7 +184,7 @@ fn input_from_archived(stored: &ArchivedStoredInput) -> Result<Input, String> {
         ArchivedStoredEvent::Exec(e) => Event::Exec(de(e)?),
         ArchivedStoredEvent::Balance(b) => Event::Balance(de(b)?),
         ArchivedStoredEvent::Timer(t) => Event::Timer(t.to_native()),
-        ArchivedStoredEvent::Command(c) => Event::Command(de(c)?),
+        ArchivedStoredEvent::Command(c) => Event::Command(de(c.get())?),
     };
     Ok(Input {
         header: de(&stored.header)?,
