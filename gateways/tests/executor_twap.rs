@@ -517,3 +517,28 @@ fn retries_exhausted_is_failed() {
         (RunStatus::Terminated, Some(CloseType::Failed), 3)
     );
 }
+
+/// SELL side: maker price mid·(1 + 0.1) = 132; pnl (avg − mid)/avg.
+#[test]
+fn sell_side_price_and_pnl() {
+    let mut cfg = twap(TwapMode::Maker);
+    cfg.side = Side::Sell;
+    cfg.total_amount_quote = d("360");
+    let mut b = Bench::new(cfg);
+    b.quote(S, "119.99", "120.01");
+    let p = places(&b.run(S, |e, c| e.start(c)));
+    assert_eq!(
+        (p[0].side, p[0].price, p[0].qty),
+        (Side::Sell, d("132"), d("1"))
+    );
+    b.report(S, p[0].cid, ExecKind::Ack, "0", "0");
+    b.report(S, p[0].cid, ExecKind::Fill, "132", "1");
+    b.quote(2 * S, "118.79", "118.81");
+    // (132 − 118.8) / 132 = 0.1
+    assert_eq!(b.twap().trade_pnl_pct(&b.eng.books), d("0.1"));
+    let h = b.ex.logic_ref().held();
+    assert_eq!(
+        (h.sell_base, h.sell_quote, h.buy_base),
+        (d("1"), d("132"), d("0"))
+    );
+}

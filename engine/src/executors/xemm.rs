@@ -114,6 +114,8 @@ pub struct XemmExecutor {
     pub refreshes: u32,
     stop: Option<CloseType>,
     completed: bool,
+    /// What is left to hedge rounds below one order.
+    hedge_dust: bool,
 }
 
 impl XemmExecutor {
@@ -130,6 +132,7 @@ impl XemmExecutor {
             refreshes: 0,
             stop: None,
             completed: false,
+            hedge_dust: false,
         }
     }
 
@@ -171,7 +174,7 @@ impl XemmExecutor {
     }
 
     fn hedge(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
-        if self.taker.is_some() {
+        if self.taker.is_some() || self.hedge_dust {
             return;
         }
         let rest = self.maker_fills.base - self.taker_fills.base;
@@ -189,7 +192,7 @@ impl XemmExecutor {
         ) {
             Ok(cid) => self.taker = Some(cid),
             // Dust below one order: the hedge is as complete as it can be.
-            Err(PlaceError::BelowMinimum) => self.taker_fills.base = self.maker_fills.base,
+            Err(PlaceError::BelowMinimum) => self.hedge_dust = true,
             Err(_) => core.retries += 1,
         }
     }
@@ -322,7 +325,8 @@ impl ExecutorLogic for XemmExecutor {
             RunStatus::Running => self.quote(core, ctx),
             RunStatus::ShuttingDown => {
                 self.hedge(core, ctx);
-                let hedged = self.taker.is_none() && self.taker_fills.base >= self.maker_fills.base;
+                let hedged = self.taker.is_none()
+                    && (self.hedge_dust || self.taker_fills.base >= self.maker_fills.base);
                 if hedged && self.maker.is_none() && self.canceling.is_none() {
                     self.completed = true;
                     core.close(ctx.now, CloseType::Completed);
