@@ -289,7 +289,7 @@ impl Engine {
         // Executors of the instrument take a control step, then its controllers decide.
         for slot in 0..self.executors.slots.len() {
             let runs = self.executors.slots[slot].as_ref().is_some_and(|e| {
-                e.instrument() == instrument && e.core.status != RunStatus::Terminated
+                e.trades(instrument) && e.core.status != RunStatus::Terminated
             });
             if runs {
                 let (mut ctx, ex) = self.ctx_and_executors();
