@@ -288,9 +288,9 @@ impl Engine {
     fn on_market(&mut self, instrument: InstrumentId) {
         // Executors of the instrument take a control step, then its controllers decide.
         for slot in 0..self.executors.slots.len() {
-            let runs = self.executors.slots[slot].as_ref().is_some_and(|e| {
-                e.trades(instrument) && e.core.status != RunStatus::Terminated
-            });
+            let runs = self.executors.slots[slot]
+                .as_ref()
+                .is_some_and(|e| e.trades(instrument) && e.core.status != RunStatus::Terminated);
             if runs {
                 let (mut ctx, ex) = self.ctx_and_executors();
                 if let Some(e) = ex.slots[slot].as_mut() {

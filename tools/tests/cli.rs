@@ -87,15 +87,31 @@ fn altered_output_is_reported_as_the_first_divergence() {
         p.price += Dec::parse("0.01").unwrap();
     }
     let (old, new) = (encode_output(&victim), encode_output(&altered));
-    assert_eq!(old.len(), new.len());
-    let file = journal.join("data.mdb");
-    let mut bytes = std::fs::read(&file).unwrap();
-    let at = bytes
-        .windows(old.len())
-        .position(|w| w == old.as_slice())
-        .expect("record in file");
-    bytes[at..at + old.len()].copy_from_slice(&new);
-    std::fs::write(&file, bytes).unwrap();
+    assert_ne!(old, new);
+    // Copy the journal through the journal API with that one output altered.
+    let reader = JournalReader::open(&journal).unwrap();
+    let meta = reader.meta().clone();
+    let inputs = reader.inputs().unwrap();
+    let mut outputs = reader.outputs().unwrap();
+    drop(reader);
+    for o in outputs.iter_mut() {
+        if o.seq == victim.seq {
+            *o = altered.clone();
+        }
+    }
+    let journal = tmp.path().join("tampered");
+    let opts = kestrel_journal::JournalOptions {
+        fsync: false,
+        max_mib: 1024,
+    };
+    let mut w = kestrel_journal::JournalWriter::create(&journal, &meta, &opts).unwrap();
+    w.append(&inputs, &outputs, &[]).unwrap();
+    drop(w);
+    let stored = JournalReader::open(&journal)
+        .unwrap()
+        .output_bytes()
+        .unwrap();
+    assert!(stored.iter().any(|(s, b)| *s == victim.seq && *b == new));
     let out = verify(&journal);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
