@@ -16,6 +16,15 @@ pub enum ExecutionStrategy {
     Limit,
     /// Post-only at `price`, never better for the market than the touch.
     LimitMaker,
+    /// Post-only that chases the touch: BUY at best bid·(1−distance), SELL at best
+    /// ask·(1+distance), re-quoted when the market runs away by more than
+    /// `refresh_threshold` (a fraction of the touch), never when it comes closer.
+    LimitChaser {
+        /// Distance from the touch, as a fraction.
+        distance: Dec,
+        /// Re-quote when the touch moved away by more than this fraction.
+        refresh_threshold: Dec,
+    },
 }
 
 /// Configuration of an order executor (spec §3).
@@ -51,6 +60,8 @@ pub struct OrderExecutor {
     pub held_orders: u16,
     partial_orders: u16,
     last_cancel_ts: Option<u64>,
+    /// A chaser re-quote is waiting for its cancel to be confirmed.
+    requoting: bool,
 }
 
 impl OrderExecutor {
@@ -68,6 +79,7 @@ impl OrderExecutor {
             held_orders: 0,
             partial_orders: 0,
             last_cancel_ts: None,
+            requoting: false,
         }
     }
 
@@ -103,6 +115,34 @@ impl OrderExecutor {
                 };
                 (OrderType::LimitMaker, p)
             }
+            ExecutionStrategy::LimitChaser { distance, .. } => (
+                OrderType::LimitMaker,
+                Self::chase_price(self.cfg.side, book, distance),
+            ),
+        }
+    }
+
+    /// The chaser's price: best bid·(1−distance) for a buy, best ask·(1+distance) for a sell.
+    fn chase_price(side: Side, book: &Book, distance: Dec) -> Dec {
+        match side {
+            Side::Buy => book
+                .best_bid()
+                .map_or(Dec::ZERO, |b| b.mul(Dec::ONE - distance)),
+            Side::Sell => book
+                .best_ask()
+                .map_or(Dec::ZERO, |a| a.mul(Dec::ONE + distance)),
+        }
+    }
+
+    /// True when the touch ran away from the working order by more than the threshold.
+    fn should_requote(&self, order_px: Dec, book: &Book, threshold: Dec) -> bool {
+        match self.cfg.side {
+            Side::Buy => book
+                .best_bid()
+                .is_some_and(|r| r - order_px > r.mul(threshold)),
+            Side::Sell => book
+                .best_ask()
+                .is_some_and(|r| order_px - r > r.mul(threshold)),
         }
     }
 
@@ -118,6 +158,7 @@ impl OrderExecutor {
         self.current_quote = Dec::ZERO;
         self.current_fees = Dec::ZERO;
         self.last_cancel_ts = None;
+        self.requoting = false;
     }
 
     fn hold_and_close(&mut self, core: &mut ExecutorCore, now: u64) {
@@ -137,6 +178,9 @@ impl ExecutorLogic for OrderExecutor {
         let px = match (self.cfg.strategy, self.cfg.side) {
             (ExecutionStrategy::Market, Side::Buy) => book.best_ask(),
             (ExecutionStrategy::Market, Side::Sell) => book.best_bid(),
+            (ExecutionStrategy::LimitChaser { distance, .. }, side) => {
+                Some(Self::chase_price(side, book, distance)).filter(|p| p.raw() > 0)
+            }
             _ => Some(self.cfg.price),
         };
         let funded = px
@@ -151,7 +195,23 @@ impl ExecutorLogic for OrderExecutor {
     fn control(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
         match core.status {
             RunStatus::Running => {
-                if self.current.is_some() {
+                if let Some(cid) = self.current {
+                    if let ExecutionStrategy::LimitChaser {
+                        refresh_threshold, ..
+                    } = self.cfg.strategy
+                    {
+                        let book = &ctx.books[self.cfg.instrument as usize];
+                        let px = ctx.orders.get(cid).map(|o| o.req.price);
+                        if !self.requoting
+                            && px.is_some_and(|p| self.should_requote(p, book, refresh_threshold))
+                            && ctx.cancel(cid)
+                        {
+                            // The fills of the replaced order stay with the executor
+                            // (Kestrel's correction); the remainder is re-placed once the
+                            // cancel is confirmed, so the two orders never overlap.
+                            self.requoting = true;
+                        }
+                    }
                     return;
                 }
                 let remaining = self.cfg.amount - self.executed();

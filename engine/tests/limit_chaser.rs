@@ -1,0 +1,163 @@
+//! Order executor in LIMIT_CHASER mode (spec §3 with Kestrel's correction: a replaced
+//! order's partial fill stays with the executor).
+
+use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
+use kestrel_engine::*;
+
+fn d(s: &str) -> Dec {
+    Dec::parse(s).unwrap()
+}
+
+const CONFIG: &str = r#"
+[[instruments]]
+symbol = "ETHUSDT"
+base = "ETH"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.001"
+[balances]
+USDT = "100000"
+ETH = "10"
+"#;
+
+struct H {
+    e: Engine,
+    seq: u64,
+}
+
+impl H {
+    fn apply(&mut self, ts: u64, event: Event) -> Vec<Output> {
+        self.seq += 1;
+        self.e
+            .apply(&Input {
+                header: Header {
+                    seq: self.seq,
+                    ts,
+                    ..Default::default()
+                },
+                event,
+            })
+            .to_vec()
+    }
+    fn quote(&mut self, ts: u64, bid: &str, ask: &str) -> Vec<Output> {
+        let t = BookTicker {
+            instrument: 0,
+            bid_px: d(bid),
+            bid_qty: d("5"),
+            ask_px: d(ask),
+            ask_qty: d("5"),
+            update_id: 0,
+        };
+        self.apply(ts, Event::BookTicker(t))
+    }
+    fn report(
+        &mut self,
+        ts: u64,
+        cid: ClientOrderId,
+        kind: ExecKind,
+        px: &str,
+        qty: &str,
+    ) -> Vec<Output> {
+        let r = ExecReport {
+            cid,
+            instrument: 0,
+            kind,
+            last_px: d(px),
+            last_qty: d(qty),
+            fee: d("0.01"),
+            ..Default::default()
+        };
+        self.apply(ts, Event::Exec(r))
+    }
+}
+
+fn places(outs: &[Output]) -> Vec<PlaceOrder> {
+    outs.iter()
+        .filter_map(|o| {
+            if let Action::Place(p) = o.action {
+                Some(p)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
+    let mut h = H {
+        e: Engine::new(&SessionStart {
+            session_id: 1,
+            seed: 1,
+            config: CONFIG.into(),
+        })
+        .unwrap(),
+        seq: 0,
+    };
+    h.quote(1, "100", "100.1");
+    let cfg = OrderExecutorConfig {
+        instrument: 0,
+        side: Side::Buy,
+        amount: d("1"),
+        strategy: ExecutionStrategy::LimitChaser {
+            distance: d("0.001"),
+            refresh_threshold: d("0.002"),
+        },
+        price: Dec::ZERO,
+    };
+    let outs = h.apply(
+        2,
+        Event::Command(Command::CreateExecutor {
+            controller: u16::MAX,
+            config: ExecutorConfig::Order(cfg),
+        }),
+    );
+    let p = places(&outs);
+    assert_eq!(p.len(), 1);
+    // best bid 100 × (1 − 0.001) = 99.9, post-only.
+    assert_eq!(
+        (p[0].price, p[0].qty, p[0].order_type),
+        (d("99.9"), d("1"), OrderType::LimitMaker)
+    );
+    let first = p[0].cid;
+    h.report(3, first, ExecKind::Ack, "0", "0");
+    // The market comes toward the order: no re-quote.
+    assert!(h
+        .quote(4, "99.95", "100")
+        .iter()
+        .all(|o| !matches!(o.action, Action::Cancel { .. })));
+    // Runs away by 0.2 = exactly 100.1 × 0.002 − a hair: still no re-quote.
+    assert!(h
+        .quote(5, "100.1", "100.2")
+        .iter()
+        .all(|o| !matches!(o.action, Action::Cancel { .. })));
+    // Runs away by 0.25 > 100.15 × 0.002 = 0.2003: cancel, and no second order yet.
+    let outs = h.quote(6, "100.15", "100.25");
+    assert!(outs.iter().any(|o| o.action
+        == Action::Cancel {
+            cid: first,
+            instrument: 0
+        }));
+    assert!(places(&outs).is_empty());
+    // A fill racing the cancel is kept.
+    h.report(7, first, ExecKind::PartialFill, "99.9", "0.3");
+    let outs = h.report(8, first, ExecKind::Canceled, "0", "0");
+    // Remainder 0.7 re-placed at 100.15 × 0.999 = 100.04985 → 100.04.
+    let p = places(&outs);
+    assert_eq!((p[0].price, p[0].qty), (d("100.04"), d("0.7")));
+    h.report(9, p[0].cid, ExecKind::Ack, "0", "0");
+    let outs = h.report(10, p[0].cid, ExecKind::Fill, "100.04", "0.7");
+    assert!(outs.iter().any(|o| matches!(
+        o.action,
+        Action::ExecutorUpdate {
+            close_type: Some(CloseType::PositionHold),
+            ..
+        }
+    )));
+    // Both orders fills are held: 1 ETH at (0.3 × 99.9 + 0.7 × 100.04) / 1 = 99.998.
+    let r = h.e.report(0);
+    assert_eq!(r.positions.len(), 1);
+    let (_, net, entry, _, _) = r.positions[0];
+    assert_eq!((net, entry), (d("1"), d("99.998")));
+    assert_eq!(r.fees, d("0.02"));
+}
