@@ -1,0 +1,168 @@
+//! Orchestrator scenarios (spec §12, E): held positions netted per instrument, the
+//! performance report, and executors stopped by hand. Fills come from the simulated venue.
+
+use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
+use kestrel_engine::*;
+use kestrel_gateways::SimLoop;
+
+const S: u64 = 1_000_000_000;
+
+fn d(s: &str) -> Dec {
+    Dec::parse(s).unwrap()
+}
+
+const CONFIG: &str = r#"
+[[instruments]]
+symbol = "ETHUSDT"
+base = "ETH"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.001"
+min_notional = "5"
+[balances]
+USDT = "100000"
+ETH = "100"
+[venue]
+latency_ns = 0
+maker_fee = "0.001"
+taker_fee = "0.001"
+"#;
+
+fn book(l: &mut SimLoop, ts: u64, bid: &str, ask: &str) {
+    let mut depth = Depth {
+        instrument: 0,
+        snapshot: true,
+        first_chunk: true,
+        last_chunk: true,
+        last_update_id: ts,
+        len: 2,
+        ..Default::default()
+    };
+    depth.levels[0] = Level {
+        side: Side::Buy,
+        px: d(bid),
+        qty: d("50"),
+    };
+    depth.levels[1] = Level {
+        side: Side::Sell,
+        px: d(ask),
+        qty: d("50"),
+    };
+    l.push(ts, Event::Depth(depth));
+}
+
+fn market(l: &mut SimLoop, ts: u64, side: Side, amount: &str) {
+    let config = ExecutorConfig::Order(OrderExecutorConfig {
+        instrument: 0,
+        side,
+        amount: d(amount),
+        strategy: ExecutionStrategy::Market,
+        price: Dec::ZERO,
+    });
+    l.push(
+        ts,
+        Event::Command(Command::CreateExecutor {
+            controller: u16::MAX,
+            config,
+        }),
+    );
+}
+
+#[test]
+fn spot_holds_net_into_one_bucket_and_the_report_marks_them_at_mid() {
+    // Scenario 42 (spot): buy 4 + sell 1 → one bucket, long 3.
+    let mut l = SimLoop::new(SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: CONFIG.into(),
+    })
+    .unwrap();
+    book(&mut l, S, "99.9", "100");
+    market(&mut l, 2 * S, Side::Buy, "4");
+    book(&mut l, 3 * S, "110", "110.1");
+    market(&mut l, 4 * S, Side::Sell, "1");
+    book(&mut l, 5 * S, "119.9", "120.1");
+    let r = l.engine.report(0);
+    assert_eq!(r.close_types[CloseType::PositionHold as usize], 2);
+    assert_eq!(r.positions.len(), 1);
+    let (_, net, entry, realized, unrealized) = r.positions[0];
+    assert_eq!((net, entry), (d("3"), d("100")));
+    // Realized: (110 − 100) × 1 = 10, net of fees 0.4 + 0.11 (0.1%) = 9.49.
+    assert_eq!(realized, d("9.49"));
+    // Unrealized at mid 120: (120 − 100) × 3 = 60.
+    assert_eq!(unrealized, d("60"));
+    assert_eq!(r.volume, d("510"));
+    assert_eq!(r.global, d("69.49"));
+    // pct = value / volume × 100.
+    assert_eq!(
+        r.global_pct,
+        d("69.49").mul(Dec::from_int(100)).div(d("510")).unwrap()
+    );
+    // The venue and the engine agree on the account.
+    assert_eq!(
+        l.venue.balance("ETH").unwrap().0,
+        l.engine.portfolio.balances[0].total
+    );
+    // And the session replays to the same outputs.
+    let mut fresh = Engine::new(&SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: CONFIG.into(),
+    })
+    .unwrap();
+    let replayed: Vec<Output> = l
+        .inputs
+        .iter()
+        .flat_map(|i| fresh.apply(i).to_vec())
+        .collect();
+    assert_eq!(replayed, l.outputs);
+}
+
+#[test]
+fn executor_stopped_by_hand_cancels_and_closes_early() {
+    let mut l = SimLoop::new(SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: CONFIG.into(),
+    })
+    .unwrap();
+    book(&mut l, S, "99.9", "100");
+    let config = ExecutorConfig::Order(OrderExecutorConfig {
+        instrument: 0,
+        side: Side::Buy,
+        amount: d("1"),
+        strategy: ExecutionStrategy::Limit,
+        price: d("95"),
+    });
+    l.push(
+        2 * S,
+        Event::Command(Command::CreateExecutor {
+            controller: u16::MAX,
+            config,
+        }),
+    );
+    assert_eq!(l.engine.executors.live(), 1);
+    let id = l.engine.executors.iter().next().unwrap().core.id;
+    // Stopping an unknown executor changes nothing.
+    l.push(
+        3 * S,
+        Event::Command(Command::StopExecutor {
+            executor: 999,
+            keep_position: false,
+        }),
+    );
+    assert_eq!(l.engine.executors.live(), 1);
+    l.push(
+        4 * S,
+        Event::Command(Command::StopExecutor {
+            executor: id,
+            keep_position: false,
+        }),
+    );
+    assert_eq!(l.engine.executors.live(), 0);
+    assert_eq!(
+        l.engine.report(0).close_types[CloseType::EarlyStop as usize],
+        1
+    );
+    assert_eq!(l.venue.open_orders(), 0);
+}
