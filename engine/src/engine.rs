@@ -3,7 +3,7 @@
 use crate::book::Book;
 use crate::config::{interval_seconds, Config, ConfigError, ControllerConfig};
 use crate::events::{
-    Action, AlertCode, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
+    Action, AlertCode, CloseType, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
 };
 use crate::executors::{Ctx, Executor, ExecutorConfig, ExecutorCore, Outbox};
 use crate::market_data::{CandleSeries, MarketData};
@@ -13,6 +13,11 @@ use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
 use crate::types::{Instrument, InstrumentId};
+
+/// After a Stop, executors that make no progress for this long are forced to stop.
+const STOP_STALL_NS: u64 = 20_000_000_000;
+/// After a Stop, executors still alive this long after it are forced to stop.
+const STOP_TOTAL_NS: u64 = 30_000_000_000;
 
 /// Counters shown in summaries.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -115,6 +120,9 @@ pub struct Engine {
     /// Candle series from `[[candles]]`.
     pub candles: Vec<CandleSeries>,
     next_order: u32,
+    stop_ts: Option<u64>,
+    last_progress_ts: u64,
+    progress_mark: u64,
     out: Outbox,
     actions: Vec<ControllerAction>,
 }
@@ -194,6 +202,9 @@ impl Engine {
             stopped: false,
             candles,
             next_order: 1,
+            stop_ts: None,
+            last_progress_ts: 0,
+            progress_mark: 0,
             out: Outbox::with_capacity(256),
             actions: Vec::with_capacity(256),
             config,
@@ -319,6 +330,71 @@ impl Engine {
         }
         for c in 0..self.controllers.len() {
             self.run_controller(c);
+        }
+        self.force_stalled_stop();
+    }
+
+    /// A fingerprint of the live executors' states; it changes whenever any executor
+    /// makes progress (status or close type changes, executors finish).
+    fn progress_signature(&self) -> u64 {
+        self.executors
+            .iter()
+            .fold(self.executors.live() as u64, |acc, e| {
+                let close = e.core.close_type.map_or(0, |c| c as u64);
+                acc.wrapping_mul(1_000_003)
+                    .wrapping_add(((e.core.id as u64) << 8) ^ ((e.core.status as u64) << 4) ^ close)
+            })
+    }
+
+    /// After a Stop (Hummingbot's orchestrator `stop()` with 10 attempts): executors
+    /// that make no progress for 20 s of event time, or are still alive 30 s after the
+    /// stop, are forced to stop: their orders are cancelled and they close as
+    /// POSITION_HOLD when they hold fills, FAILED otherwise.
+    fn force_stalled_stop(&mut self) {
+        let Some(stop_ts) = self.stop_ts else { return };
+        if self.executors.live() == 0 {
+            return;
+        }
+        let sig = self.progress_signature();
+        if sig != self.progress_mark {
+            self.progress_mark = sig;
+            self.last_progress_ts = self.now;
+        }
+        let stalled = self.now.saturating_sub(self.last_progress_ts) >= STOP_STALL_NS;
+        let overdue = self.now.saturating_sub(stop_ts) >= STOP_TOTAL_NS;
+        if !stalled && !overdue {
+            return;
+        }
+        for slot in 0..self.executors.slots.len() {
+            let Some(id) = self.executors.slots[slot].as_ref().map(|e| e.core.id) else {
+                continue;
+            };
+            for n in 0..self.orders_len() {
+                let owned = self
+                    .orders
+                    .iter()
+                    .nth(n)
+                    .filter(|o| o.executor == id && o.is_open())
+                    .map(|o| o.req.cid);
+                if let Some(cid) = owned {
+                    let (mut ctx, _) = self.ctx_and_executors();
+                    ctx.cancel(cid);
+                }
+            }
+            let now = self.now;
+            let books = &self.books;
+            if let Some(e) = self.executors.slots[slot].as_mut() {
+                let held = e.filled_amount_quote(books).raw() > 0;
+                e.core.close(
+                    now,
+                    if held {
+                        CloseType::PositionHold
+                    } else {
+                        CloseType::Failed
+                    },
+                );
+            }
+            self.after_executor(slot);
         }
     }
 
@@ -509,8 +585,14 @@ impl Engine {
         match c {
             Command::Stop => {
                 self.stopped = true;
+                self.stop_ts = Some(self.now);
+                self.last_progress_ts = self.now;
                 for slot in 0..self.executors.slots.len() {
-                    if self.executors.slots[slot].is_some() {
+                    // An executor already shutting down is not early-stopped again.
+                    let running = self.executors.slots[slot]
+                        .as_ref()
+                        .is_some_and(|e| e.core.status != RunStatus::ShuttingDown);
+                    if running {
                         let (mut ctx, ex) = self.ctx_and_executors();
                         if let Some(e) = ex.slots[slot].as_mut() {
                             e.early_stop(&mut ctx, false);
@@ -518,6 +600,7 @@ impl Engine {
                         self.after_executor(slot);
                     }
                 }
+                self.progress_mark = self.progress_signature();
                 self.out.push(Action::Stopped);
             }
             Command::CancelAll => {
