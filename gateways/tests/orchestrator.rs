@@ -166,3 +166,57 @@ fn executor_stopped_by_hand_cancels_and_closes_early() {
     );
     assert_eq!(l.venue.open_orders(), 0);
 }
+
+#[test]
+fn report_adds_stored_realized_and_live_unrealized() {
+    // Scenario 40's composition: a stored TAKE_PROFIT executor contributes realized pnl,
+    // a running one unrealized pnl, both their volume. Fees are 0 here.
+    use kestrel_engine::executors::{PositionConfig, TripleBarrier};
+    let cfg = CONFIG
+        .replace("maker_fee = \"0.001\"", "maker_fee = \"0\"")
+        .replace("taker_fee = \"0.001\"", "taker_fee = \"0\"");
+    let mut l = SimLoop::new(SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: cfg,
+    })
+    .unwrap();
+    book(&mut l, S, "99.99", "100");
+    let pos = |tp: Option<&str>| {
+        ExecutorConfig::Position(PositionConfig {
+            side: Side::Buy,
+            amount: d("1"),
+            barrier: TripleBarrier {
+                open_order_type: OrderType::Market,
+                take_profit: tp.map(d),
+                ..TripleBarrier::default()
+            },
+            ..PositionConfig::default()
+        })
+    };
+    // Running: no barriers. Take profit at 10 %.
+    l.push(
+        2 * S,
+        Event::Command(Command::CreateExecutor {
+            controller: u16::MAX,
+            config: pos(None),
+        }),
+    );
+    l.push(
+        2 * S,
+        Event::Command(Command::CreateExecutor {
+            controller: u16::MAX,
+            config: pos(Some("0.1")),
+        }),
+    );
+    book(&mut l, 3 * S, "110", "110.01");
+    let r = l.engine.report(0);
+    assert_eq!(r.close_types[CloseType::TakeProfit as usize], 1);
+    assert_eq!(l.engine.executors.live(), 1);
+    // Stored: bought 1 @ 100, sold 1 @ 110 → realized 10, volume 210.
+    assert_eq!(r.realized, d("10"));
+    // Running: long 1 @ 100 marked at the bid 110 → unrealized 10, volume 100.
+    assert_eq!(r.unrealized, d("10"));
+    assert_eq!(r.volume, d("310"));
+    assert_eq!(r.global, d("20"));
+}
