@@ -382,6 +382,8 @@ pub struct PlaceOrder {
     pub price: Dec,
     /// Quantity.
     pub qty: Dec,
+    /// Opens or closes a position (perpetuals; CLOSE is reduce-only).
+    pub position_action: crate::types::PositionAction,
 }
 
 /// Executor lifecycle (Hummingbot's RunnableStatus).

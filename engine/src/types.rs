@@ -136,6 +136,44 @@ impl fmt::Debug for ClientOrderId {
     }
 }
 
+/// Kind of market an instrument trades on; perpetuals in one-way mode net every order,
+/// in hedge mode longs and shorts are separate positions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    /// Spot.
+    #[default]
+    Spot,
+    /// Perpetual, one-way position mode.
+    PerpetualOneway,
+    /// Perpetual, hedge position mode.
+    PerpetualHedge,
+}
+
+/// Whether an order opens or closes a position (reduce-only on perpetuals).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum PositionAction {
+    /// Opens (or, one-way, nets) a position.
+    #[default]
+    Open,
+    /// Closes a position.
+    Close,
+}
+
+impl Market {
+    /// The action an order that closes a position carries (spec §2): CLOSE, except
+    /// OPEN on a one-way perpetual (a plain netting order).
+    pub fn close_action(self) -> PositionAction {
+        match self {
+            Market::PerpetualOneway => PositionAction::Open,
+            Market::Spot | Market::PerpetualHedge => PositionAction::Close,
+        }
+    }
+}
+
 /// Trading rules of one instrument, as a venue publishes them.
 #[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +194,9 @@ pub struct InstrumentSpec {
     /// Smallest accepted price × quantity.
     #[serde(default)]
     pub min_notional: Dec,
+    /// Spot or perpetual (and its position mode).
+    #[serde(default)]
+    pub market: Market,
 }
 
 impl InstrumentSpec {
@@ -237,6 +278,7 @@ mod tests {
             lot_size: Dec::parse("0.00001").unwrap(),
             min_qty: Dec::ZERO,
             min_notional: Dec::from_int(5),
+            market: Default::default(),
         };
         assert_eq!(spec.price_decimals(), 2);
         assert_eq!(spec.size_decimals(), 5);

@@ -39,6 +39,7 @@ fn steady_state_allocations() {
         lot_size: Dec::parse("0.001").unwrap(),
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
+        market: Default::default(),
     };
     let cfg = FeedConfig {
         events: 50_000,

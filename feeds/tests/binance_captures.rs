@@ -354,6 +354,7 @@ fn exchange_info_spot() {
         lot_size: d(&f["LOT_SIZE.stepSize"]),
         min_qty: d(&f["LOT_SIZE.minQty"]),
         min_notional: d(&f["MIN_NOTIONAL.minNotional"]),
+        market: Default::default(),
     };
     assert_eq!(btc, &want);
     // The 2021 values, spelled out.

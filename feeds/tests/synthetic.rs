@@ -15,6 +15,7 @@ fn spec() -> InstrumentSpec {
         lot_size: Dec::parse("0.00001").unwrap(),
         min_qty: Dec::ZERO,
         min_notional: Dec::from_int(5),
+        market: Default::default(),
     }
 }
 

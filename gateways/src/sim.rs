@@ -667,6 +667,7 @@ impl SimVenue {
             tif: old.tif,
             price,
             qty,
+            position_action: Default::default(),
         };
         self.place(ts, &p, out);
     }

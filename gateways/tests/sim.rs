@@ -27,6 +27,7 @@ fn btcusdt() -> InstrumentSpec {
         lot_size: d("0.00001"),
         min_qty: Dec::ZERO,
         min_notional: d("5"),
+        market: Default::default(),
     }
 }
 
@@ -95,6 +96,7 @@ fn order(n: u32, side: Side, ty: OrderType, tif: TimeInForce, px: &str, qty: &st
         tif,
         price: d(px),
         qty: d(qty),
+        position_action: Default::default(),
     })
 }
 
@@ -920,6 +922,7 @@ mod props {
                         tif: [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok][f as usize],
                         price: px(p),
                         qty: lot(q),
+                        position_action: Default::default(),
                     });
                     v.on_action(ts, &a, &mut out);
                 }

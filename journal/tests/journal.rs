@@ -7,8 +7,8 @@ use heed::types::{Bytes, Str};
 use heed::{CommitOrAbort, EnvOpenOptions};
 use kestrel_engine::{
     Action, BookTicker, ClientOrderId, CloseType, Command, Dec, Depth, Event, ExecKind, ExecReport,
-    Header, Input, Level, Liquidity, OrderType, Output, PlaceOrder, RejectReason, RunStatus,
-    SessionStart, Side, Source, TimeInForce, Trade, DEPTH_CHUNK, SCHEMA_VERSION,
+    Header, Input, Level, Liquidity, OrderType, Output, PlaceOrder, PositionAction, RejectReason,
+    RunStatus, SessionStart, Side, Source, TimeInForce, Trade, DEPTH_CHUNK, SCHEMA_VERSION,
 };
 use kestrel_journal::{
     encode_input, encode_output, JournalError, JournalOptions, JournalReader, JournalWriter,
@@ -133,6 +133,7 @@ fn mixed_outputs() -> Vec<Output> {
             tif: TimeInForce::Gtc,
             price: Dec(100),
             qty: Dec(3),
+            position_action: PositionAction::Close,
         }),
         Action::Modify {
             cid,

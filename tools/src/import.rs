@@ -418,6 +418,7 @@ fn inferred_spec(sym: &str, seen: Seen) -> InstrumentSpec {
         lot_size: step(seen.qty),
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
+        market: Default::default(),
     }
 }
 

@@ -6,7 +6,9 @@ use crate::events::{Action, AlertCode, CloseType, Output, PlaceOrder, RunStatus}
 use crate::num::Dec;
 use crate::orders::{Order, OrderEvent, OrderManager};
 use crate::portfolio::Portfolio;
-use crate::types::{ClientOrderId, Instrument, InstrumentId, OrderType, Side, TimeInForce};
+use crate::types::{
+    ClientOrderId, Instrument, InstrumentId, OrderType, PositionAction, Side, TimeInForce,
+};
 
 pub mod arbitrage;
 pub mod barrier;
@@ -110,6 +112,30 @@ impl Ctx<'_> {
         price: Dec,
         qty: Dec,
     ) -> Result<ClientOrderId, PlaceError> {
+        self.place_with_action(
+            executor,
+            instrument,
+            side,
+            order_type,
+            price,
+            qty,
+            PositionAction::Open,
+        )
+    }
+
+    /// [`place`](Self::place) with an explicit position action: closing orders carry
+    /// the instrument market's [`close_action`](crate::types::Market::close_action).
+    #[allow(clippy::too_many_arguments)]
+    pub fn place_with_action(
+        &mut self,
+        executor: u32,
+        instrument: InstrumentId,
+        side: Side,
+        order_type: OrderType,
+        price: Dec,
+        qty: Dec,
+        position_action: PositionAction,
+    ) -> Result<ClientOrderId, PlaceError> {
         let inst = &self.instruments[instrument as usize];
         let book = &self.books[instrument as usize];
         if !book.is_ready() {
@@ -157,6 +183,7 @@ impl Ctx<'_> {
             tif: TimeInForce::Gtc,
             price,
             qty,
+            position_action,
         };
         self.orders.insert(req, executor, self.now, amount);
         self.out.push(Action::Place(req));

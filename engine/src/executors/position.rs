@@ -406,7 +406,16 @@ impl PositionExecutor {
         match self.tp_order {
             None => {
                 if ok && Self::tradeable(inst, amount, px) {
-                    if let Ok(cid) = ctx.place(core.id, self.cfg.instrument, side, ot, px, amount) {
+                    let action = inst.spec.market.close_action();
+                    if let Ok(cid) = ctx.place_with_action(
+                        core.id,
+                        self.cfg.instrument,
+                        side,
+                        ot,
+                        px,
+                        amount,
+                        action,
+                    ) {
                         self.tp_order = Some(cid);
                     }
                 }
@@ -448,7 +457,16 @@ impl PositionExecutor {
         let mut left = ct != CloseType::PositionHold && Self::tradeable(inst, rest, mark);
         if left && self.tp_order.is_none() && self.close_order.is_none() {
             let side = self.close_side();
-            match ctx.place(core.id, i, side, OrderType::Market, Dec::ZERO, rest) {
+            let action = inst.spec.market.close_action();
+            match ctx.place_with_action(
+                core.id,
+                i,
+                side,
+                OrderType::Market,
+                Dec::ZERO,
+                rest,
+                action,
+            ) {
                 Ok(cid) => self.close_order = Some(cid),
                 Err(PlaceError::BelowMinimum) => left = false,
                 Err(_) => core.retries += 1,
@@ -642,6 +660,7 @@ mod tests {
             lot_size: d("0.001"),
             min_qty: Dec::ZERO,
             min_notional: d("5"),
+            market: Default::default(),
         };
         let mut portfolio = Portfolio::default();
         let (base, quote) = (portfolio.asset_id("ETH"), portfolio.asset_id("USDT"));

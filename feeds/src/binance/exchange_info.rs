@@ -81,6 +81,7 @@ fn spec_of(sym: Val<'_, '_>) -> Result<InstrumentSpec, ParseError> {
         lot_size: lot.ok_or(ParseError::MissingField("LOT_SIZE.stepSize"))?,
         min_qty: min_qty.unwrap_or(Dec::ZERO),
         min_notional: min_notional.unwrap_or(Dec::ZERO),
+        market: Default::default(),
     })
 }
 
