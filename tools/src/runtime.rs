@@ -89,6 +89,32 @@ fn pin(cores: &[usize], i: usize) {
     }
 }
 
+/// Publishes a `Timer` input for every timer boundary up to `until` (event time),
+/// advancing `next` by `step`.
+fn publish_timers(
+    producer: &mut impl Producer<Input>,
+    next: &mut u64,
+    until: u64,
+    step: u64,
+    recv_ns: u64,
+) {
+    while until >= *next {
+        let ts = *next;
+        producer.publish(|slot| {
+            slot.header = Header {
+                seq: 0,
+                source: kestrel_engine::Source::Timer,
+                ts,
+                recv_ns,
+                publish_ns: mono_ns(),
+                venue_ts: 0,
+            };
+            slot.event = Event::Timer(0);
+        });
+        *next += step;
+    }
+}
+
 /// Resolves the journal directory: config, else `kestrel-journal/session-<id>-<n>`.
 pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
@@ -296,19 +322,14 @@ pub fn run(cfg: Config, journal: PathBuf, duration: Option<Duration>) -> Result<
                         Ok(Next::Event(ts, v, recv, e)) => (ts, v, recv, e),
                         Ok(Next::Idle(now)) => {
                             // A quiet live market still gets its timers.
-                            while next_timer != 0 && now >= next_timer {
-                                feed_producer.publish(|slot| {
-                                    slot.header = Header {
-                                        seq: 0,
-                                        source: kestrel_engine::Source::Timer,
-                                        ts: next_timer,
-                                        recv_ns: mono_ns(),
-                                        publish_ns: mono_ns(),
-                                        venue_ts: 0,
-                                    };
-                                    slot.event = Event::Timer(0);
-                                });
-                                next_timer += timer_ns;
+                            if next_timer != 0 {
+                                publish_timers(
+                                    &mut feed_producer,
+                                    &mut next_timer,
+                                    now,
+                                    timer_ns,
+                                    mono_ns(),
+                                );
                             }
                             continue;
                         }
@@ -325,20 +346,7 @@ pub fn run(cfg: Config, journal: PathBuf, duration: Option<Duration>) -> Result<
                     if next_timer == 0 {
                         next_timer = ts - ts % timer_ns + timer_ns;
                     }
-                    while ts >= next_timer {
-                        feed_producer.publish(|slot| {
-                            slot.header = Header {
-                                seq: 0,
-                                source: kestrel_engine::Source::Timer,
-                                ts: next_timer,
-                                recv_ns: recv,
-                                publish_ns: mono_ns(),
-                                venue_ts: 0,
-                            };
-                            slot.event = Event::Timer(0);
-                        });
-                        next_timer += timer_ns;
-                    }
+                    publish_timers(&mut feed_producer, &mut next_timer, ts, timer_ns, recv);
                     feed_producer.publish(|slot| {
                         slot.header = Header {
                             seq: 0,
