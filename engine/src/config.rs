@@ -347,6 +347,43 @@ pub struct MarketMakingConfig {
     /// Order type of the quotes.
     #[serde(default)]
     pub order_type: MakerOrderType,
+    /// Positions the controller starts with (created once, at the first mid).
+    #[serde(default)]
+    pub initial_positions: Vec<InitialPosition>,
+}
+
+/// A position a controller declares it starts with (spec §9/§10 `initial_positions`):
+/// ±`amount` at the first mid, no volume, no fees. Stored positions of earlier
+/// sessions are then ignored for that controller.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InitialPosition {
+    /// Instrument symbol.
+    pub instrument: String,
+    /// Base amount (positive).
+    pub amount: Dec,
+    /// `buy` (long) or `sell` (short).
+    pub side: PositionSide,
+}
+
+/// Side of a declared position.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionSide {
+    /// Long.
+    Buy,
+    /// Short.
+    Sell,
+}
+
+impl PositionSide {
+    /// As an order side.
+    pub fn side(self) -> crate::types::Side {
+        match self {
+            PositionSide::Buy => crate::types::Side::Buy,
+            PositionSide::Sell => crate::types::Side::Sell,
+        }
+    }
 }
 
 fn default_spreads() -> DecList {
@@ -481,6 +518,20 @@ impl Config {
                     }
                     m.validate()
                         .map_err(|e| ConfigError(format!("controller {}: {e}", m.id)))?;
+                    for p in &m.initial_positions {
+                        if self.instrument(&p.instrument).is_none() {
+                            return err(format!(
+                                "controller {}: initial position instrument {} is not in [[instruments]]",
+                                m.id, p.instrument
+                            ));
+                        }
+                        if p.amount.raw() <= 0 {
+                            return err(format!(
+                                "controller {}: initial position amount must be positive, got {}",
+                                m.id, p.amount
+                            ));
+                        }
+                    }
                 }
             }
         }

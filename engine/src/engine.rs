@@ -12,12 +12,17 @@ use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
-use crate::types::{Instrument, InstrumentId};
+use crate::types::{ClientOrderId, Instrument, InstrumentId, Side};
+use std::collections::VecDeque;
 
 /// After a Stop, executors that make no progress for this long are forced to stop.
 const STOP_STALL_NS: u64 = 20_000_000_000;
 /// After a Stop, executors still alive this long after it are forced to stop.
 const STOP_TOTAL_NS: u64 = 30_000_000_000;
+/// Terminated executors kept (visible in reports, storable) before the oldest is
+/// stored automatically, as Hummingbot's strategy stores done executors beyond the
+/// newest 100.
+pub const DONE_KEPT: usize = 100;
 
 /// Counters shown in summaries.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -40,6 +45,8 @@ pub struct Executors {
     slots: Vec<Option<Executor>>,
     free: Vec<u32>,
     next_id: u32,
+    /// Terminated executors not stored yet, oldest first.
+    done: VecDeque<Executor>,
 }
 
 impl Executors {
@@ -77,6 +84,11 @@ impl Executors {
     /// Number of live executors.
     pub fn live(&self) -> usize {
         self.slots.iter().flatten().count()
+    }
+
+    /// Terminated executors not stored yet, oldest first.
+    pub fn done(&self) -> impl Iterator<Item = &Executor> {
+        self.done.iter()
     }
 }
 
@@ -125,6 +137,12 @@ pub struct Engine {
     progress_mark: u64,
     out: Outbox,
     actions: Vec<ControllerAction>,
+    /// Declared initial positions not created yet: controller, instrument, side, amount.
+    initial: Vec<(u16, InstrumentId, Side, Dec)>,
+    /// Controllers that declare initial positions (stored positions are ignored).
+    declares_initial: Vec<bool>,
+    /// Scratch list of order ids (cancel-all, forced stop); keeps its capacity.
+    cids: Vec<ClientOrderId>,
 }
 
 impl Engine {
@@ -155,9 +173,21 @@ impl Engine {
         }
         portfolio.positions = vec![Position::default(); instruments.len()];
         let mut controllers = Vec::new();
-        for c in &config.controllers {
+        let mut initial = Vec::new();
+        let mut declares_initial = Vec::new();
+        for (ci, c) in config.controllers.iter().enumerate() {
             match c {
                 ControllerConfig::MarketMaking(m) => {
+                    declares_initial.push(!m.initial_positions.is_empty());
+                    for p in &m.initial_positions {
+                        let id = instruments
+                            .iter()
+                            .position(|i| i.spec.symbol == p.instrument)
+                            .ok_or_else(|| {
+                                ConfigError(format!("unknown instrument {}", p.instrument))
+                            })?;
+                        initial.push((ci as u16, id as InstrumentId, p.side.side(), p.amount));
+                    }
                     let inst = instruments
                         .iter()
                         .find(|i| i.spec.symbol == m.instrument)
@@ -194,6 +224,7 @@ impl Engine {
                 slots: Vec::with_capacity(256),
                 free: Vec::with_capacity(256),
                 next_id: 1,
+                done: VecDeque::with_capacity(DONE_KEPT + 1),
             },
             controllers,
             paused: vec![false; n],
@@ -207,6 +238,9 @@ impl Engine {
             progress_mark: 0,
             out: Outbox::with_capacity(256),
             actions: Vec::with_capacity(256),
+            initial,
+            declares_initial,
+            cids: Vec::with_capacity(256),
             config,
         })
     }
@@ -297,6 +331,9 @@ impl Engine {
     }
 
     fn on_market(&mut self, instrument: InstrumentId) {
+        if !self.initial.is_empty() {
+            self.create_initial_positions(instrument);
+        }
         // Executors of the instrument take a control step, then its controllers decide.
         for slot in 0..self.executors.slots.len() {
             let runs = self.executors.slots[slot]
@@ -316,6 +353,23 @@ impl Engine {
                 self.run_controller(c);
             }
         }
+    }
+
+    /// Creates the declared initial positions of `instrument` once it has a mid.
+    fn create_initial_positions(&mut self, instrument: InstrumentId) {
+        let Some(mid) = self.books[instrument as usize].mid() else {
+            return;
+        };
+        let perf = &mut self.performance;
+        self.initial.retain(|&(c, inst, side, amount)| {
+            if inst != instrument {
+                return true;
+            }
+            if let Some(p) = perf.get_mut(c as usize) {
+                p.initial(inst, side, amount, mid);
+            }
+            false
+        });
     }
 
     fn on_timer(&mut self) {
@@ -369,17 +423,17 @@ impl Engine {
             let Some(id) = self.executors.slots[slot].as_ref().map(|e| e.core.id) else {
                 continue;
             };
-            for n in 0..self.orders_len() {
-                let owned = self
-                    .orders
+            self.cids.clear();
+            self.cids.extend(
+                self.orders
                     .iter()
-                    .nth(n)
                     .filter(|o| o.executor == id && o.is_open())
-                    .map(|o| o.req.cid);
-                if let Some(cid) = owned {
-                    let (mut ctx, _) = self.ctx_and_executors();
-                    ctx.cancel(cid);
-                }
+                    .map(|o| o.req.cid),
+            );
+            for n in 0..self.cids.len() {
+                let cid = self.cids[n];
+                let (mut ctx, _) = self.ctx_and_executors();
+                ctx.cancel(cid);
             }
             let now = self.now;
             let books = &self.books;
@@ -469,6 +523,9 @@ impl Engine {
 
     fn stop_executor(&mut self, id: u32, keep_position: bool) {
         let Some(slot) = self.executors.slot_of(id) else {
+            if !self.executors.done.iter().any(|e| e.core.id == id) {
+                self.alert(AlertCode::UnknownExecutor);
+            }
             return;
         };
         let (mut ctx, ex) = self.ctx_and_executors();
@@ -478,8 +535,9 @@ impl Engine {
         self.after_executor(slot);
     }
 
-    /// Emits the executor's status change and, once terminated, folds it into its
-    /// controller's performance and frees the slot.
+    /// Emits the executor's status change and, once terminated, frees its slot: a
+    /// held position joins its controller's buckets, and the executor stays among the
+    /// done ones until stored (by command, or automatically past [`DONE_KEPT`]).
     fn after_executor(&mut self, slot: usize) {
         let Some(e) = self.executors.slots[slot].as_ref() else {
             return;
@@ -499,11 +557,42 @@ impl Engine {
             return;
         };
         self.executors.free.push(slot as u32);
+        let market = self.instruments[e.instrument() as usize].spec.market;
         if let Some(p) = self.performance.get_mut(c) {
-            p.store(&e, &self.books);
+            p.hold(&e, market);
         }
         if let Some(Controller::MarketMaking(mm)) = self.controllers.get_mut(c) {
             mm.on_closed(&e, &self.books);
+        }
+        self.executors.done.push_back(e);
+        if self.executors.done.len() > DONE_KEPT {
+            if let Some(old) = self.executors.done.pop_front() {
+                self.store(old);
+            }
+        }
+    }
+
+    /// Folds a terminated executor into its controller's cached performance.
+    fn store(&mut self, e: Executor) {
+        if let Some(p) = self.performance.get_mut(e.core.controller as usize) {
+            p.store(&e, &self.books);
+        }
+    }
+
+    /// Hummingbot's StoreExecutorAction: a terminated executor is folded in and
+    /// forgotten; a live one (running or shutting down) is kept, with an alert.
+    fn store_executor(&mut self, id: u32) {
+        if self.executors.slot_of(id).is_some() {
+            self.alert(AlertCode::StoreRefused);
+            return;
+        }
+        match self.executors.done.iter().position(|e| e.core.id == id) {
+            Some(i) => {
+                if let Some(e) = self.executors.done.remove(i) {
+                    self.store(e);
+                }
+            }
+            None => self.alert(AlertCode::UnknownExecutor),
         }
     }
 
@@ -604,12 +693,13 @@ impl Engine {
                 self.out.push(Action::Stopped);
             }
             Command::CancelAll => {
-                for slot in 0..self.orders_len() {
-                    if let Some(cid) = self.order_at(slot) {
-                        let (mut ctx, _) = self.ctx_and_executors();
-                        if ctx.cancel(cid) {
-                            self.stats.cancels += 1;
-                        }
+                self.cids.clear();
+                self.cids.extend(self.orders.iter().map(|o| o.req.cid));
+                for n in 0..self.cids.len() {
+                    let cid = self.cids[n];
+                    let (mut ctx, _) = self.ctx_and_executors();
+                    if ctx.cancel(cid) {
+                        self.stats.cancels += 1;
                     }
                 }
             }
@@ -625,20 +715,39 @@ impl Engine {
                 executor,
                 keep_position,
             } => self.stop_executor(executor, keep_position),
+            Command::StoreExecutor { executor } => self.store_executor(executor),
+            Command::LoadPosition {
+                controller,
+                instrument,
+                side,
+                net,
+                entry,
+                realized,
+                fees,
+                volume,
+            } => {
+                let c = controller.min(self.controllers.len() as u16) as usize;
+                let declared = self.declares_initial.get(c).copied().unwrap_or(false);
+                if declared || instrument as usize >= self.instruments.len() {
+                    self.alert(AlertCode::PositionIgnored);
+                    return;
+                }
+                let p = Position {
+                    net,
+                    entry,
+                    realized,
+                    fees,
+                    volume,
+                    fills: 0,
+                };
+                self.performance[c].load(instrument, side, p);
+            }
             Command::PauseController(i) | Command::ResumeController(i) => {
                 if let Some(p) = self.paused.get_mut(i as usize) {
                     *p = matches!(c, Command::PauseController(_));
                 }
             }
         }
-    }
-
-    fn orders_len(&self) -> usize {
-        self.orders.iter().count()
-    }
-
-    fn order_at(&self, n: usize) -> Option<crate::types::ClientOrderId> {
-        self.orders.iter().nth(n).map(|o| o.req.cid)
     }
 
     /// Performance report of a controller (index; the last index is "main").
@@ -648,11 +757,12 @@ impl Engine {
             .get(controller)
             .cloned()
             .unwrap_or_default();
-        let live = self
+        let executors = self
             .executors
             .iter()
+            .chain(self.executors.done())
             .filter(|e| e.core.controller as usize == controller);
-        report(&perf, live, &self.books)
+        report(&perf, executors, &self.books)
     }
 
     /// Names of the report buckets: controller ids, then "main".

@@ -322,6 +322,32 @@ pub enum Command {
         /// Leave its position open.
         keep_position: bool,
     },
+    /// Fold a terminated executor into its controller's performance and forget it
+    /// (Hummingbot's StoreExecutorAction); refused while it is not terminated.
+    StoreExecutor {
+        /// Executor id.
+        executor: u32,
+    },
+    /// Reload a position held at the end of an earlier session (spec §9 "stored
+    /// positions"); ignored when the controller declares `initial_positions`.
+    LoadPosition {
+        /// Controller index (past the configured controllers: "main").
+        controller: u16,
+        /// Instrument.
+        instrument: crate::types::InstrumentId,
+        /// Side bucket (`None`: netted).
+        side: Option<crate::types::Side>,
+        /// Signed base (+ long, − short).
+        net: Dec,
+        /// Average entry price.
+        entry: Dec,
+        /// Realized pnl before fees.
+        realized: Dec,
+        /// Fees paid (quote).
+        fees: Dec,
+        /// Traded notional (quote).
+        volume: Dec,
+    },
 }
 
 /// Everything the engine can be told. Variants are stored inline (ring slots are
@@ -457,6 +483,13 @@ pub enum AlertCode {
     BelowMinimum,
     /// An order was not sent: not enough free balance.
     InsufficientBalance,
+    /// A store action named an executor that has not terminated: it is kept.
+    StoreRefused,
+    /// A stop or store action named an executor the engine does not have.
+    UnknownExecutor,
+    /// A stored position was not loaded: its controller declares initial positions,
+    /// or its instrument is not configured.
+    PositionIgnored,
 }
 
 /// Everything the engine can emit.

@@ -192,6 +192,7 @@ impl MarketMaking {
                     amount,
                     strategy,
                     price,
+                    position_action: Default::default(),
                 },
             });
         }

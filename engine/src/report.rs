@@ -1,20 +1,23 @@
 //! Per-controller performance (spec §9): what stored executors realized, what live
-//! executors carry, and the positions executors left open (POSITION_HOLD), netted
-//! per instrument.
+//! and done-but-unstored executors carry, and the positions executors left open
+//! (POSITION_HOLD), netted per (instrument, side bucket).
 
 use crate::book::Book;
-use crate::events::CloseType;
+use crate::events::{CloseType, RunStatus};
 use crate::executors::{Executor, Held};
 use crate::num::Dec;
 use crate::portfolio::Position;
-use crate::types::{InstrumentId, Side};
+use crate::types::{InstrumentId, Market, Side};
 
-/// A position kept by executors that closed with POSITION_HOLD, netted per instrument
-/// (one bucket per instrument: spot and one-way netting).
+/// A position kept by executors that closed with POSITION_HOLD (or loaded from an
+/// earlier session, or declared as an initial position), netted per bucket.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PositionHold {
     /// Instrument.
     pub instrument: InstrumentId,
+    /// Side bucket: `None` nets long and short (spot, one-way perpetuals); hedge-mode
+    /// order executors keep `Some(side)` buckets apart.
+    pub side: Option<Side>,
     /// Netted position: net base, average entry, realized (before fees), fees, volume.
     pub position: Position,
 }
@@ -34,7 +37,7 @@ impl PositionHold {
     }
 }
 
-/// Cached performance of one controller.
+/// Cached performance of one controller: what stored executors left behind.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Performance {
     /// Net pnl realized by stored executors (quote), not counting POSITION_HOLD ones.
@@ -43,49 +46,121 @@ pub struct Performance {
     pub volume: Dec,
     /// Fees of stored executors (quote).
     pub fees: Dec,
-    /// Executors closed, by close type (index = CloseType as usize).
+    /// Stored executors, by close type (index = CloseType as usize).
     pub close_types: [u64; 11],
     /// Executors created.
     pub created: u64,
+    /// Executors stored (folded in and forgotten).
+    pub stored: u64,
     /// Positions held, in order of first appearance.
     pub positions: Vec<PositionHold>,
 }
 
 impl Performance {
-    /// Folds a terminated executor in (Hummingbot's StoreExecutorAction).
+    fn bucket(&mut self, instrument: InstrumentId, side: Option<Side>) -> &mut PositionHold {
+        let i = match self
+            .positions
+            .iter()
+            .position(|p| p.instrument == instrument && p.side == side)
+        {
+            Some(i) => i,
+            None => {
+                self.positions.push(PositionHold {
+                    instrument,
+                    side,
+                    position: Position::default(),
+                });
+                self.positions.len() - 1
+            }
+        };
+        &mut self.positions[i]
+    }
+
+    /// Merges a terminated POSITION_HOLD executor's exposure into its bucket (once,
+    /// when it terminates). `market` is its instrument's market kind.
+    pub fn hold(&mut self, e: &Executor, market: Market) {
+        if e.core.close_type != Some(CloseType::PositionHold) {
+            return;
+        }
+        let logic = e.logic_ref();
+        let held = logic.held();
+        if held != Held::default() {
+            self.bucket(e.instrument(), logic.hold_side(market))
+                .add(&held);
+        }
+    }
+
+    /// Folds a terminated executor in (Hummingbot's StoreExecutorAction): its close
+    /// type is counted and, unless it held its position, its pnl and volume realized.
     pub fn store(&mut self, e: &Executor, books: &[Book]) {
         if let Some(ct) = e.core.close_type {
             self.close_types[ct as usize] += 1;
         }
+        self.stored += 1;
         self.fees += e.fees_quote();
-        if e.core.close_type == Some(CloseType::PositionHold) {
-            let held = e.logic_ref().held();
-            if held != Held::default() {
-                let inst = e.instrument();
-                let i = match self.positions.iter().position(|p| p.instrument == inst) {
-                    Some(i) => i,
-                    None => {
-                        self.positions.push(PositionHold {
-                            instrument: inst,
-                            position: Position::default(),
-                        });
-                        self.positions.len() - 1
-                    }
-                };
-                self.positions[i].add(&held);
-            }
-        } else {
+        if e.core.close_type != Some(CloseType::PositionHold) {
             self.realized += e.net_pnl_quote(books);
             self.volume += e.filled_amount_quote(books);
         }
     }
+
+    /// Adds a position carried over from an earlier session (spec §9 "stored
+    /// positions"): merged into its bucket as it was (entry, volume, fees, realized).
+    pub fn load(&mut self, instrument: InstrumentId, side: Option<Side>, p: Position) {
+        let b = self.bucket(instrument, side);
+        if b.position == Position::default() {
+            b.position = p;
+        } else {
+            let s = if p.net.raw() >= 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            b.position.apply_fill(s, p.entry, p.net.abs(), p.fees);
+            b.position.volume += p.volume - p.entry.mul(p.net.abs());
+            b.position.realized += p.realized;
+        }
+    }
+
+    /// Declares an initial position (controller `initial_positions`): ±`amount` at
+    /// entry `mid`, no volume, no fees.
+    pub fn initial(&mut self, instrument: InstrumentId, side: Side, amount: Dec, mid: Dec) {
+        let net = match side {
+            Side::Buy => amount,
+            Side::Sell => -amount,
+        };
+        self.bucket(instrument, None).position = Position {
+            net,
+            entry: mid,
+            ..Position::default()
+        };
+    }
+}
+
+/// One held position in a report.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeldSummary {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side bucket (`None`: netted).
+    pub side: Option<Side>,
+    /// Signed base (+ long, − short).
+    pub net: Dec,
+    /// Break-even (average entry) price.
+    pub entry: Dec,
+    /// Realized pnl net of the position's fees.
+    pub realized: Dec,
+    /// Unrealized pnl at mid (0 without a mid).
+    pub unrealized: Dec,
+    /// Traded notional.
+    pub volume: Dec,
 }
 
 /// A controller's performance report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
-    /// Realized pnl: stored executors, plus held positions' realized pnl net of their
-    /// fees (Kestrel's correction).
+    /// Realized pnl: stored and done executors, plus held positions' realized pnl net
+    /// of their fees (Kestrel's correction).
     pub realized: Dec,
     /// Unrealized: live executors' net pnl plus held positions marked at mid.
     pub unrealized: Dec,
@@ -103,14 +178,15 @@ pub struct Report {
     pub unrealized_pct: Dec,
     /// Executors closed, by close type.
     pub close_types: [u64; 11],
-    /// Held positions: instrument, net base, entry, realized, unrealized at mid.
-    pub positions: Vec<(InstrumentId, Dec, Dec, Dec, Dec)>,
+    /// Held positions.
+    pub positions: Vec<HeldSummary>,
 }
 
-/// Builds the report from the cache, the live executors and the books.
+/// Builds the report from the cache, the controller's executors (live ones and
+/// terminated ones not stored yet) and the books.
 pub fn report<'a>(
     perf: &Performance,
-    live: impl Iterator<Item = &'a Executor>,
+    executors: impl Iterator<Item = &'a Executor>,
     books: &[Book],
 ) -> Report {
     let mut r = Report {
@@ -120,21 +196,38 @@ pub fn report<'a>(
         close_types: perf.close_types,
         ..Default::default()
     };
-    for e in live {
-        r.unrealized += e.net_pnl_quote(books);
-        r.volume += e.filled_amount_quote(books);
+    for e in executors {
         r.fees += e.fees_quote();
+        if e.core.status != RunStatus::Terminated {
+            r.unrealized += e.net_pnl_quote(books);
+            r.volume += e.filled_amount_quote(books);
+            continue;
+        }
+        if let Some(ct) = e.core.close_type {
+            r.close_types[ct as usize] += 1;
+        }
+        if e.core.close_type != Some(CloseType::PositionHold) {
+            r.realized += e.net_pnl_quote(books);
+            r.volume += e.filled_amount_quote(books);
+        }
     }
     for p in &perf.positions {
         let pos = &p.position;
         let mid = books.get(p.instrument as usize).and_then(|b| b.mid());
-        let unreal = mid.map_or(Dec::ZERO, |m| pos.unrealized(m));
+        let unrealized = mid.map_or(Dec::ZERO, |m| pos.unrealized(m));
         let realized = pos.realized - pos.fees;
         r.realized += realized;
-        r.unrealized += unreal;
+        r.unrealized += unrealized;
         r.volume += pos.volume;
-        r.positions
-            .push((p.instrument, pos.net, pos.entry, realized, unreal));
+        r.positions.push(HeldSummary {
+            instrument: p.instrument,
+            side: p.side,
+            net: pos.net,
+            entry: pos.entry,
+            realized,
+            unrealized,
+            volume: pos.volume,
+        });
     }
     r.global = r.realized + r.unrealized;
     let pct = |v: Dec| v.mul(Dec::from_int(100)).div(r.volume).unwrap_or(Dec::ZERO);

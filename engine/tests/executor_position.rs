@@ -168,7 +168,7 @@ fn position_cycle_allocates_nothing() {
     assert_eq!(ALLOCS.load(Ordering::Relaxed), before);
     assert_eq!(done, 50);
     assert_eq!(
-        h.e.performance[0].close_types[CloseType::TrailingStop as usize],
+        h.e.report(0).close_types[CloseType::TrailingStop as usize],
         51
     );
 }

@@ -104,6 +104,7 @@ fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
             refresh_threshold: d("0.002"),
         },
         price: Dec::ZERO,
+        position_action: Default::default(),
     };
     let outs = h.apply(
         2,
@@ -157,7 +158,7 @@ fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
     // Both orders fills are held: 1 ETH at (0.3 × 99.9 + 0.7 × 100.04) / 1 = 99.998.
     let r = h.e.report(0);
     assert_eq!(r.positions.len(), 1);
-    let (_, net, entry, _, _) = r.positions[0];
+    let (net, entry) = (r.positions[0].net, r.positions[0].entry);
     assert_eq!((net, entry), (d("1"), d("99.998")));
     assert_eq!(r.fees, d("0.02"));
 }

@@ -189,7 +189,7 @@ fn refreshes_after_executor_refresh_time() {
         }
     )));
     assert_eq!(
-        h.engine.performance[0].close_types[CloseType::EarlyStop as usize],
+        h.engine.report(0).close_types[CloseType::EarlyStop as usize],
         1
     );
 }
@@ -293,7 +293,7 @@ fn insufficient_balance_closes_the_executor() {
         0
     );
     assert_eq!(
-        h.engine.performance[0].close_types[CloseType::InsufficientBalance as usize],
+        h.engine.report(0).close_types[CloseType::InsufficientBalance as usize],
         2
     );
 }

@@ -59,6 +59,7 @@ impl H {
             amount: d("1"),
             strategy: ExecutionStrategy::Limit,
             price: d("95"),
+            position_action: Default::default(),
         });
         let outs = self.apply(
             ts,
@@ -141,7 +142,7 @@ fn stalled_executors_are_forced_to_stop_holding_their_fills() {
     assert_eq!(closed(&outs), [CloseType::Failed, CloseType::PositionHold]);
     assert_eq!(h.e.executors.live(), 0);
     let r = h.e.report(0);
-    assert_eq!(r.positions[0].1, d("0.4"));
+    assert_eq!(r.positions[0].net, d("0.4"));
     let _ = b;
 }
 

@@ -417,7 +417,7 @@ fn sim_round_trip_with_partial_leg_and_replay() {
         closes(&l.outputs),
         [(RunStatus::Terminated, Some(CloseType::Completed))]
     );
-    let perf = &l.engine.performance[0];
+    let perf = l.engine.report(0);
     // Bought 1 @ 100; sold 0.4 @ 104 and 0.6 @ 103.5; 1% taker fees.
     assert_eq!(perf.volume, d("100") + d("41.6") + d("62.1"));
     assert_eq!(perf.fees, d("1") + d("0.416") + d("0.621"));

@@ -309,7 +309,10 @@ fn scenario_31_stop_loss_closes_everything_at_market() {
     let outs = h.report(T0 + S, c.cid, ExecKind::Fill, d("50"), d("0.35"), "0");
     assert_eq!(closed(&outs), Some(CloseType::StopLoss));
     // Volume: 30 bought + 0.35 × 50 sold.
-    assert_eq!(h.e.performance.last().unwrap().volume, d("47.499999999"));
+    assert_eq!(
+        h.e.report(h.e.performance.len() - 1).volume,
+        d("47.499999999")
+    );
 
     // SELL mirror @ [100, 120]: 0.1 + 0.16666 sold, ask 140 → BUY 0.26666 at market.
     let cfg = DcaConfig {
@@ -408,7 +411,7 @@ fn scenario_32_take_profit_with_one_level_filled() {
     assert_eq!(closed(&outs), Some(CloseType::TakeProfit));
     // Net: 1.5 − 0.4 fees = 1.1 on 10 → 11%.
     assert_eq!(x.fees_quote(), d("0.4"));
-    let perf = h.e.performance.last().unwrap();
+    let perf = h.e.report(h.e.performance.len() - 1);
     assert_eq!(perf.volume, d("21.5"));
     assert_eq!(perf.fees, d("0.4"));
 }
@@ -489,11 +492,12 @@ fn early_stop_with_and_without_the_position() {
     let outs = h.report(T0 + S, l2, ExecKind::Canceled, Dec::ZERO, Dec::ZERO, "0");
     assert_eq!(closed(&outs), Some(CloseType::PositionHold));
     // The orchestrator gets the position: 0.1 bought at 100 (spec §0 correction).
-    let perf = h.e.performance.last().unwrap();
-    assert_eq!(perf.volume, Dec::ZERO);
+    let perf = h.e.report(h.e.performance.len() - 1);
+    // Its volume is the held position's: 0.1 × 100.
+    assert_eq!(perf.volume, d("10"));
     assert_eq!(perf.positions.len(), 1);
-    assert_eq!(perf.positions[0].position.net, d("0.1"));
-    assert_eq!(perf.positions[0].position.entry, d("100"));
+    assert_eq!(perf.positions[0].net, d("0.1"));
+    assert_eq!(perf.positions[0].entry, d("100"));
 
     // No keep: EARLY_STOP with a market close of the 0.1 bought.
     let mut h = H::new();
@@ -592,7 +596,7 @@ fn sim_taker_dca_round_trip_and_replay() {
     }
     l.advance(T0 + 10 * S);
     assert!(get(&l).is_none());
-    let perf = l.engine.performance.last().unwrap();
+    let perf = l.engine.report(l.engine.performance.len() - 1);
     assert_eq!(perf.close_types[CloseType::TakeProfit as usize], 1);
     assert_eq!(l.engine.portfolio.positions[0].net, Dec::ZERO);
 

@@ -369,7 +369,7 @@ fn scenario_26_shutdown_cancels_then_market_closes_the_filled_level() {
     assert_eq!(closed(&outs), Some(CloseType::EarlyStop));
     let m = g.metrics(d("100"));
     assert_eq!(m.position_size_base, d("0.1"));
-    let perf = h.e.performance.last().unwrap();
+    let perf = h.e.report(h.e.performance.len() - 1);
     assert_eq!(perf.volume, d("20.1"));
     assert_eq!(perf.fees, d("0.04"));
 }
@@ -478,10 +478,10 @@ fn scenario_28_position_hold_early_stop_retries_and_config_errors() {
     assert_eq!(closed(&outs), Some(CloseType::PositionHold));
     assert_eq!(before.metrics(d("100")).position_size_base, d("0.1"));
     // The held level reaches the orchestrator: 0.1 bought at 99.8.
-    let perf = h.e.performance.last().unwrap();
+    let perf = h.e.report(h.e.performance.len() - 1);
     assert_eq!(perf.positions.len(), 1);
-    assert_eq!(perf.positions[0].position.net, d("0.1"));
-    assert_eq!(perf.positions[0].position.entry, d("99.8"));
+    assert_eq!(perf.positions[0].net, d("0.1"));
+    assert_eq!(perf.positions[0].entry, d("99.8"));
     assert!(places(&outs).is_empty());
 
     // early_stop(false) with config.keep_position → EARLY_STOP and a market close.
@@ -854,7 +854,7 @@ fn sim_round_trips_realize_profit_and_replay_identically() {
     tick(&mut l, end + 2 * S, d("105"));
     assert!(l.engine.executors.get(1).is_none());
     assert_eq!(l.engine.orders.live(), 0);
-    let perf = l.engine.performance.last().unwrap();
+    let perf = l.engine.report(l.engine.performance.len() - 1);
     assert_eq!(perf.close_types[CloseType::EarlyStop as usize], 1);
     assert!(perf.volume.raw() > 0 && perf.fees.raw() > 0);
 

@@ -202,7 +202,7 @@ fn s02_expired_at_start() {
     l.push(T0 + 61 * S, create(c));
     assert!(places(&l.outputs).is_empty());
     assert_eq!(closed(&l.outputs), vec![CloseType::Expired]);
-    let perf = &l.engine.performance[MAIN];
+    let perf = l.engine.report(MAIN);
     assert_eq!((perf.volume, perf.fees), (Dec::ZERO, Dec::ZERO));
 }
 
@@ -260,7 +260,7 @@ fn s05_long_market_take_profit() {
     assert_eq!(pnl_pct(&l), d("0.2"));
     l.advance(T0 + 2 * S + MS);
     assert_eq!(closed(&l.outputs), vec![CloseType::TakeProfit]);
-    let perf = &l.engine.performance[MAIN];
+    let perf = l.engine.report(MAIN);
     // 100 bought + 120 sold; fees 0.2 + 0.24.
     assert_eq!((perf.volume, perf.fees), (d("220"), d("0.44")));
     assert_eq!(l.engine.portfolio.positions[0].net, Dec::ZERO);
@@ -315,7 +315,7 @@ fn s07_tp_placed_then_time_limit_closes() {
     );
     l.advance(T0 + 61 * S + 2 * MS);
     assert_eq!(closed(&l.outputs), vec![CloseType::TimeLimit]);
-    let perf = &l.engine.performance[MAIN];
+    let perf = l.engine.report(MAIN);
     assert_eq!(perf.volume, d("200"));
 }
 
@@ -327,7 +327,7 @@ fn s09_take_profit_order_completes() {
     l.push(T0 + 2 * S, ticker("110.5", "110.6"));
     assert_eq!(closed(&l.outputs), vec![CloseType::TakeProfit]);
     assert_eq!(places(&l.outputs).len(), 2);
-    let perf = &l.engine.performance[MAIN];
+    let perf = l.engine.report(MAIN);
     assert_eq!((perf.volume, perf.fees), (d("210"), d("0.42")));
 }
 
@@ -443,8 +443,9 @@ fn s14_early_stop_and_keep_position() {
     assert_eq!(closed(&l.outputs), vec![CloseType::PositionHold]);
     assert_eq!(places(&l.outputs).len(), 1);
     assert_eq!(l.engine.portfolio.positions[0].net, d("1"));
-    // Volume of a held position is reported by its holder, not the executor.
-    assert_eq!(l.engine.performance[MAIN].volume, Dec::ZERO);
+    // Volume of a held position is reported by its holder, not the executor: counted once.
+    let r = l.engine.report(MAIN);
+    assert_eq!((r.volume, r.positions[0].volume), (d("100"), d("100")));
 
     // Stop without keeping a filled entry: market close, EARLY_STOP.
     let mut l = long_filled(cfg(Side::Buy));
@@ -512,7 +513,7 @@ fn trailing_stop_ratchets_and_closes() {
     assert_eq!(live(&l).0.close_type, Some(CloseType::TrailingStop));
     l.advance(T0 + 5 * S + MS);
     assert_eq!(closed(&l.outputs), vec![CloseType::TrailingStop]);
-    assert_eq!(l.engine.performance[MAIN].volume, d("203.9"));
+    assert_eq!(l.engine.report(MAIN).volume, d("203.9"));
 }
 
 #[test]
@@ -541,7 +542,7 @@ fn partial_open_only_time_limit_applies_while_working() {
     assert_eq!(closed(&l.outputs), vec![CloseType::TimeLimit]);
     assert_eq!(l.engine.portfolio.positions[0].net, Dec::ZERO);
     // 40 bought, 36 sold.
-    assert_eq!(l.engine.performance[MAIN].volume, d("76"));
+    assert_eq!(l.engine.report(MAIN).volume, d("76"));
 }
 
 #[test]
@@ -750,8 +751,8 @@ fn s11_fees_counted_once() {
     // The TP completes: it is the close order, its fees counted once.
     let outs = h.report(T0 + 3 * S, tp, ExecKind::Fill, "110", "0.5", "0.05");
     assert_eq!(closed(&outs), vec![CloseType::TakeProfit]);
-    assert_eq!(h.engine.performance[MAIN].fees, d("0.2"));
-    assert_eq!(h.engine.performance[MAIN].volume, d("210"));
+    assert_eq!(h.engine.report(MAIN).fees, d("0.2"));
+    assert_eq!(h.engine.report(MAIN).volume, d("210"));
 }
 
 #[test]
@@ -779,7 +780,7 @@ fn partial_fill_racing_the_cancel_is_closed() {
     h.report(T0 + 61 * S, close.cid, ExecKind::Ack, "0", "0", "0");
     let outs = h.report(T0 + 61 * S, close.cid, ExecKind::Fill, "100", "0.3", "0.06");
     assert_eq!(closed(&outs), vec![CloseType::TimeLimit]);
-    assert_eq!(h.engine.performance[MAIN].volume, d("60"));
+    assert_eq!(h.engine.report(MAIN).volume, d("60"));
 }
 
 #[test]

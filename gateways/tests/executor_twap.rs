@@ -160,7 +160,7 @@ fn taker_plan_runs_three_slots_to_completion() {
         [(RunStatus::Terminated, Some(CloseType::Completed))]
     );
     assert!(l.engine.executors.get(1).is_none());
-    let perf = &l.engine.performance[0];
+    let perf = l.engine.report(0);
     // Three slots sized at mid, filled at the ask: the total is met to within 0.0025.
     assert!(
         (perf.volume - d("100")).abs() < d("0.0025"),
@@ -254,7 +254,7 @@ fn partial_fill_then_refresh_orders_the_rest() {
         [(RunStatus::Terminated, Some(CloseType::Completed))]
     );
     assert_eq!(
-        l.engine.performance[0].volume,
+        l.engine.report(0).volume,
         d("54") + d("0.38333").mul(d("108"))
     );
 }

@@ -438,7 +438,7 @@ fn sim_round_trip_and_replay() {
         closes(&l.outputs),
         [(RunStatus::Terminated, Some(CloseType::Completed))]
     );
-    let perf = &l.engine.performance[0];
+    let perf = l.engine.report(0);
     assert_eq!(perf.volume, d("98.52") + d("100"));
     assert_eq!(perf.fees, d("0.009852") + d("0.01"));
     let mut fresh = Engine::new(&SessionStart {

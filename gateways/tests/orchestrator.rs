@@ -58,6 +58,7 @@ fn market(l: &mut SimLoop, ts: u64, side: Side, amount: &str) {
         amount: d(amount),
         strategy: ExecutionStrategy::Market,
         price: Dec::ZERO,
+        position_action: Default::default(),
     });
     l.push(
         ts,
@@ -85,7 +86,9 @@ fn spot_holds_net_into_one_bucket_and_the_report_marks_them_at_mid() {
     let r = l.engine.report(0);
     assert_eq!(r.close_types[CloseType::PositionHold as usize], 2);
     assert_eq!(r.positions.len(), 1);
-    let (_, net, entry, realized, unrealized) = r.positions[0];
+    let p = r.positions[0];
+    let (net, entry, realized, unrealized) = (p.net, p.entry, p.realized, p.unrealized);
+    assert_eq!(p.side, None);
     assert_eq!((net, entry), (d("3"), d("100")));
     // Realized: (110 − 100) × 1 = 10, net of fees 0.4 + 0.11 (0.1%) = 9.49.
     assert_eq!(realized, d("9.49"));
@@ -133,6 +136,7 @@ fn executor_stopped_by_hand_cancels_and_closes_early() {
         amount: d("1"),
         strategy: ExecutionStrategy::Limit,
         price: d("95"),
+        position_action: Default::default(),
     });
     l.push(
         2 * S,

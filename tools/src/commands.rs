@@ -367,9 +367,8 @@ pub fn latency(dir: &Path) -> Result<String> {
     Ok(s)
 }
 
-/// Per-controller performance report of a journal: its inputs replayed through a fresh
-/// engine, then each controller's report (and "main" for executors created by hand).
-pub fn report(dir: &Path) -> Result<String> {
+/// The engine a journal leaves behind: its inputs replayed through a fresh engine.
+pub fn replay_engine(dir: &Path) -> Result<Engine> {
     let reader = JournalReader::open(dir)?;
     let mut engine: Option<Engine> = None;
     let mut failure = None;
@@ -397,7 +396,66 @@ pub fn report(dir: &Path) -> Result<String> {
     if let Some(f) = failure {
         return Err(f);
     }
-    let engine = engine.ok_or_else(|| anyhow!("journal {} has no inputs", dir.display()))?;
+    engine.ok_or_else(|| anyhow!("journal {} has no inputs", dir.display()))
+}
+
+/// The positions an earlier session's controllers held at its end, as `LoadPosition`
+/// commands for a session running `cfg` (controllers matched by id; "main" and ids the
+/// new session lacks go to "main").
+pub fn held_positions(dir: &Path, cfg: &kestrel_engine::config::Config) -> Result<Vec<Command>> {
+    let old = replay_engine(dir)?;
+    let names = old.report_names();
+    let new_ids: Vec<&str> = cfg
+        .controllers
+        .iter()
+        .map(|c| match c {
+            kestrel_engine::config::ControllerConfig::MarketMaking(m) => m.id.as_str(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (c, perf) in old.performance.iter().enumerate() {
+        let name = names.get(c).map_or("main", |n| n.as_str());
+        let controller = new_ids
+            .iter()
+            .position(|id| *id == name)
+            .map_or(u16::MAX, |i| i as u16);
+        for p in &perf.positions {
+            let Some(inst) = old.instruments.get(p.instrument as usize) else {
+                continue;
+            };
+            let Some(instrument) = cfg
+                .instruments
+                .iter()
+                .position(|i| i.symbol == inst.spec.symbol)
+            else {
+                return Err(anyhow!(
+                    "held position in {} is not in this config's [[instruments]]",
+                    inst.spec.symbol
+                ));
+            };
+            let pos = &p.position;
+            if pos.net.raw() == 0 && pos.realized.raw() == 0 {
+                continue;
+            }
+            out.push(Command::LoadPosition {
+                controller,
+                instrument: instrument as u16,
+                side: p.side,
+                net: pos.net,
+                entry: pos.entry,
+                realized: pos.realized,
+                fees: pos.fees,
+                volume: pos.volume,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Per-controller performance report of a journal: its inputs replayed through a fresh
+/// engine, then each controller's report (and "main" for executors created by hand).
+pub fn report(dir: &Path) -> Result<String> {
+    let engine = replay_engine(dir)?;
     let names = [
         "",
         "time limit",
@@ -441,12 +499,21 @@ pub fn report(dir: &Path) -> Result<String> {
                 closed.join(", ")
             }
         )?;
-        for (inst, net, entry, realized, unreal) in &r.positions {
+        for p in &r.positions {
             let sym = engine
                 .instruments
-                .get(*inst as usize)
+                .get(p.instrument as usize)
                 .map_or("?", |i| i.spec.symbol.as_str());
-            writeln!(s, "  held     {sym}: net {net} @ {entry}, realized {realized} (net of fees), unrealized {unreal}")?;
+            let bucket = match p.side {
+                None => "",
+                Some(kestrel_engine::Side::Buy) => " long",
+                Some(kestrel_engine::Side::Sell) => " short",
+            };
+            writeln!(
+                s,
+                "  held     {sym}{bucket}: net {} @ {}, volume {}, realized {} (net of fees), unrealized {}",
+                p.net, p.entry, p.volume, p.realized, p.unrealized
+            )?;
         }
     }
     if s.is_empty() {

@@ -46,6 +46,9 @@ enum Cmd {
         /// Stop after this many seconds of wall time (live feeds run until Ctrl-C otherwise).
         #[arg(long)]
         duration: Option<f64>,
+        /// Start with the positions an earlier session (this journal) held at its end.
+        #[arg(long)]
+        positions_from: Option<PathBuf>,
     },
     /// Re-run a journal through a fresh engine.
     Replay {
@@ -151,6 +154,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             events,
             wait,
             duration,
+            positions_from,
         } => {
             let mut cfg = load_config(config.as_ref())?;
             if let Some(d) = data {
@@ -173,7 +177,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("cannot install the Ctrl-C handler")?;
             let dir = runtime::journal_dir(&cfg, journal.as_deref());
             let wait = cfg.runtime.wait;
-            let s = runtime::run(cfg, dir, duration.map(std::time::Duration::from_secs_f64))?;
+            let preload = match &positions_from {
+                Some(old) => commands::held_positions(old, &cfg)?,
+                None => Vec::new(),
+            };
+            let s = runtime::run(
+                cfg,
+                dir,
+                duration.map(std::time::Duration::from_secs_f64),
+                preload,
+            )?;
             println!(
                 "kestrel run: {:.2} s wall, wait strategy {:?}",
                 s.elapsed.as_secs_f64(),

@@ -241,7 +241,14 @@ impl Source {
 }
 
 /// Runs a paper session through the full threaded pipeline and journals it.
-pub fn run(cfg: Config, journal: PathBuf, duration: Option<Duration>) -> Result<RunSummary> {
+/// `preload` commands (e.g. positions carried over from an earlier session) are
+/// published right after the session start, so they are journaled like any input.
+pub fn run(
+    cfg: Config,
+    journal: PathBuf,
+    duration: Option<Duration>,
+    preload: Vec<Command>,
+) -> Result<RunSummary> {
     let started = Instant::now();
     let config_text = cfg.to_toml();
     let start = SessionStart {
@@ -298,6 +305,19 @@ pub fn run(cfg: Config, journal: PathBuf, duration: Option<Duration>) -> Result<
         };
         slot.event = Event::SessionStart(start.clone());
     });
+    for c in preload {
+        feed_producer.publish(|slot: &mut Input| {
+            slot.header = Header {
+                seq: 0,
+                source: kestrel_engine::Source::Session,
+                ts: 0,
+                recv_ns: mono_ns(),
+                publish_ns: mono_ns(),
+                venue_ts: 0,
+            };
+            slot.event = Event::Command(c);
+        });
+    }
 
     let cores = rt.pin_cores.clone();
     let timer_ns = rt.timer_interval_ms * 1_000_000;

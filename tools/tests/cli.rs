@@ -428,3 +428,52 @@ fn malformed_market_data_is_reported_and_skipped() {
     assert!(t.contains("2 malformed records skipped"), "{t}");
     assert!(verify(&journal).status.success());
 }
+
+#[test]
+fn positions_held_at_the_end_of_a_session_carry_into_the_next() {
+    // Spec §9 "stored positions": the MM's filled levels end as held positions; a new
+    // session started with --positions-from reports them (journaled as LoadPosition
+    // commands, so the new journal replays on its own).
+    let tmp = tempfile::tempdir().unwrap();
+    let first = run_default(tmp.path(), &[]);
+    let first_report = text(&kestrel(&["report", first.to_str().unwrap()], tmp.path()));
+    let held: Vec<&str> = first_report
+        .lines()
+        .filter(|l| l.trim_start().starts_with("held"))
+        .collect();
+    assert!(!held.is_empty(), "{first_report}");
+    let second = tmp.path().join("second");
+    let out = kestrel(
+        &[
+            "run",
+            "--events",
+            "10",
+            "--journal",
+            second.to_str().unwrap(),
+            "--positions-from",
+            first.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&kestrel(&["report", second.to_str().unwrap()], tmp.path()));
+    // The net and entry of every bucket come across unchanged.
+    for line in &held {
+        let carried = line.split(", realized").next().unwrap().trim();
+        assert!(report.contains(carried), "{carried} missing in\n{report}");
+    }
+    let v = verify(&second);
+    assert!(v.status.success(), "{}", text(&v));
+    // A journal that does not exist is a clear error.
+    let out = kestrel(
+        &[
+            "run",
+            "--events",
+            "10",
+            "--positions-from",
+            "/nonexistent/j",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -369,6 +369,11 @@ pub trait ExecutorLogic {
     fn side(&self) -> Option<Side> {
         None
     }
+    /// Side bucket its held position joins (spec §9): `None` (one net bucket per
+    /// instrument) except for order executors on hedge-mode perpetuals.
+    fn hold_side(&self, _market: crate::types::Market) -> Option<Side> {
+        None
+    }
 }
 
 impl Executor {

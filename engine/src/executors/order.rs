@@ -5,7 +5,7 @@ use crate::book::Book;
 use crate::events::{CloseType, RunStatus};
 use crate::num::Dec;
 use crate::orders::{Order, OrderEvent};
-use crate::types::{ClientOrderId, InstrumentId, OrderType, Side};
+use crate::types::{ClientOrderId, InstrumentId, Market, OrderType, PositionAction, Side};
 
 /// How an order executor works its order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -40,6 +40,8 @@ pub struct OrderExecutorConfig {
     pub strategy: ExecutionStrategy,
     /// Limit price (ignored for market).
     pub price: Dec,
+    /// Opens or closes a position (perpetuals; spot orders send OPEN/CLOSE as given).
+    pub position_action: PositionAction,
 }
 
 /// Places one order and works it until filled, then holds the position (spec §3).
@@ -220,13 +222,14 @@ impl ExecutorLogic for OrderExecutor {
                     return;
                 }
                 let (ot, price) = self.price(&ctx.books[self.cfg.instrument as usize]);
-                match ctx.place(
+                match ctx.place_with_action(
                     core.id,
                     self.cfg.instrument,
                     self.cfg.side,
                     ot,
                     price,
                     remaining,
+                    self.cfg.position_action,
                 ) {
                     Ok(cid) => self.current = Some(cid),
                     Err(PlaceError::BelowMinimum) if self.executed().raw() > 0 => {
@@ -324,6 +327,15 @@ impl ExecutorLogic for OrderExecutor {
 
     fn side(&self) -> Option<Side> {
         Some(self.cfg.side)
+    }
+
+    fn hold_side(&self, market: Market) -> Option<Side> {
+        // Hedge-mode perpetuals keep long and short apart: an order that closes
+        // belongs to the opposite side's position.
+        (market == Market::PerpetualHedge).then(|| match self.cfg.position_action {
+            PositionAction::Open => self.cfg.side,
+            PositionAction::Close => self.cfg.side.opposite(),
+        })
     }
 
     fn fees_quote(&self) -> Dec {
