@@ -624,7 +624,7 @@ impl Engine {
             }
         };
         let inst = &self.instruments[order.req.instrument as usize];
-        let (asset, _) = Portfolio::required(inst, order.req.side, Dec::ZERO, Dec::ZERO);
+        let asset = Portfolio::reserved_asset(inst, order.req.side);
         match ev {
             OrderEvent::Filled {
                 last_px,
@@ -633,17 +633,13 @@ impl Engine {
                 ..
             } => {
                 // Release what this fill used of the reservation.
-                let used = match order.req.side {
-                    crate::types::Side::Buy => {
-                        let px = if order.req.price.raw() > 0 {
-                            order.req.price
-                        } else {
-                            last_px
-                        };
-                        px.mul(last_qty)
-                    }
-                    crate::types::Side::Sell => last_qty,
-                };
+                let used = Portfolio::reservation_used(
+                    inst,
+                    order.req.side,
+                    order.req.price,
+                    last_px,
+                    last_qty,
+                );
                 let released = used.min(order.locked);
                 self.portfolio.unlock(asset, released);
                 self.orders

@@ -1,7 +1,13 @@
 //! Balances per asset and positions per instrument, with fees.
+//!
+//! Spot fills move base and quote. Perpetual fills move no base: the quote balance
+//! takes the realized pnl and the fee, and each open perpetual position holds margin
+//! `|net| × entry / leverage` of the quote asset. Orders reserve what they need
+//! (spot: quote for buys, base for sells; perpetuals: `notional / leverage` of quote
+//! for orders that open or grow a position, nothing for orders that reduce one).
 
 use crate::num::Dec;
-use crate::types::{AssetId, Instrument, Side};
+use crate::types::{AssetId, Instrument, Market, PositionAction, Side};
 
 /// Balance of one asset.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -12,13 +18,22 @@ pub struct Balance {
     pub total: Dec,
     /// Reserved by open orders.
     pub locked: Dec,
+    /// Margin held by open perpetual positions.
+    pub margin: Dec,
 }
 
 impl Balance {
     /// Free to use.
     pub fn available(&self) -> Dec {
-        self.total - self.locked
+        self.total - self.locked - self.margin
     }
+}
+
+/// Margin of `notional` at `leverage` (leverage 0 counts as 1).
+pub fn margin(notional: Dec, leverage: u32) -> Dec {
+    notional
+        .div(Dec::from_int(leverage.max(1) as i64))
+        .unwrap_or(notional)
 }
 
 /// Net position of one instrument, average-cost accounting.
@@ -107,11 +122,60 @@ impl Portfolio {
         &self.balances[asset as usize]
     }
 
-    /// Funds an order needs: quote for a buy (price × qty), base for a sell.
-    pub fn required(inst: &Instrument, side: Side, price: Dec, qty: Dec) -> (AssetId, Dec) {
+    /// Funds an order needs. Spot: quote for a buy (price × qty), base for a sell.
+    /// Perpetuals: margin (price × qty / leverage) of quote, nothing for an order that
+    /// only reduces the position (CLOSE, or a one-way order against the net position
+    /// no larger than it).
+    pub fn required(
+        &self,
+        inst: &Instrument,
+        side: Side,
+        price: Dec,
+        qty: Dec,
+        action: PositionAction,
+    ) -> (AssetId, Dec) {
+        if inst.spec.market.is_perpetual() {
+            let net = self.positions[inst.id as usize].net;
+            let reduces = match inst.spec.market {
+                Market::PerpetualHedge => action == PositionAction::Close,
+                _ => {
+                    let against = (net.raw() > 0 && side == Side::Sell)
+                        || (net.raw() < 0 && side == Side::Buy);
+                    against && qty <= net.abs()
+                }
+            };
+            let need = if reduces {
+                Dec::ZERO
+            } else {
+                margin(price.mul(qty), inst.spec.leverage)
+            };
+            return (inst.quote, need);
+        }
         match side {
             Side::Buy => (inst.quote, price.mul(qty)),
             Side::Sell => (inst.base, qty),
+        }
+    }
+
+    /// The asset an order of `side` reserves.
+    pub fn reserved_asset(inst: &Instrument, side: Side) -> AssetId {
+        if inst.spec.market.is_perpetual() || side == Side::Buy {
+            inst.quote
+        } else {
+            inst.base
+        }
+    }
+
+    /// What a fill of `qty` at `px` used of its order's reservation (`limit` is the
+    /// order's price, 0 for market orders).
+    pub fn reservation_used(inst: &Instrument, side: Side, limit: Dec, px: Dec, qty: Dec) -> Dec {
+        let px = if limit.raw() > 0 { limit } else { px };
+        if inst.spec.market.is_perpetual() {
+            margin(px.mul(qty), inst.spec.leverage)
+        } else if side == Side::Buy {
+            px.mul(qty)
+        } else {
+            qty
         }
     }
 
@@ -133,6 +197,19 @@ impl Portfolio {
 
     /// Books a fill: balances move, the position updates. Fees are paid in quote.
     pub fn apply_fill(&mut self, inst: &Instrument, side: Side, px: Dec, qty: Dec, fee: Dec) {
+        if inst.spec.market.is_perpetual() {
+            let lev = inst.spec.leverage;
+            let pos = &mut self.positions[inst.id as usize];
+            let (margin_before, realized_before) =
+                (margin(pos.net.abs().mul(pos.entry), lev), pos.realized);
+            pos.apply_fill(side, px, qty, fee);
+            let margin_after = margin(pos.net.abs().mul(pos.entry), lev);
+            let pnl = pos.realized - realized_before;
+            let quote = &mut self.balances[inst.quote as usize];
+            quote.total += pnl - fee;
+            quote.margin += margin_after - margin_before;
+            return;
+        }
         let notional = px.mul(qty);
         match side {
             Side::Buy => {
@@ -151,6 +228,69 @@ impl Portfolio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::InstrumentSpec;
+
+    fn perp(leverage: u32, market: Market) -> (Portfolio, Instrument) {
+        let spec = InstrumentSpec {
+            symbol: "ETHUSDT".into(),
+            base: "ETH".into(),
+            quote: "USDT".into(),
+            tick_size: d("0.01"),
+            lot_size: d("0.001"),
+            min_qty: Dec::ZERO,
+            min_notional: Dec::ZERO,
+            market,
+            leverage,
+        };
+        let mut p = Portfolio::default();
+        let base = p.asset_id("ETH");
+        let quote = p.asset_id("USDT");
+        p.balances[quote as usize].total = d("1000");
+        p.positions = vec![Position::default()];
+        let inst = Instrument {
+            id: 0,
+            spec,
+            base,
+            quote,
+        };
+        (p, inst)
+    }
+
+    #[test]
+    fn perpetual_fills_settle_pnl_in_quote_and_hold_margin() {
+        let (mut p, inst) = perp(10, Market::PerpetualOneway);
+        // Short 2 @ 100 at 10x with no base: margin 20 of quote.
+        let (asset, need) = p.required(&inst, Side::Sell, d("100"), d("2"), PositionAction::Open);
+        assert_eq!((asset, need), (inst.quote, d("20")));
+        p.apply_fill(&inst, Side::Sell, d("100"), d("2"), d("0.1"));
+        let q = p.balance(inst.quote);
+        assert_eq!(
+            (q.total, q.margin, q.available()),
+            (d("999.9"), d("20"), d("979.9"))
+        );
+        assert_eq!(p.balance(inst.base).total, Dec::ZERO, "no base moves");
+        // Buying 1 back reduces: no margin needed; 1 × (100 − 90) realized.
+        let (_, need) = p.required(&inst, Side::Buy, d("90"), d("1"), PositionAction::Open);
+        assert_eq!(need, Dec::ZERO);
+        p.apply_fill(&inst, Side::Buy, d("90"), d("1"), d("0.1"));
+        let q = p.balance(inst.quote);
+        assert_eq!((q.total, q.margin), (d("1009.8"), d("10")));
+        // Buying 3 flips to long 2 @ 90 and needs margin for the whole order.
+        let (_, need) = p.required(&inst, Side::Buy, d("90"), d("3"), PositionAction::Open);
+        assert_eq!(need, d("27"));
+        p.apply_fill(&inst, Side::Buy, d("90"), d("3"), Dec::ZERO);
+        let q = p.balance(inst.quote);
+        assert_eq!((q.total, q.margin), (d("1019.8"), d("18")));
+        assert_eq!(p.positions[0].net, d("2"));
+    }
+
+    #[test]
+    fn hedge_mode_close_orders_need_no_margin() {
+        let (p, inst) = perp(5, Market::PerpetualHedge);
+        let open = p.required(&inst, Side::Buy, d("100"), d("1"), PositionAction::Open);
+        let close = p.required(&inst, Side::Buy, d("100"), d("1"), PositionAction::Close);
+        assert_eq!((open.1, close.1), (d("20"), Dec::ZERO));
+    }
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).unwrap()

@@ -164,6 +164,11 @@ pub enum PositionAction {
 }
 
 impl Market {
+    /// True for perpetuals (margin accounting, no base asset moves).
+    pub fn is_perpetual(self) -> bool {
+        self != Market::Spot
+    }
+
     /// The action an order that closes a position carries (spec §2): CLOSE, except
     /// OPEN on a one-way perpetual (a plain netting order).
     pub fn close_action(self) -> PositionAction {
@@ -197,6 +202,13 @@ pub struct InstrumentSpec {
     /// Spot or perpetual (and its position mode).
     #[serde(default)]
     pub market: Market,
+    /// Account leverage on a perpetual (margin = notional / leverage); 1 on spot.
+    #[serde(default = "one")]
+    pub leverage: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl InstrumentSpec {
@@ -213,6 +225,18 @@ impl InstrumentSpec {
         }
         if self.min_notional.raw() < 0 || self.min_qty.raw() < 0 {
             return Err(format!("{}: minimums must be >= 0", self.symbol));
+        }
+        if self.leverage == 0 || self.leverage > 125 {
+            return Err(format!(
+                "{}: leverage must be in 1..=125, got {}",
+                self.symbol, self.leverage
+            ));
+        }
+        if self.leverage > 1 && self.market == Market::Spot {
+            return Err(format!(
+                "{}: leverage needs a perpetual market",
+                self.symbol
+            ));
         }
         Ok(())
     }
@@ -279,6 +303,7 @@ mod tests {
             min_qty: Dec::ZERO,
             min_notional: Dec::from_int(5),
             market: Default::default(),
+            leverage: 1,
         };
         assert_eq!(spec.price_decimals(), 2);
         assert_eq!(spec.size_decimals(), 5);

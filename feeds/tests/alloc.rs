@@ -40,6 +40,7 @@ fn steady_state_allocations() {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market: Default::default(),
+        leverage: 1,
     };
     let cfg = FeedConfig {
         events: 50_000,

@@ -355,6 +355,7 @@ fn exchange_info_spot() {
         min_qty: d(&f["LOT_SIZE.minQty"]),
         min_notional: d(&f["MIN_NOTIONAL.minNotional"]),
         market: Default::default(),
+        leverage: 1,
     };
     assert_eq!(btc, &want);
     // The 2021 values, spelled out.

@@ -16,6 +16,7 @@ fn spec() -> InstrumentSpec {
         min_qty: Dec::ZERO,
         min_notional: Dec::from_int(5),
         market: Default::default(),
+        leverage: 1,
     }
 }
 

@@ -28,6 +28,7 @@ fn btcusdt() -> InstrumentSpec {
         min_qty: Dec::ZERO,
         min_notional: d("5"),
         market: Default::default(),
+        leverage: 1,
     }
 }
 

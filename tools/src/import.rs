@@ -419,6 +419,7 @@ fn inferred_spec(sym: &str, seen: Seen) -> InstrumentSpec {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market: Default::default(),
+        leverage: 1,
     }
 }
 

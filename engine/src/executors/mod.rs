@@ -166,7 +166,9 @@ impl Ctx<'_> {
             });
             return Err(PlaceError::BelowMinimum);
         }
-        let (asset, amount) = Portfolio::required(inst, side, value_px, qty);
+        let (asset, amount) = self
+            .portfolio
+            .required(inst, side, value_px, qty, position_action);
         if !self.portfolio.try_lock(asset, amount) {
             self.out.push(Action::Alert {
                 code: AlertCode::InsufficientBalance,
@@ -209,7 +211,9 @@ impl Ctx<'_> {
     /// Free balance for an order of `side` at `price`: true if it can be funded.
     pub fn can_fund(&self, instrument: InstrumentId, side: Side, price: Dec, qty: Dec) -> bool {
         let inst = &self.instruments[instrument as usize];
-        let (asset, amount) = Portfolio::required(inst, side, price, qty);
+        let (asset, amount) = self
+            .portfolio
+            .required(inst, side, price, qty, PositionAction::Open);
         self.portfolio.balance(asset).available() >= amount
     }
 }

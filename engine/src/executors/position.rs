@@ -661,6 +661,7 @@ mod tests {
             min_qty: Dec::ZERO,
             min_notional: d("5"),
             market: Default::default(),
+            leverage: 1,
         };
         let mut portfolio = Portfolio::default();
         let (base, quote) = (portfolio.asset_id("ETH"), portfolio.asset_id("USDT"));

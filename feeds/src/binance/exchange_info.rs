@@ -82,6 +82,7 @@ fn spec_of(sym: Val<'_, '_>) -> Result<InstrumentSpec, ParseError> {
         min_qty: min_qty.unwrap_or(Dec::ZERO),
         min_notional: min_notional.unwrap_or(Dec::ZERO),
         market: Default::default(),
+        leverage: 1,
     })
 }
 
