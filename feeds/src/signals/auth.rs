@@ -231,7 +231,7 @@ pub fn sign_hex(secret: &[u8], body: &[u8]) -> String {
 }
 
 fn decode_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 128 {
+    if !s.len().is_multiple_of(2) || s.len() > 128 {
         return None;
     }
     let nib = |c: u8| match c {
@@ -241,7 +241,7 @@ fn decode_hex(s: &[u8]) -> Option<Vec<u8>> {
         _ => None,
     };
     s.chunks(2)
-        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
+        .map(|p| Some((nib(p[0])? << 4) | nib(p[1])?))
         .collect()
 }
 

@@ -154,7 +154,7 @@ pub enum SourceError {
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Config(e) => write!(f, "signal source: {e}"),
+            Self::Config(e) => write!(f, "signal {e}"),
             Self::Secret(e) => write!(f, "signal source secret: {e}"),
             Self::Io(e) => write!(f, "signal source: {e}"),
         }

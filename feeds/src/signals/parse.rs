@@ -103,7 +103,7 @@ impl SignalParser {
         let v = simd_json::to_borrowed_value(body)
             .map_err(|e| SignalParseError::Json(e.to_string()))?;
         let obj = v.as_object().ok_or(SignalParseError::NotAnObject)?;
-        self.from_object(obj, body_hash)
+        self.read_object(obj, body_hash)
     }
 
     /// Parses a list of signals: a JSON array of objects, or an object whose
@@ -130,7 +130,7 @@ impl SignalParser {
             .map(|item| {
                 let key = signal_id(item.encode().as_bytes());
                 let parsed = match item.as_object() {
-                    Some(obj) => self.from_object(obj, key),
+                    Some(obj) => self.read_object(obj, key),
                     None => Err(SignalParseError::NotAnObject),
                 };
                 (key, parsed)
@@ -138,7 +138,7 @@ impl SignalParser {
             .collect())
     }
 
-    fn from_object(
+    fn read_object(
         &self,
         o: Obj<'_, '_>,
         body_hash: u64,

@@ -2,7 +2,7 @@
 //! `poll_interval_ms`, forwarding list items whose id has not been delivered yet.
 //!
 //! The server's list may repeat signals across polls (a "last N signals" endpoint);
-//! each id is forwarded once, remembered in a ring of the last [`REST_SEEN_CAPACITY`]
+//! each (id, action) is forwarded once, remembered in a ring of the last [`REST_SEEN_CAPACITY`]
 //! ids. A malformed item is counted and logged once too (it is remembered by the hash
 //! of its JSON). A failed poll (connection, timeout, non-2xx status, a body that is
 //! not a list) is logged and counted as a transport error; polling goes on.
@@ -13,6 +13,8 @@ use super::{
 };
 use crate::ws::http_get_with_headers;
 use kestrel_engine::config::SignalSourceConfig;
+use kestrel_engine::signal::fnv1a_extend;
+use kestrel_engine::SignalAction;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +93,11 @@ impl RestPoller {
         })
     }
 
+    /// The source's counters.
+    pub fn counters(&self) -> super::CounterSnapshot {
+        self.counters.snapshot()
+    }
+
     /// `host:port` polled.
     pub fn addr(&self) -> &str {
         &self.addr
@@ -138,7 +145,11 @@ impl RestPoller {
         };
         let mut forwarded = 0;
         for (key, item) in items {
+            // OPEN and CLOSE of one trade may share an id: the action is part of the key.
             let key = match &item {
+                Ok(p) if p.signal.action == SignalAction::Close => {
+                    fnv1a_extend(p.signal.id, b"#close")
+                }
                 Ok(p) => p.signal.id,
                 Err(_) => key,
             };

@@ -97,6 +97,11 @@ impl WebhookSource {
         })
     }
 
+    /// The source's counters.
+    pub fn counters(&self) -> super::CounterSnapshot {
+        self.counters.snapshot()
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -175,6 +180,18 @@ impl WebhookSource {
             }
         }
         let _ = stream.shutdown(std::net::Shutdown::Write);
+        // Lingering close: read what the client still sends (a refused body) so that
+        // closing with unread data does not reset the connection before the client
+        // has read the response.
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut sink_buf = [0u8; 4096];
+        let mut left = 64usize << 10;
+        while let Ok(n) = stream.read(&mut sink_buf) {
+            if n == 0 || n >= left {
+                break;
+            }
+            left -= n;
+        }
     }
 
     /// Reads, authenticates and forwards one request; returns the signal id.

@@ -50,6 +50,11 @@ impl WsSignalSource {
         }
     }
 
+    /// The source's counters.
+    pub fn counters(&self) -> super::CounterSnapshot {
+        self.counters.snapshot()
+    }
+
     /// Replaces the WebSocket client settings (timeouts, backoff).
     pub fn with_ws_config(mut self, ws: WsConfig) -> WsSignalSource {
         self.ws = ws;
