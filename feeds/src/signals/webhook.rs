@@ -154,39 +154,40 @@ impl WebhookSource {
     ) {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(self.timeout));
-        match self.handle(&mut stream, sink) {
+        let r = match self.handle(&mut stream, sink) {
             Ok(id) => {
                 let body = format!("{{\"ok\":true,\"id\":\"{id:016x}\"}}");
                 let _ = respond(&mut stream, 200, &body);
+                return;
             }
-            Err(r) => {
-                let counter = match r.kind {
-                    Kind::Auth => &self.counters.rejected_auth,
-                    Kind::Malformed => &self.counters.rejected_malformed,
-                    Kind::Transport => &self.counters.transport_errors,
-                };
-                SourceCounters::bump(counter);
-                log::warn!(
-                    target: LOG_TARGET,
-                    "webhook {}: refused request from {peer}: {} {}",
-                    self.addr,
-                    r.status,
-                    r.reason
-                );
-                if r.status != 0 {
-                    let body = format!("{{\"ok\":false,\"error\":\"{}\"}}", json_escape(&r.reason));
-                    let _ = respond(&mut stream, r.status, &body);
-                }
-            }
+            Err(r) => r,
+        };
+        let counter = match r.kind {
+            Kind::Auth => &self.counters.rejected_auth,
+            Kind::Malformed => &self.counters.rejected_malformed,
+            Kind::Transport => &self.counters.transport_errors,
+        };
+        SourceCounters::bump(counter);
+        log::warn!(
+            target: LOG_TARGET,
+            "webhook {}: refused request from {peer}: {} {}",
+            self.addr,
+            r.status,
+            r.reason
+        );
+        if r.status == 0 {
+            return;
         }
+        let body = format!("{{\"ok\":false,\"error\":\"{}\"}}", json_escape(&r.reason));
+        let _ = respond(&mut stream, r.status, &body);
+        // Lingering close: a refused request may leave body bytes unread, and closing
+        // with unread data resets the connection, which can discard the response
+        // before the client reads it. Drain briefly (100 ms, 64 KiB) first.
         let _ = stream.shutdown(std::net::Shutdown::Write);
-        // Lingering close: read what the client still sends (a refused body) so that
-        // closing with unread data does not reset the connection before the client
-        // has read the response.
         let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-        let mut sink_buf = [0u8; 4096];
+        let mut scratch = [0u8; 4096];
         let mut left = 64usize << 10;
-        while let Ok(n) = stream.read(&mut sink_buf) {
+        while let Ok(n) = stream.read(&mut scratch) {
             if n == 0 || n >= left {
                 break;
             }
