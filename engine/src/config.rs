@@ -399,6 +399,215 @@ fn default_cooldown() -> u64 {
     15
 }
 
+/// Transport of a copy-trading signal source.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignalSourceKind {
+    /// Subscribe to a WebSocket feed of signals (`url` = `ws://host:port/path`).
+    Websocket,
+    /// Listen for HTTP POSTs of signals (TradingView alerts and the like) on `bind`.
+    Webhook,
+    /// Poll `url` (`http://host:port/path`) for a list of signals.
+    Rest,
+}
+
+/// How a signal source authenticates its master.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignalAuth {
+    /// A shared secret: the `X-Signal-Secret` header or the body's `secret` field
+    /// (webhook), the `secret` field of each message (WebSocket), or the
+    /// `Authorization: Bearer` token sent with each poll (REST).
+    #[default]
+    SharedSecret,
+    /// `X-Signature: hex(HMAC-SHA256(secret, body))` on each POST (webhook only).
+    Hmac,
+}
+
+/// `source` table of a copy-trading controller: where its signals come from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSourceConfig {
+    /// Transport.
+    pub kind: SignalSourceKind,
+    /// WebSocket URL (`websocket`) or REST URL (`rest`); unused by `webhook`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Webhook listen address; loopback by default (put a reverse proxy with TLS in
+    /// front to receive alerts from the internet).
+    #[serde(default = "default_signal_bind")]
+    pub bind: String,
+    /// Authentication scheme.
+    #[serde(default)]
+    pub auth: SignalAuth,
+    /// Name of the environment variable that holds the secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// File that holds the secret (one line; surrounding whitespace is ignored).
+    #[serde(default)]
+    pub secret_file: Option<String>,
+    /// REST poll period in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Largest accepted webhook body or message, bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Time limit for reading one webhook request or one REST response, ms.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_signal_bind() -> String {
+    "127.0.0.1:0".into()
+}
+fn default_poll_interval_ms() -> u64 {
+    1000
+}
+fn default_max_body_bytes() -> usize {
+    64 << 10
+}
+fn default_request_timeout_ms() -> u64 {
+    5000
+}
+
+impl SignalSourceConfig {
+    /// Checks the fields that need no I/O (the secret itself is read by the source).
+    pub fn validate(&self) -> Result<(), String> {
+        match (&self.secret_env, &self.secret_file) {
+            (Some(_), Some(_)) => {
+                return Err("source: give secret_env or secret_file, not both".into())
+            }
+            (None, None) => {
+                return Err(
+                    "source: a secret is required (secret_env = \"VAR\" or secret_file = \"PATH\")"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        let url = self.url.as_deref().unwrap_or("");
+        match self.kind {
+            SignalSourceKind::Websocket => {
+                if !url.starts_with("ws://") {
+                    return Err(format!(
+                        "source: websocket url {url:?} must start with ws:// (wss:// is not supported yet)"
+                    ));
+                }
+            }
+            SignalSourceKind::Rest => {
+                if !url.starts_with("http://") {
+                    return Err(format!(
+                        "source: rest url {url:?} must start with http:// (https:// is not supported yet)"
+                    ));
+                }
+                if self.poll_interval_ms == 0 {
+                    return Err("source: poll_interval_ms must be > 0".into());
+                }
+            }
+            SignalSourceKind::Webhook => {
+                if self.bind.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(format!(
+                        "source: bind {:?} is not an address such as 127.0.0.1:8080",
+                        self.bind
+                    ));
+                }
+            }
+        }
+        if self.auth == SignalAuth::Hmac && self.kind != SignalSourceKind::Webhook {
+            return Err("source: auth = \"hmac\" is supported by webhook sources only".into());
+        }
+        if self.max_body_bytes == 0 || self.max_body_bytes > 16 << 20 {
+            return Err(format!(
+                "source: max_body_bytes must be in 1..=16777216, got {}",
+                self.max_body_bytes
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err("source: request_timeout_ms must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// A copy-trading controller: opens a position executor per accepted OPEN signal of
+/// its source, sized as the master's amount × `copy_ratio`, and stops it on CLOSE.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CopyTradingConfig {
+    /// Controller id.
+    pub id: String,
+    /// Signal source.
+    pub source: SignalSourceConfig,
+    /// Instrument symbols signals may trade; a signal for any other is refused.
+    pub allowed_pairs: Vec<String>,
+    /// Fraction of the master's amount copied (0.5 = half).
+    #[serde(default = "default_copy_ratio")]
+    pub copy_ratio: Dec,
+    /// Largest position, in quote, one signal may open (0: no cap).
+    #[serde(default)]
+    pub max_position_size_quote: Dec,
+    /// Stop loss (pnl fraction) for signals that carry none.
+    #[serde(default)]
+    pub stop_loss: Option<Dec>,
+    /// Take profit (pnl fraction) for signals that carry none.
+    #[serde(default)]
+    pub take_profit: Option<Dec>,
+    /// Seconds after which a copied position is closed.
+    #[serde(default)]
+    pub time_limit: Option<u64>,
+    /// Signals with a lower confidence are refused.
+    #[serde(default)]
+    pub min_signal_confidence: Dec,
+    /// Open copied positions allowed at once per instrument.
+    #[serde(default = "default_max_positions_per_pair")]
+    pub max_positions_per_pair: u32,
+}
+
+fn default_copy_ratio() -> Dec {
+    Dec::ONE
+}
+fn default_max_positions_per_pair() -> u32 {
+    3
+}
+
+impl CopyTradingConfig {
+    /// Checks the fields (instrument names are resolved by
+    /// [`CopyTrading::new`](crate::copy_trading::CopyTrading::new)).
+    pub fn validate(&self) -> Result<(), String> {
+        self.source.validate()?;
+        if self.allowed_pairs.is_empty() {
+            return Err("allowed_pairs is empty: list the instruments signals may trade".into());
+        }
+        if self.copy_ratio.raw() <= 0 {
+            return Err(format!("copy_ratio {} must be > 0", self.copy_ratio));
+        }
+        if self.max_position_size_quote.raw() < 0 {
+            return Err("max_position_size_quote must be >= 0".into());
+        }
+        for (name, v) in [
+            ("stop_loss", self.stop_loss),
+            ("take_profit", self.take_profit),
+        ] {
+            if matches!(v, Some(v) if v.raw() <= 0) {
+                return Err(format!("{name} must be > 0"));
+            }
+        }
+        if self.time_limit == Some(0) {
+            return Err("time_limit must be > 0 seconds".into());
+        }
+        if self.min_signal_confidence.raw() < 0 || self.min_signal_confidence > Dec::ONE {
+            return Err(format!(
+                "min_signal_confidence {} must be in [0, 1]",
+                self.min_signal_confidence
+            ));
+        }
+        if self.max_positions_per_pair == 0 {
+            return Err("max_positions_per_pair must be >= 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// One `[[controllers]]` entry, chosen by `type`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]

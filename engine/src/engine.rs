@@ -253,7 +253,8 @@ impl Engine {
         self.out.ts = self.now;
         self.stats.inputs += 1;
         match &input.event {
-            Event::None | Event::SessionStart(_) | Event::Balance(_) => {}
+            // Signals reach the copy-trading controller once it is wired in.
+            Event::None | Event::SessionStart(_) | Event::Balance(_) | Event::Signal(_) => {}
             Event::BookTicker(t) => {
                 if let Some(book) = self.books.get_mut(t.instrument as usize) {
                     book.on_ticker(t);

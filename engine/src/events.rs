@@ -3,10 +3,12 @@
 //! All types are plain data serialized with `rkyv`.
 
 use crate::num::Dec;
+use crate::signal::Signal;
 use crate::types::{ClientOrderId, InstrumentId, OrderType, Side, TimeInForce};
 
 /// Journal schema version; bump on any change to these types.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: [`Source::Signal`] and [`Event::Signal`] (copy trading).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Levels carried by one depth input; larger updates are split into chunks.
 pub const DEPTH_CHUNK: usize = 16;
@@ -28,6 +30,8 @@ pub enum Source {
     Timer,
     /// An operator (CLI, Ctrl-C).
     Operator,
+    /// A copy-trading signal source (WebSocket, webhook, REST poll).
+    Signal,
 }
 
 /// Metadata every input carries.
@@ -377,6 +381,8 @@ pub enum Event {
     Timer(u32),
     /// Operator instruction.
     Command(Command),
+    /// Copy-trading signal (schema version 2).
+    Signal(Signal),
 }
 
 /// One journaled input.

@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod config;
+pub mod copy_trading;
 pub mod engine;
 pub mod events;
 pub mod executors;
@@ -13,9 +14,11 @@ pub mod num;
 pub mod orders;
 pub mod portfolio;
 pub mod report;
+pub mod signal;
 pub mod types;
 
 pub use engine::Engine;
 pub use events::*;
 pub use num::Dec;
+pub use signal::{signal_id, Signal, SignalAction};
 pub use types::*;

@@ -16,6 +16,7 @@ pub mod csv;
 pub mod live;
 pub mod nautilus;
 pub mod recorded;
+pub mod signals;
 pub mod sync;
 pub mod synthetic;
 pub mod tardis;

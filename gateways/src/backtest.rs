@@ -100,6 +100,7 @@ impl SimLoop {
         let source = match event {
             Event::Timer(_) => Source::Timer,
             Event::Command(_) => Source::Operator,
+            Event::Signal(_) => Source::Signal,
             _ => Source::Feed,
         };
         if matches!(

@@ -23,7 +23,7 @@
 
 use kestrel_engine::{
     BalanceUpdate, BookTicker, Command, Depth, Event, ExecReport, Header, Input, Kline, Level,
-    Output, SessionStart, Trade, DEPTH_CHUNK,
+    Output, SessionStart, Signal, Trade, DEPTH_CHUNK,
 };
 use rkyv::api::high::{HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
@@ -80,6 +80,7 @@ enum StoredEvent {
     /// Boxed: stored out of line, so an executor configuration does not widen every
     /// stored input.
     Command(Box<Command>),
+    Signal(Signal),
 }
 
 /// [`Depth`] as stored: only the used levels.
@@ -123,6 +124,7 @@ impl StoredInput {
             Event::Balance(b) => StoredEvent::Balance(*b),
             Event::Timer(t) => StoredEvent::Timer(*t),
             Event::Command(c) => StoredEvent::Command(Box::new(*c)),
+            Event::Signal(s) => StoredEvent::Signal(*s),
         };
         StoredInput {
             header: input.header,
@@ -185,6 +187,7 @@ fn input_from_archived(stored: &ArchivedStoredInput) -> Result<Input, String> {
         ArchivedStoredEvent::Balance(b) => Event::Balance(de(b)?),
         ArchivedStoredEvent::Timer(t) => Event::Timer(t.to_native()),
         ArchivedStoredEvent::Command(c) => Event::Command(de(c.get())?),
+        ArchivedStoredEvent::Signal(s) => Event::Signal(de(s)?),
     };
     Ok(Input {
         header: de(&stored.header)?,
@@ -462,6 +465,18 @@ mod tests {
             }),
             Event::Timer(17),
             Event::Command(Command::ResumeController(3)),
+            Event::Signal(kestrel_engine::Signal {
+                id: kestrel_engine::signal_id(b"sig-9"),
+                instrument: 1,
+                side: Side::Sell,
+                amount: Dec(1_500_000_000),
+                entry_price: Dec(7),
+                stop_loss: Dec(20_000_000),
+                take_profit: Dec(0),
+                confidence: Dec(800_000_000),
+                action: kestrel_engine::SignalAction::Close,
+                source: 3,
+            }),
         ] {
             round_trip(&Input {
                 header: header(),

@@ -175,6 +175,16 @@ fn fmt_event(e: &Event) -> String {
         Event::Balance(b) => format!("balance  asset {} total {}", b.asset, b.total),
         Event::Timer(id) => format!("timer    {id}"),
         Event::Command(c) => format!("command  {c:?}"),
+        Event::Signal(s) => format!(
+            "signal   i{} {:?} {} {} id={:016x} src {} conf {}",
+            s.instrument,
+            s.action,
+            s.side.as_str(),
+            s.amount,
+            s.id,
+            s.source,
+            s.confidence
+        ),
     }
 }
 

@@ -13,6 +13,23 @@ const MAX_RESPONSE: usize = 64 << 20;
 /// Returns the body of a 2xx response (`Content-Length`, chunked, or read to EOF).
 /// `timeout` bounds the whole exchange (connect, send, receive).
 pub fn http_get(addr: &str, path: &str, timeout: Duration) -> Result<Vec<u8>, WsError> {
+    http_get_with_headers(addr, path, &[], timeout)
+}
+
+/// [`http_get`] with extra request headers (e.g. `("Authorization", "Bearer …")`).
+/// A name or value containing CR or LF is refused as [`WsError::BadUrl`].
+pub fn http_get_with_headers(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Vec<u8>, WsError> {
+    if headers
+        .iter()
+        .any(|(n, v)| n.contains(['\r', '\n']) || v.contains(['\r', '\n']))
+    {
+        return Err(WsError::BadUrl("header contains CR or LF".into()));
+    }
     let deadline = Instant::now() + timeout;
     let sock = addr
         .to_socket_addrs()
@@ -27,9 +44,16 @@ pub fn http_get(addr: &str, path: &str, timeout: Duration) -> Result<Vec<u8>, Ws
             .ok_or(WsError::Timeout("HTTP request"))
     };
     stream.set_write_timeout(Some(left(deadline)?))?;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n"
     );
+    for (name, value) in headers {
+        req.push_str(name);
+        req.push_str(": ");
+        req.push_str(value);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
     stream.write_all(req.as_bytes())?;
 
     let mut buf = Vec::with_capacity(1 << 16);
