@@ -1,0 +1,590 @@
+//! Request encoding into reused buffers: WebSocket-API JSON (`order.place`,
+//! `order.cancel`, `order.cancelReplace` / USD-M `order.modify`) and REST query
+//! strings (`POST|DELETE /api/v3/order`, `/fapi/v1/order`, and signed queries), each
+//! signed with HMAC-SHA256.
+//!
+//! Rules (Binance docs, `signature.json`):
+//! - REST: the query string is signed exactly as sent (parameters in the order given,
+//!   non-ASCII and reserved bytes percent-encoded), and `&signature=…` comes last.
+//!   The API key travels in the `X-MBX-APIKEY` header.
+//! - WebSocket API: every parameter but `signature`, `apiKey` included, sorted by
+//!   name, joined as `k=v&…` in raw UTF-8; the signature goes into `params`.
+//! - `newClientOrderId` is the engine's [`ClientOrderId`] text (`K<session>-<counter>`),
+//!   so a resubmitted order is recognised by the venue, never doubled.
+//! - Prices and quantities are written with the instrument's decimals (tick and lot
+//!   size), e.g. `52000.00` and `0.01000000`.
+//!
+//! Cost: [`OrderEncoder`] owns its buffers (parameter values, signing payload, output
+//! text); each call clears and refills them, so after the first few calls (capacity
+//! reached) encoding and signing allocate nothing (asserted by
+//! `tests/binance_alloc.rs`).
+
+use kestrel_engine::{ClientOrderId, Dec, InstrumentSpec, Market, OrderType, PlaceOrder, PositionAction, Side, TimeInForce};
+
+use super::keys::Credentials;
+use super::sign::Signer;
+use super::Venue;
+
+/// Most parameters one request may carry.
+pub const MAX_PARAMS: usize = 20;
+
+/// How a request travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket API: a JSON text frame.
+    WsApi,
+    /// REST: a signed query string.
+    Rest,
+}
+
+/// What an order request does; the first letter of its WebSocket-API id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// New order (`o.`).
+    Place,
+    /// Cancel (`c.`).
+    Cancel,
+    /// Cancel-replace (spot) or modify (USD-M) (`r.`).
+    Replace,
+}
+
+impl Op {
+    fn tag(self) -> u8 {
+        match self {
+            Op::Place => b'o',
+            Op::Cancel => b'c',
+            Op::Replace => b'r',
+        }
+    }
+}
+
+/// WebSocket-API request id: an order request (`o.K1-7`) or a plain sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqId {
+    /// An order operation; the response is routed back to the order by its id alone.
+    Order(Op, ClientOrderId),
+    /// Any other request.
+    Seq(u64),
+}
+
+impl ReqId {
+    /// Reads an id written by [`OrderEncoder`] (`o.K1-7`, `c.K1-7`, `r.K1-7`, or a
+    /// number).
+    pub fn parse(s: &str) -> Option<ReqId> {
+        if let Ok(n) = s.parse::<u64>() {
+            return Some(ReqId::Seq(n));
+        }
+        let (tag, cid) = s.split_once('.')?;
+        let op = match tag {
+            "o" => Op::Place,
+            "c" => Op::Cancel,
+            "r" => Op::Replace,
+            _ => return None,
+        };
+        Some(ReqId::Order(op, ClientOrderId::parse(cid)?))
+    }
+}
+
+/// A parameter value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// Text (JSON string).
+    Str(&'a str),
+    /// Unsigned integer (JSON number).
+    Int(u64),
+    /// Decimal with this many decimals (JSON string).
+    Dec(Dec, u32),
+    /// Client order id text `K<session>-<counter>` (JSON string).
+    Cid(ClientOrderId),
+}
+
+/// Why an order could not be encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    /// Quantity is zero or negative.
+    BadQuantity(ClientOrderId),
+    /// A priced order has a zero or negative price.
+    BadPrice(ClientOrderId),
+    /// More than [`MAX_PARAMS`] parameters.
+    TooManyParams,
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeError::BadQuantity(c) => write!(f, "order {c}: quantity must be > 0"),
+            EncodeError::BadPrice(c) => write!(f, "order {c}: limit price must be > 0"),
+            EncodeError::TooManyParams => write!(f, "more than {MAX_PARAMS} parameters"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Param {
+    key: &'static str,
+    start: u32,
+    end: u32,
+    quoted: bool,
+}
+
+/// Encodes and signs requests into reused buffers (see the module docs).
+pub struct OrderEncoder {
+    venue: Venue,
+    signer: Signer,
+    api_key: String,
+    recv_window_ms: u64,
+    vals: Vec<u8>,
+    params: [Param; MAX_PARAMS],
+    n: usize,
+    payload: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl std::fmt::Debug for OrderEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderEncoder")
+            .field("venue", &self.venue)
+            .field("recv_window_ms", &self.recv_window_ms)
+            .field("signer", &self.signer)
+            .finish()
+    }
+}
+
+impl OrderEncoder {
+    /// An encoder for `venue` signing with `creds`; `recv_window_ms` goes into every
+    /// signed request.
+    pub fn new(venue: Venue, creds: &Credentials, recv_window_ms: u64) -> OrderEncoder {
+        OrderEncoder {
+            venue,
+            signer: Signer::new(&creds.secret),
+            api_key: creds.api_key.clone(),
+            recv_window_ms,
+            vals: Vec::with_capacity(512),
+            params: [Param::default(); MAX_PARAMS],
+            n: 0,
+            payload: Vec::with_capacity(1024),
+            out: Vec::with_capacity(1024),
+        }
+    }
+
+    /// The venue encoded for.
+    pub fn venue(&self) -> Venue {
+        self.venue
+    }
+
+    /// The signer (for REST requests built elsewhere).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// A new order. `ts_ms` is the venue-time timestamp (local clock plus offset).
+    ///
+    /// # Errors
+    /// [`EncodeError::BadQuantity`] / [`EncodeError::BadPrice`] for impossible orders.
+    pub fn place(
+        &mut self,
+        t: Transport,
+        p: &PlaceOrder,
+        spec: &InstrumentSpec,
+        ts_ms: u64,
+    ) -> Result<&str, EncodeError> {
+        let priced = p.order_type != OrderType::Market;
+        if p.qty.raw() <= 0 {
+            return Err(EncodeError::BadQuantity(p.cid));
+        }
+        if priced && p.price.raw() <= 0 {
+            return Err(EncodeError::BadPrice(p.cid));
+        }
+        let mut ps = ParamList::default();
+        ps.push("symbol", Value::Str(&spec.symbol));
+        ps.push("side", Value::Str(p.side.as_str()));
+        let hedge = self.venue == Venue::UsdM && spec.market == Market::PerpetualHedge;
+        if hedge {
+            ps.push("positionSide", Value::Str(position_side(p.side, p.position_action)));
+        }
+        let (ty, tif) = order_type(self.venue, p.order_type, p.tif);
+        ps.push("type", Value::Str(ty));
+        if let Some(tif) = tif {
+            ps.push("timeInForce", Value::Str(tif));
+        }
+        ps.push("quantity", Value::Dec(p.qty, spec.size_decimals()));
+        if priced {
+            ps.push("price", Value::Dec(p.price, spec.price_decimals()));
+        }
+        if self.venue == Venue::UsdM && !hedge && p.position_action == PositionAction::Close {
+            ps.push("reduceOnly", Value::Str("true"));
+        }
+        ps.push("newClientOrderId", Value::Cid(p.cid));
+        ps.push("newOrderRespType", Value::Str("RESULT"));
+        match t {
+            Transport::WsApi => {
+                self.ws_signed("order.place", ReqId::Order(Op::Place, p.cid), ps.as_slice(), ts_ms)
+            }
+            Transport::Rest => self.rest_signed(ps.as_slice(), ts_ms),
+        }
+    }
+
+    /// A cancel of order `cid` (by our id).
+    ///
+    /// # Errors
+    /// Never in practice (the parameter count is fixed); kept for a uniform API.
+    pub fn cancel(
+        &mut self,
+        t: Transport,
+        cid: ClientOrderId,
+        spec: &InstrumentSpec,
+        ts_ms: u64,
+    ) -> Result<&str, EncodeError> {
+        let mut ps = ParamList::default();
+        ps.push("symbol", Value::Str(&spec.symbol));
+        ps.push("origClientOrderId", Value::Cid(cid));
+        match t {
+            Transport::WsApi => {
+                self.ws_signed("order.cancel", ReqId::Order(Op::Cancel, cid), ps.as_slice(), ts_ms)
+            }
+            Transport::Rest => self.rest_signed(ps.as_slice(), ts_ms),
+        }
+    }
+
+    /// Replaces order `p.cid` by one with `p`'s price and quantity: spot
+    /// `order.cancelReplace` (`STOP_ON_FAILURE`, the new order keeps the client id),
+    /// USD-M `order.modify` (the same order amended). REST: `POST
+    /// /api/v3/order/cancelReplace` / `PUT /fapi/v1/order`.
+    ///
+    /// # Errors
+    /// As [`place`](Self::place).
+    pub fn replace(
+        &mut self,
+        t: Transport,
+        p: &PlaceOrder,
+        spec: &InstrumentSpec,
+        ts_ms: u64,
+    ) -> Result<&str, EncodeError> {
+        if p.qty.raw() <= 0 {
+            return Err(EncodeError::BadQuantity(p.cid));
+        }
+        if p.price.raw() <= 0 {
+            return Err(EncodeError::BadPrice(p.cid));
+        }
+        let mut ps = ParamList::default();
+        ps.push("symbol", Value::Str(&spec.symbol));
+        let method = match self.venue {
+            Venue::Spot => {
+                ps.push("cancelReplaceMode", Value::Str("STOP_ON_FAILURE"));
+                ps.push("cancelOrigClientOrderId", Value::Cid(p.cid));
+                ps.push("side", Value::Str(p.side.as_str()));
+                let (ty, tif) = order_type(self.venue, p.order_type, p.tif);
+                ps.push("type", Value::Str(ty));
+                if let Some(tif) = tif {
+                    ps.push("timeInForce", Value::Str(tif));
+                }
+                ps.push("quantity", Value::Dec(p.qty, spec.size_decimals()));
+                ps.push("price", Value::Dec(p.price, spec.price_decimals()));
+                ps.push("newClientOrderId", Value::Cid(p.cid));
+                ps.push("newOrderRespType", Value::Str("RESULT"));
+                "order.cancelReplace"
+            }
+            Venue::UsdM => {
+                ps.push("origClientOrderId", Value::Cid(p.cid));
+                ps.push("side", Value::Str(p.side.as_str()));
+                ps.push("quantity", Value::Dec(p.qty, spec.size_decimals()));
+                ps.push("price", Value::Dec(p.price, spec.price_decimals()));
+                "order.modify"
+            }
+        };
+        match t {
+            Transport::WsApi => {
+                self.ws_signed(method, ReqId::Order(Op::Replace, p.cid), ps.as_slice(), ts_ms)
+            }
+            Transport::Rest => self.rest_signed(ps.as_slice(), ts_ms),
+        }
+    }
+
+    fn load(&mut self, params: &[(&'static str, Value<'_>)]) -> Result<(), EncodeError> {
+        self.vals.clear();
+        self.n = 0;
+        for &(key, v) in params {
+            self.push(key, v)?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, key: &'static str, v: Value<'_>) -> Result<(), EncodeError> {
+        if self.n >= MAX_PARAMS {
+            return Err(EncodeError::TooManyParams);
+        }
+        let start = self.vals.len() as u32;
+        let quoted = match v {
+            Value::Str(s) => {
+                self.vals.extend_from_slice(s.as_bytes());
+                true
+            }
+            Value::Int(i) => {
+                write_u64(&mut self.vals, i);
+                false
+            }
+            Value::Dec(d, decimals) => {
+                write_dec(&mut self.vals, d, decimals);
+                true
+            }
+            Value::Cid(c) => {
+                write_cid(&mut self.vals, c);
+                true
+            }
+        };
+        self.params[self.n] = Param {
+            key,
+            start,
+            end: self.vals.len() as u32,
+            quoted,
+        };
+        self.n += 1;
+        Ok(())
+    }
+
+    fn val(&self, p: &Param) -> &[u8] {
+        &self.vals[p.start as usize..p.end as usize]
+    }
+
+    /// A signed WebSocket-API request `{"id":…,"method":…,"params":{…}}` with
+    /// `apiKey`, `recvWindow` and `timestamp` added to `params`.
+    ///
+    /// # Errors
+    /// [`EncodeError::TooManyParams`].
+    pub fn ws_signed(
+        &mut self,
+        method: &str,
+        id: ReqId,
+        params: &[(&'static str, Value<'_>)],
+        ts_ms: u64,
+    ) -> Result<&str, EncodeError> {
+        self.load(params)?;
+        let key = std::mem::take(&mut self.api_key);
+        let r = self.push("apiKey", Value::Str(&key));
+        self.api_key = key;
+        r?;
+        self.push("recvWindow", Value::Int(self.recv_window_ms))?;
+        self.push("timestamp", Value::Int(ts_ms))?;
+        self.params[..self.n].sort_unstable_by(|a, b| a.key.cmp(b.key));
+        // Signing payload: sorted k=v&…, raw UTF-8.
+        self.payload.clear();
+        for i in 0..self.n {
+            let p = self.params[i];
+            if i > 0 {
+                self.payload.push(b'&');
+            }
+            self.payload.extend_from_slice(p.key.as_bytes());
+            self.payload.push(b'=');
+            let (s, e) = (p.start as usize, p.end as usize);
+            self.payload.extend_from_slice(&self.vals[s..e]);
+        }
+        let sig = self.signer.sign(&self.payload);
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(b"{\"id\":");
+        match id {
+            ReqId::Order(op, cid) => {
+                out.extend_from_slice(&[b'"', op.tag(), b'.']);
+                write_cid(out, cid);
+                out.push(b'"');
+            }
+            ReqId::Seq(n) => write_u64(out, n),
+        }
+        out.extend_from_slice(b",\"method\":\"");
+        json_escape(out, method.as_bytes());
+        out.extend_from_slice(b"\",\"params\":{");
+        for i in 0..self.n {
+            let p = self.params[i];
+            out.push(b'"');
+            out.extend_from_slice(p.key.as_bytes());
+            out.extend_from_slice(b"\":");
+            let v = &self.vals[p.start as usize..p.end as usize];
+            if p.quoted {
+                out.push(b'"');
+                json_escape(out, v);
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(v);
+            }
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"signature\":\"");
+        out.extend_from_slice(&sig);
+        out.extend_from_slice(b"\"}}");
+        Ok(as_text(&self.out))
+    }
+
+    /// A signed REST query string: `params` in order, then `recvWindow`, `timestamp`
+    /// and `signature`.
+    ///
+    /// # Errors
+    /// [`EncodeError::TooManyParams`].
+    pub fn rest_signed(
+        &mut self,
+        params: &[(&'static str, Value<'_>)],
+        ts_ms: u64,
+    ) -> Result<&str, EncodeError> {
+        self.load(params)?;
+        self.push("recvWindow", Value::Int(self.recv_window_ms))?;
+        self.push("timestamp", Value::Int(ts_ms))?;
+        self.out.clear();
+        for i in 0..self.n {
+            let p = self.params[i];
+            if i > 0 {
+                self.out.push(b'&');
+            }
+            self.out.extend_from_slice(p.key.as_bytes());
+            self.out.push(b'=');
+            let (s, e) = (p.start as usize, p.end as usize);
+            percent_encode(&mut self.out, &self.vals[s..e]);
+        }
+        let sig = self.signer.sign(&self.out);
+        self.out.extend_from_slice(b"&signature=");
+        self.out.extend_from_slice(&sig);
+        Ok(as_text(&self.out))
+    }
+
+    /// The last signing payload of [`ws_signed`](Self::ws_signed) (tests, debugging).
+    pub fn last_payload(&self) -> &str {
+        as_text(&self.payload)
+    }
+
+    /// Number of parameters of the last request and the value of `key` in it.
+    pub fn last_param(&self, key: &str) -> Option<&str> {
+        self.params[..self.n]
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| as_text(self.val(p)))
+    }
+}
+
+/// Fixed-capacity parameter list on the stack.
+struct ParamList<'a> {
+    items: [(&'static str, Value<'a>); 16],
+    n: usize,
+}
+
+impl Default for ParamList<'_> {
+    fn default() -> Self {
+        ParamList {
+            items: [("", Value::Int(0)); 16],
+            n: 0,
+        }
+    }
+}
+
+impl<'a> ParamList<'a> {
+    fn push(&mut self, key: &'static str, v: Value<'a>) {
+        // Order requests push at most 13 parameters; 16 slots always suffice.
+        if let Some(slot) = self.items.get_mut(self.n) {
+            *slot = (key, v);
+            self.n += 1;
+        }
+    }
+    fn as_slice(&self) -> &[(&'static str, Value<'a>)] {
+        &self.items[..self.n]
+    }
+}
+
+/// Every byte written into the buffers comes from `&str` values, ASCII digits and
+/// ASCII escapes, so the text is UTF-8; a failure is impossible and reads as empty.
+fn as_text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+/// Binance order type and time in force.
+fn order_type(venue: Venue, t: OrderType, tif: TimeInForce) -> (&'static str, Option<&'static str>) {
+    let tif_s = match tif {
+        TimeInForce::Gtc => "GTC",
+        TimeInForce::Ioc => "IOC",
+        TimeInForce::Fok => "FOK",
+    };
+    match (venue, t) {
+        (_, OrderType::Market) => ("MARKET", None),
+        (_, OrderType::Limit) => ("LIMIT", Some(tif_s)),
+        (Venue::Spot, OrderType::LimitMaker) => ("LIMIT_MAKER", None),
+        (Venue::UsdM, OrderType::LimitMaker) => ("LIMIT", Some("GTX")),
+    }
+}
+
+/// USD-M hedge-mode position side: opening buys and closing sells act on LONG.
+fn position_side(side: Side, action: PositionAction) -> &'static str {
+    match (side, action) {
+        (Side::Buy, PositionAction::Open) | (Side::Sell, PositionAction::Close) => "LONG",
+        (Side::Sell, PositionAction::Open) | (Side::Buy, PositionAction::Close) => "SHORT",
+    }
+}
+
+/// Appends the decimal digits of `v`.
+pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `d` with exactly `decimals` decimals (at most 9), truncating extra digits.
+pub fn write_dec(out: &mut Vec<u8>, d: Dec, decimals: u32) {
+    let decimals = decimals.min(kestrel_engine::num::DECIMALS);
+    let raw = d.raw();
+    if raw < 0 {
+        out.push(b'-');
+    }
+    let abs = raw.unsigned_abs();
+    let scale = kestrel_engine::num::SCALE as u64;
+    write_u64(out, abs / scale);
+    if decimals > 0 {
+        out.push(b'.');
+        let mut frac = abs % scale;
+        for _ in 0..decimals {
+            frac *= 10;
+            out.push(b'0' + (frac / scale) as u8);
+            frac %= scale;
+        }
+    }
+}
+
+/// Appends the client order id text `K<session>-<counter>`.
+pub fn write_cid(out: &mut Vec<u8>, c: ClientOrderId) {
+    out.push(b'K');
+    write_u64(out, c.session() as u64);
+    out.push(b'-');
+    write_u64(out, c.counter() as u64);
+}
+
+fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved bytes (uppercase hex).
+pub fn percent_encode(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        }
+    }
+}
