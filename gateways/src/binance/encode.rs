@@ -532,15 +532,23 @@ pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Appends `d` with exactly `decimals` decimals (at most 9), truncating extra digits.
+/// Appends `d` with `decimals` decimals (at most 9), or more when `d` has more
+/// significant decimals: a value off the instrument's step is sent as it is (the
+/// venue then refuses it with its filter error) rather than silently rounded.
 pub fn write_dec(out: &mut Vec<u8>, d: Dec, decimals: u32) {
-    let decimals = decimals.min(kestrel_engine::num::DECIMALS);
     let raw = d.raw();
     if raw < 0 {
         out.push(b'-');
     }
     let abs = raw.unsigned_abs();
     let scale = kestrel_engine::num::SCALE as u64;
+    let mut frac = abs % scale;
+    let mut needed = kestrel_engine::num::DECIMALS;
+    while needed > 0 && frac % 10 == 0 {
+        frac /= 10;
+        needed -= 1;
+    }
+    let decimals = decimals.max(needed).min(kestrel_engine::num::DECIMALS);
     write_u64(out, abs / scale);
     if decimals > 0 {
         out.push(b'.');
@@ -586,5 +594,214 @@ pub fn percent_encode(out: &mut Vec<u8>, s: &[u8]) {
         } else {
             out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binance::keys::Secret;
+    use kestrel_engine::Market;
+
+    const SPOT_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+    const SPOT_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+
+    fn d(s: &str) -> Dec {
+        Dec::parse(s).unwrap()
+    }
+
+    fn enc(venue: Venue, window: u64) -> OrderEncoder {
+        let creds = Credentials {
+            api_key: SPOT_KEY.into(),
+            secret: Secret::new(SPOT_SECRET),
+        };
+        OrderEncoder::new(venue, &creds, window)
+    }
+
+    fn spec(symbol: &str, tick: &str, lot: &str, market: Market) -> InstrumentSpec {
+        InstrumentSpec {
+            symbol: symbol.into(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: d(tick),
+            lot_size: d(lot),
+            min_qty: Dec::ZERO,
+            min_notional: Dec::ZERO,
+            market,
+        }
+    }
+
+    #[test]
+    fn rest_vectors_byte_for_byte() {
+        let mut e = enc(Venue::Spot, 5000);
+        let q = e
+            .rest_signed(
+                &[
+                    ("symbol", Value::Str("LTCBTC")),
+                    ("side", Value::Str("BUY")),
+                    ("type", Value::Str("LIMIT")),
+                    ("timeInForce", Value::Str("GTC")),
+                    ("quantity", Value::Dec(d("1"), 0)),
+                    ("price", Value::Dec(d("0.1"), 1)),
+                ],
+                1499827319559,
+            )
+            .unwrap();
+        assert_eq!(q, "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71");
+        let q = e
+            .rest_signed(
+                &[
+                    ("symbol", Value::Str("１２３４５６")),
+                    ("side", Value::Str("BUY")),
+                    ("type", Value::Str("LIMIT")),
+                    ("timeInForce", Value::Str("GTC")),
+                    ("quantity", Value::Dec(d("1"), 0)),
+                    ("price", Value::Dec(d("0.1"), 1)),
+                ],
+                1499827319559,
+            )
+            .unwrap()
+            .to_string();
+        assert!(q.starts_with("symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY"));
+        assert!(q.ends_with("&signature=e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"), "{q}");
+    }
+
+    #[test]
+    fn ws_api_vectors_byte_for_byte() {
+        let mut e = enc(Venue::Spot, 100);
+        let params = [
+            ("symbol", Value::Str("BTCUSDT")),
+            ("side", Value::Str("SELL")),
+            ("type", Value::Str("LIMIT")),
+            ("timeInForce", Value::Str("GTC")),
+            ("quantity", Value::Dec(d("0.01"), 8)),
+            ("price", Value::Dec(d("52000"), 2)),
+        ];
+        let text = e.ws_signed("order.place", ReqId::Seq(7), &params, 1645423376532).unwrap().to_string();
+        assert_eq!(
+            e.last_payload(),
+            format!("apiKey={SPOT_KEY}&price=52000.00&quantity=0.01000000&recvWindow=100&side=SELL&symbol=BTCUSDT&timeInForce=GTC&timestamp=1645423376532&type=LIMIT")
+        );
+        assert_eq!(
+            text,
+            format!("{{\"id\":7,\"method\":\"order.place\",\"params\":{{\"apiKey\":\"{SPOT_KEY}\",\"price\":\"52000.00\",\"quantity\":\"0.01000000\",\"recvWindow\":100,\"side\":\"SELL\",\"symbol\":\"BTCUSDT\",\"timeInForce\":\"GTC\",\"timestamp\":1645423376532,\"type\":\"LIMIT\",\"signature\":\"aa1b5712c094bc4e57c05a1a5c1fd8d88dcd628338ea863fec7b88e59fe2db24\"}}}}")
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["params"]["recvWindow"], 100);
+        // Non-ASCII symbol: raw UTF-8 in the payload.
+        let mut e = enc(Venue::Spot, 5000);
+        let params = [
+            ("symbol", Value::Str("１２３４５６")),
+            ("side", Value::Str("BUY")),
+            ("type", Value::Str("LIMIT")),
+            ("timeInForce", Value::Str("GTC")),
+            ("quantity", Value::Dec(d("1"), 8)),
+            ("price", Value::Dec(d("0.1"), 8)),
+        ];
+        let text = e.ws_signed("order.place", ReqId::Seq(1), &params, 1645423376532).unwrap();
+        assert!(text.contains("\"signature\":\"b33892ae8e687c939f4468c6268ddd4c40ac1af18ad19a064864c47bae0752cd\""), "{text}");
+    }
+
+    fn order(cid: ClientOrderId, side: Side, t: OrderType, price: &str, qty: &str) -> PlaceOrder {
+        PlaceOrder {
+            cid,
+            instrument: 0,
+            side,
+            order_type: t,
+            tif: TimeInForce::Gtc,
+            price: d(price),
+            qty: d(qty),
+            position_action: PositionAction::Open,
+        }
+    }
+
+    #[test]
+    fn orders_encode_exactly() {
+        let s = spec("BTCUSDT", "0.01", "0.00001", Market::Spot);
+        let cid = ClientOrderId::new(3, 17);
+        let mut e = enc(Venue::Spot, 5000);
+        let p = order(cid, Side::Buy, OrderType::Limit, "60000.5", "0.0015");
+        let q = e.place(Transport::Rest, &p, &s, 1700000000000).unwrap().to_string();
+        let body = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00150&price=60000.50&newClientOrderId=K3-17&newOrderRespType=RESULT&recvWindow=5000&timestamp=1700000000000";
+        let sig = Signer::from_key(SPOT_SECRET.as_bytes()).sign(body.as_bytes());
+        assert_eq!(q, format!("{body}&signature={}", std::str::from_utf8(&sig).unwrap()));
+
+        let w = e.place(Transport::WsApi, &p, &s, 1700000000000).unwrap().to_string();
+        assert!(w.starts_with("{\"id\":\"o.K3-17\",\"method\":\"order.place\",\"params\":{\"apiKey\":"), "{w}");
+        assert_eq!(
+            e.last_payload(),
+            format!("apiKey={SPOT_KEY}&newClientOrderId=K3-17&newOrderRespType=RESULT&price=60000.50&quantity=0.00150&recvWindow=5000&side=BUY&symbol=BTCUSDT&timeInForce=GTC&timestamp=1700000000000&type=LIMIT")
+        );
+        let v: serde_json::Value = serde_json::from_str(&w).unwrap();
+        assert_eq!(ReqId::parse(v["id"].as_str().unwrap()), Some(ReqId::Order(Op::Place, cid)));
+
+        // Spot post-only and market.
+        let m = order(cid, Side::Sell, OrderType::LimitMaker, "1", "2");
+        e.place(Transport::Rest, &m, &s, 1).unwrap();
+        assert_eq!((e.last_param("type"), e.last_param("timeInForce")), (Some("LIMIT_MAKER"), None));
+        let m = order(cid, Side::Sell, OrderType::Market, "0", "2");
+        e.place(Transport::Rest, &m, &s, 1).unwrap();
+        assert_eq!((e.last_param("type"), e.last_param("price")), (Some("MARKET"), None));
+
+        // Cancel and cancel-replace.
+        let c = e.cancel(Transport::WsApi, cid, &s, 5).unwrap().to_string();
+        assert!(c.starts_with("{\"id\":\"c.K3-17\",\"method\":\"order.cancel\""));
+        assert_eq!(e.last_param("origClientOrderId"), Some("K3-17"));
+        let r = e.replace(Transport::WsApi, &p, &s, 5).unwrap().to_string();
+        assert!(r.starts_with("{\"id\":\"r.K3-17\",\"method\":\"order.cancelReplace\""));
+        assert_eq!(
+            (e.last_param("cancelReplaceMode"), e.last_param("cancelOrigClientOrderId"), e.last_param("newClientOrderId")),
+            (Some("STOP_ON_FAILURE"), Some("K3-17"), Some("K3-17"))
+        );
+
+        // Errors.
+        let bad = order(cid, Side::Buy, OrderType::Limit, "0", "1");
+        assert_eq!(e.place(Transport::Rest, &bad, &s, 1), Err(EncodeError::BadPrice(cid)));
+        let bad = order(cid, Side::Buy, OrderType::Market, "0", "0");
+        assert_eq!(e.place(Transport::Rest, &bad, &s, 1), Err(EncodeError::BadQuantity(cid)));
+    }
+
+    #[test]
+    fn usdm_orders() {
+        let cid = ClientOrderId::new(1, 2);
+        let mut e = enc(Venue::UsdM, 5000);
+        let one_way = spec("BTCUSDT", "0.1", "0.001", Market::PerpetualOneway);
+        let mut p = order(cid, Side::Sell, OrderType::LimitMaker, "60000", "0.01");
+        p.position_action = PositionAction::Close;
+        e.place(Transport::Rest, &p, &one_way, 1).unwrap();
+        assert_eq!(
+            (e.last_param("type"), e.last_param("timeInForce"), e.last_param("reduceOnly"), e.last_param("positionSide")),
+            (Some("LIMIT"), Some("GTX"), Some("true"), None)
+        );
+        let hedge = spec("BTCUSDT", "0.1", "0.001", Market::PerpetualHedge);
+        e.place(Transport::Rest, &p, &hedge, 1).unwrap();
+        assert_eq!((e.last_param("positionSide"), e.last_param("reduceOnly")), (Some("LONG"), None));
+        let r = e.replace(Transport::WsApi, &p, &hedge, 1).unwrap().to_string();
+        assert!(r.contains("\"method\":\"order.modify\""), "{r}");
+        assert_eq!((e.last_param("price"), e.last_param("quantity")), (Some("60000.0"), Some("0.010")));
+    }
+
+    #[test]
+    fn numbers_format() {
+        let mut b = Vec::new();
+        write_dec(&mut b, d("-1.5"), 3);
+        b.push(b' ');
+        write_dec(&mut b, d("123.456789"), 2);
+        b.push(b' ');
+        write_dec(&mut b, d("7"), 0);
+        b.push(b' ');
+        write_u64(&mut b, 0);
+        b.push(b' ');
+        write_u64(&mut b, u64::MAX);
+        b.push(b' ');
+        write_cid(&mut b, ClientOrderId::new(u32::MAX, 0));
+        assert_eq!(std::str::from_utf8(&b).unwrap(), "-1.500 123.456789 7 0 18446744073709551615 K4294967295-0");
+        let mut b = Vec::new();
+        percent_encode(&mut b, "a b&c=d~".as_bytes());
+        json_escape(&mut b, b"\"\\\x01");
+        assert_eq!(std::str::from_utf8(&b).unwrap(), "a%20b%26c%3Dd~\\\"\\\\\\u0001");
+        assert_eq!(ReqId::parse("x.K1-2"), None);
+        assert_eq!(ReqId::parse("c.K1-2"), Some(ReqId::Order(Op::Cancel, ClientOrderId::new(1, 2))));
+        assert_eq!(ReqId::parse("42"), Some(ReqId::Seq(42)));
     }
 }

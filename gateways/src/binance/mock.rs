@@ -660,6 +660,9 @@ fn serve(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadl
         }
     };
     if head.to_ascii_lowercase().contains("upgrade: websocket") {
+        if lock(&state).ws_down {
+            return; // refused: the TCP connection drops before the handshake
+        }
         serve_ws(sock, state, stop, deadline);
     } else {
         serve_http(sock, state, stop, deadline);

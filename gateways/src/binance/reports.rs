@@ -707,7 +707,7 @@ mod tests {
         let mut raw = br#"[{"symbol":"BTCUSDT","id":28457,"orderId":100234,"orderListId":-1,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","commission":"10.10000000","commissionAsset":"BTC","time":1499865549590,"isBuyer":true,"isMaker":false,"isBestMatch":true}]"#.to_vec();
         let u = run(&specs, &mut raw, trade_list);
         assert_eq!((u[0].cid, u[0].venue_order_id, u[0].trade_id), (None, 100234, Some(28457)));
-        assert_eq!((u[0].fee, u[0].maker), (d("40.0000101"), false));
+        assert_eq!((u[0].fee, u[0].maker), (d("40.4000101"), false));
         let mut doc = JsonDoc::default();
         let mut err = vector("ws_api_order.json", "spot_response_error_-2010_doc");
         let e = doc
