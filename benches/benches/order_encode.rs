@@ -52,13 +52,22 @@ fn bench(c: &mut Criterion) {
                 n = n.wrapping_add(1);
                 p.cid = ClientOrderId::new(7, n);
                 let ts = 1_700_000_000_000 + n as u64;
-                enc.place(t, std::hint::black_box(&p), &spec, ts).map(|s| s.len())
+                enc.place(t, std::hint::black_box(&p), &spec, ts)
+                    .map(|s| s.len())
             })
         });
     }
     let mut enc = OrderEncoder::new(Venue::Spot, &creds, 5000);
     g.bench_function("spot_ws_api_cancel", |b| {
-        b.iter(|| enc.cancel(Transport::WsApi, std::hint::black_box(p.cid), &spec, 1_700_000_000_000).map(|s| s.len()))
+        b.iter(|| {
+            enc.cancel(
+                Transport::WsApi,
+                std::hint::black_box(p.cid),
+                &spec,
+                1_700_000_000_000,
+            )
+            .map(|s| s.len())
+        })
     });
     let signer = Signer::new(&creds.secret);
     let payload = b"apiKey=vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A&newClientOrderId=K7-1&newOrderRespType=RESULT&price=60000.01&quantity=0.00123&recvWindow=5000&side=BUY&symbol=BTCUSDT&timeInForce=GTC&timestamp=1700000000000&type=LIMIT";

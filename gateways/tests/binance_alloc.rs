@@ -5,7 +5,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use kestrel_engine::{ClientOrderId, Dec, InstrumentSpec, Market, OrderType, PlaceOrder, PositionAction, Side, TimeInForce};
+use kestrel_engine::{
+    ClientOrderId, Dec, InstrumentSpec, Market, OrderType, PlaceOrder, PositionAction, Side,
+    TimeInForce,
+};
 use kestrel_gateways::binance::reports::{user_event, Instruments, JsonDoc};
 use kestrel_gateways::binance::{Credentials, OrderEncoder, Secret, Transport, Venue};
 
@@ -85,7 +88,10 @@ fn encode_and_sign_allocate_nothing_after_warm_up() {
                 let ts = 1_700_000_000_000 + i as u64;
                 total_len += enc.place(Transport::WsApi, &p, &spec, ts).unwrap().len();
                 total_len += enc.place(Transport::Rest, &p, &spec, ts).unwrap().len();
-                total_len += enc.cancel(Transport::WsApi, p.cid, &spec, ts).unwrap().len();
+                total_len += enc
+                    .cancel(Transport::WsApi, p.cid, &spec, ts)
+                    .unwrap()
+                    .len();
                 total_len += enc.replace(Transport::WsApi, &p, &spec, ts).unwrap().len();
             }
         };
@@ -95,7 +101,11 @@ fn encode_and_sign_allocate_nothing_after_warm_up() {
         let before = allocs();
         run(&mut enc, 10_000);
         let after = allocs();
-        assert_eq!(after - before, 0, "{venue:?}: allocations during 40,000 encodes");
+        assert_eq!(
+            after - before,
+            0,
+            "{venue:?}: allocations during 40,000 encodes"
+        );
     }
     assert!(total_len > 40_000 * 2 * 200);
 }
@@ -131,5 +141,8 @@ fn user_stream_reports_parse_without_allocating() {
     let before = allocs();
     run(10_000, &mut doc, &mut out);
     assert_eq!(allocs() - before, 0);
-    assert_eq!((out.len(), out[0].fee, out[0].trade_id), (1, d("0.12"), Some(7)));
+    assert_eq!(
+        (out.len(), out[0].fee, out[0].trade_id),
+        (1, d("0.12"), Some(7))
+    );
 }

@@ -92,7 +92,10 @@ fn setup_with(venue: Venue, balance: &str, secret: &str) -> Setup {
     };
     let mut conn = BinanceConnector::new(cfg, creds, Box::new(clock)).unwrap();
     conn.start().unwrap();
-    assert!(conn.wait_ready(Duration::from_secs(5)).unwrap(), "connector not ready");
+    assert!(
+        conn.wait_ready(Duration::from_secs(5)).unwrap(),
+        "connector not ready"
+    );
     Setup { mock, conn, jump }
 }
 
@@ -117,7 +120,11 @@ fn order(n: u32, side: Side, price: &str, qty: &str) -> PlaceOrder {
 fn poll_until(c: &mut BinanceConnector, out: &mut Vec<Report>, done: impl Fn(&[Report]) -> bool) {
     let until = Instant::now() + Duration::from_secs(5);
     while !done(out) {
-        assert!(Instant::now() < until, "timed out; reports so far: {out:#?}; last error {:?}", c.last_error());
+        assert!(
+            Instant::now() < until,
+            "timed out; reports so far: {out:#?}; last error {:?}",
+            c.last_error()
+        );
         c.poll(Duration::from_millis(2), out).unwrap();
     }
 }
@@ -131,11 +138,14 @@ fn settle(c: &mut BinanceConnector, out: &mut Vec<Report>, ms: u64) {
 }
 
 fn kinds(out: &[Report]) -> Vec<(u32, ExecKind)> {
-    out.iter().map(|r| (r.exec.cid.counter(), r.exec.kind)).collect()
+    out.iter()
+        .map(|r| (r.exec.cid.counter(), r.exec.kind))
+        .collect()
 }
 
 fn has(out: &[Report], n: u32, k: ExecKind) -> bool {
-    out.iter().any(|r| r.exec.cid.counter() == n && r.exec.kind == k)
+    out.iter()
+        .any(|r| r.exec.cid.counter() == n && r.exec.kind == k)
 }
 
 #[test]
@@ -150,21 +160,37 @@ fn spot_place_ack_partial_fill_fill() {
     poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::Ack));
     let ack = out[0];
     assert!(ack.recv_ns >= sent.sent_ns);
-    assert_eq!((ack.exec.venue_order_id, ack.exec.leaves_qty), (1000, d("0.003")));
+    assert_eq!(
+        (ack.exec.venue_order_id, ack.exec.leaves_qty),
+        (1000, d("0.003"))
+    );
 
     let t1 = mock.fill(p.cid, d("0.001"), d("59999.5"), true).unwrap();
     poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::PartialFill));
     let t2 = mock.fill(p.cid, d("0.002"), d("59999.9"), false).unwrap();
     poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::Fill));
     settle(&mut conn, &mut out, 100);
-    assert_eq!(kinds(&out), vec![(1, ExecKind::Ack), (1, ExecKind::PartialFill), (1, ExecKind::Fill)]);
+    assert_eq!(
+        kinds(&out),
+        vec![
+            (1, ExecKind::Ack),
+            (1, ExecKind::PartialFill),
+            (1, ExecKind::Fill)
+        ]
+    );
     assert_eq!((t1, t2), (5000, 5001));
     let pf = out[1].exec;
-    assert_eq!((pf.last_qty, pf.last_px, pf.cum_qty, pf.leaves_qty), (d("0.001"), d("59999.5"), d("0.001"), d("0.002")));
+    assert_eq!(
+        (pf.last_qty, pf.last_px, pf.cum_qty, pf.leaves_qty),
+        (d("0.001"), d("59999.5"), d("0.001"), d("0.002"))
+    );
     // Fee: 0.1 % of 59.9995 USDT, charged in the quote asset.
     assert_eq!((pf.fee, pf.liquidity), (d("0.0599995"), Liquidity::Maker));
     let f = out[2].exec;
-    assert_eq!((f.last_qty, f.last_px, f.cum_qty, f.leaves_qty), (d("0.002"), d("59999.9"), d("0.003"), Dec::ZERO));
+    assert_eq!(
+        (f.last_qty, f.last_px, f.cum_qty, f.leaves_qty),
+        (d("0.002"), d("59999.9"), d("0.003"), Dec::ZERO)
+    );
     assert_eq!((f.fee, f.liquidity), (d("0.1199998"), Liquidity::Taker));
     assert!(out[2].venue_ts_ns > 1_600_000_000_000_000_000);
 
@@ -177,7 +203,13 @@ fn spot_place_ack_partial_fill_fill() {
     assert_eq!(mock.signature_failures(), 0);
     assert_eq!(conn.stats().ws_requests, 1);
     let log = mock.log();
-    assert_eq!(log[..2], ["GET /api/v3/time".to_string(), "POST /api/v3/userDataStream".to_string()]);
+    assert_eq!(
+        log[..2],
+        [
+            "GET /api/v3/time".to_string(),
+            "POST /api/v3/userDataStream".to_string()
+        ]
+    );
     assert!(log.contains(&"ws order.place".to_string()));
 }
 
@@ -189,9 +221,16 @@ fn spot_reject_cancel_and_replace() {
     conn.place(&order(1, Side::Buy, "60000", "0.01")).unwrap();
     poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::Rejected));
     assert_eq!(out[0].exec.reason, RejectReason::InsufficientBalance);
-    assert!(conn.last_error().unwrap().contains("-2010 (NEW_ORDER_REJECTED): Account has insufficient balance"), "{:?}", conn.last_error());
+    assert!(
+        conn.last_error()
+            .unwrap()
+            .contains("-2010 (NEW_ORDER_REJECTED): Account has insufficient balance"),
+        "{:?}",
+        conn.last_error()
+    );
     // -1013 LOT_SIZE.
-    conn.place(&order(2, Side::Sell, "60000", "0.000015")).unwrap();
+    conn.place(&order(2, Side::Sell, "60000", "0.000015"))
+        .unwrap();
     poll_until(&mut conn, &mut out, |o| has(o, 2, ExecKind::Rejected));
     assert_eq!(out[1].exec.reason, RejectReason::BadLot);
 
@@ -207,7 +246,10 @@ fn spot_reject_cancel_and_replace() {
     while conn.stats().venue_errors == errors && Instant::now() < until {
         conn.poll(Duration::from_millis(2), &mut out).unwrap();
     }
-    assert!(conn.last_error().unwrap().contains("-2011 (CANCEL_REJECTED): Unknown order sent."));
+    assert!(conn
+        .last_error()
+        .unwrap()
+        .contains("-2011 (CANCEL_REJECTED): Unknown order sent."));
 
     // Cancel-replace: the new venue order acks under the same client id; the old
     // order's CANCELED is not reported.
@@ -215,7 +257,9 @@ fn spot_reject_cancel_and_replace() {
     conn.place(&p).unwrap();
     poll_until(&mut conn, &mut out, |o| has(o, 4, ExecKind::Ack));
     conn.modify(p.cid, d("62500"), d("0.002")).unwrap();
-    poll_until(&mut conn, &mut out, |o| o.iter().filter(|r| r.exec.cid.counter() == 4).count() == 2);
+    poll_until(&mut conn, &mut out, |o| {
+        o.iter().filter(|r| r.exec.cid.counter() == 4).count() == 2
+    });
     settle(&mut conn, &mut out, 100);
     assert_eq!(
         kinds(&out),
@@ -258,7 +302,10 @@ fn disconnect_mid_order_then_reconcile_emits_missed_fill_once() {
     assert_eq!(sent.transport, Transport::Rest);
     assert!(sent.sent_ns > 0);
     settle(&mut conn, &mut out, 150);
-    assert!(!has(&out, 1, ExecKind::Fill), "fill seen while the stream was down");
+    assert!(
+        !has(&out, 1, ExecKind::Fill),
+        "fill seen while the stream was down"
+    );
     assert!(has(&out, 2, ExecKind::Ack));
 
     mock.set_ws_down(false);
@@ -266,17 +313,30 @@ fn disconnect_mid_order_then_reconcile_emits_missed_fill_once() {
     settle(&mut conn, &mut out, 300);
     assert_eq!(
         kinds(&out),
-        vec![(1, ExecKind::Ack), (1, ExecKind::PartialFill), (2, ExecKind::Ack), (1, ExecKind::Fill)]
+        vec![
+            (1, ExecKind::Ack),
+            (1, ExecKind::PartialFill),
+            (2, ExecKind::Ack),
+            (1, ExecKind::Fill)
+        ]
     );
     let f = out[3].exec;
-    assert_eq!((f.last_qty, f.last_px, f.cum_qty, f.leaves_qty), (d("0.002"), d("60000.5"), d("0.003"), Dec::ZERO));
+    assert_eq!(
+        (f.last_qty, f.last_px, f.cum_qty, f.leaves_qty),
+        (d("0.002"), d("60000.5"), d("0.003"), Dec::ZERO)
+    );
     assert_eq!(f.fee, d("0.120001"));
     // myTrades returned the first trade again: dropped by trade id.
     assert!(conn.tracker_stats().duplicate_fills >= 1);
     assert!(conn.stats().reconciles >= 1);
     assert_eq!(conn.stats().rest_requests, 1);
     let log = mock.log();
-    for req in ["GET /api/v3/openOrders", "GET /api/v3/myTrades", "GET /api/v3/order", "POST /api/v3/order"] {
+    for req in [
+        "GET /api/v3/openOrders",
+        "GET /api/v3/myTrades",
+        "GET /api/v3/order",
+        "POST /api/v3/order",
+    ] {
         assert!(log.iter().any(|l| l == req), "{req} missing from {log:?}");
     }
     assert!(conn.is_ready());
@@ -305,7 +365,11 @@ fn timestamp_error_resyncs_clock_and_resends_once() {
 
 #[test]
 fn listen_key_keepalive_every_thirty_minutes_and_renewal() {
-    let Setup { mock, mut conn, jump } = setup(Venue::Spot);
+    let Setup {
+        mock,
+        mut conn,
+        jump,
+    } = setup(Venue::Spot);
     let mut out = Vec::new();
     const MIN: u64 = 60_000_000_000;
     jump.store(29 * MIN, Ordering::Relaxed);
@@ -352,7 +416,9 @@ fn usdm_order_trade_update_flow() {
     poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::PartialFill));
     // order.modify amends in place: reported as a new ack with the new quantity.
     conn.modify(p.cid, d("60010"), d("0.003")).unwrap();
-    poll_until(&mut conn, &mut out, |o| o.iter().filter(|r| r.exec.kind == ExecKind::Ack).count() == 2);
+    poll_until(&mut conn, &mut out, |o| {
+        o.iter().filter(|r| r.exec.kind == ExecKind::Ack).count() == 2
+    });
     mock.fill(p.cid, d("0.002"), d("60010"), false).unwrap();
     poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::Fill));
     // -2019 margin insufficient.
@@ -370,10 +436,19 @@ fn usdm_order_trade_update_flow() {
         ]
     );
     let f = out[3].exec;
-    assert_eq!((f.last_qty, f.cum_qty, f.leaves_qty, f.fee), (d("0.002"), d("0.003"), Dec::ZERO, d("0.12002")));
+    assert_eq!(
+        (f.last_qty, f.cum_qty, f.leaves_qty, f.fee),
+        (d("0.002"), d("0.003"), Dec::ZERO, d("0.12002"))
+    );
     assert_eq!(out[4].exec.reason, RejectReason::InsufficientBalance);
     let log = mock.log();
-    assert_eq!(log[..2], ["GET /fapi/v1/time".to_string(), "POST /fapi/v1/listenKey".to_string()]);
+    assert_eq!(
+        log[..2],
+        [
+            "GET /fapi/v1/time".to_string(),
+            "POST /fapi/v1/listenKey".to_string()
+        ]
+    );
     assert!(log.contains(&"ws order.modify".to_string()));
 }
 

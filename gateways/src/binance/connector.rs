@@ -13,8 +13,7 @@
 use std::time::Duration;
 
 use kestrel_engine::{
-    Action, ClientOrderId, Dec, ExecReport, InstrumentId, InstrumentSpec, PlaceOrder,
-    RejectReason,
+    Action, ClientOrderId, Dec, ExecReport, InstrumentId, InstrumentSpec, PlaceOrder, RejectReason,
 };
 use kestrel_feeds::binance::tape::Val;
 use kestrel_feeds::ws::{ConnEvent, ConnState, MessageHandler, WsClient, WsConfig};
@@ -25,7 +24,10 @@ use super::errors::{BinanceError, ErrorAction, VenueError};
 use super::keys::Credentials;
 use super::ratelimit::RateLimits;
 use super::reconcile::{reconcile, Reconciled, VenueQueries};
-use super::reports::{order_list, order_object, trade_list, user_event, venue_error, Instruments, JsonDoc, OrderUpdate, UserEvent};
+use super::reports::{
+    order_list, order_object, trade_list, user_event, venue_error, Instruments, JsonDoc,
+    OrderUpdate, UserEvent,
+};
 use super::rest::{Method, RestClient, RestResponse};
 use super::tracker::{OrderTracker, TrackerStats};
 use super::user_stream::ListenKeySchedule;
@@ -162,52 +164,60 @@ impl Inbox {
     fn ws_api_frame(&mut self, recv_ns: u64, payload: &mut [u8]) -> Result<(), String> {
         let inst = Instruments(&self.instruments);
         let (updates, events, rate) = (&mut self.updates, &mut self.events, &mut self.rate);
-        self.doc.parse(payload, |root: Val<'_, '_>| -> Result<(), String> {
-            if let Some(r) = root.get("rateLimits") {
-                rate.on_ws_rate_limits(r);
-            }
-            let id = root
-                .get("id")
-                .and_then(|v| v.as_str().map(ReqId::parse).unwrap_or_else(|| v.as_u64().map(ReqId::Seq)));
-            let status = root.get("status").and_then(|v| v.as_u64()).unwrap_or(0) as u16;
-            if let Some(e) = root.get("error") {
-                let err = venue_error(status, e).ok_or("error object without a code")?;
-                let retry_after_ms = e
-                    .get("data")
-                    .and_then(|d| d.get("retryAfter"))
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0);
-                match id {
-                    Some(id) => events.push(Inbound::Error { id, err, retry_after_ms }),
-                    None => return Err(format!("unrouted error response: {err}")),
+        self.doc
+            .parse(payload, |root: Val<'_, '_>| -> Result<(), String> {
+                if let Some(r) = root.get("rateLimits") {
+                    rate.on_ws_rate_limits(r);
                 }
-                return Ok(());
-            }
-            if let (Some(ReqId::Order(..)), Some(result)) = (id, root.get("result")) {
-                updates.clear();
-                order_object(result, inst, updates)?;
-                events.extend(updates.drain(..).map(|u| Inbound::Update(u, recv_ns)));
-            }
-            Ok(())
-        })?
+                let id = root.get("id").and_then(|v| {
+                    v.as_str()
+                        .map(ReqId::parse)
+                        .unwrap_or_else(|| v.as_u64().map(ReqId::Seq))
+                });
+                let status = root.get("status").and_then(|v| v.as_u64()).unwrap_or(0) as u16;
+                if let Some(e) = root.get("error") {
+                    let err = venue_error(status, e).ok_or("error object without a code")?;
+                    let retry_after_ms = e
+                        .get("data")
+                        .and_then(|d| d.get("retryAfter"))
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(0);
+                    match id {
+                        Some(id) => events.push(Inbound::Error {
+                            id,
+                            err,
+                            retry_after_ms,
+                        }),
+                        None => return Err(format!("unrouted error response: {err}")),
+                    }
+                    return Ok(());
+                }
+                if let (Some(ReqId::Order(..)), Some(result)) = (id, root.get("result")) {
+                    updates.clear();
+                    order_object(result, inst, updates)?;
+                    events.extend(updates.drain(..).map(|u| Inbound::Update(u, recv_ns)));
+                }
+                Ok(())
+            })?
     }
 
     fn user_frame(&mut self, recv_ns: u64, payload: &mut [u8]) -> Result<(), String> {
         let inst = Instruments(&self.instruments);
         let (updates, events) = (&mut self.updates, &mut self.events);
-        self.doc.parse(payload, |root: Val<'_, '_>| -> Result<(), String> {
-            updates.clear();
-            match user_event(root, inst, updates)? {
-                UserEvent::Order => {
-                    events.extend(updates.drain(..).map(|u| Inbound::Update(u, recv_ns)))
+        self.doc
+            .parse(payload, |root: Val<'_, '_>| -> Result<(), String> {
+                updates.clear();
+                match user_event(root, inst, updates)? {
+                    UserEvent::Order => {
+                        events.extend(updates.drain(..).map(|u| Inbound::Update(u, recv_ns)))
+                    }
+                    UserEvent::ListenKeyExpired | UserEvent::StreamTerminated => {
+                        events.push(Inbound::ListenKeyExpired)
+                    }
+                    UserEvent::Other => {}
                 }
-                UserEvent::ListenKeyExpired | UserEvent::StreamTerminated => {
-                    events.push(Inbound::ListenKeyExpired)
-                }
-                UserEvent::Other => {}
-            }
-            Ok(())
-        })?
+                Ok(())
+            })?
     }
 }
 
@@ -341,7 +351,6 @@ impl RestQueries<'_> {
         take_headers(self.rate, &resp, now);
         check(resp, self.doc)
     }
-
 }
 
 fn spec_of(cfg: &BinanceConfig, i: InstrumentId) -> Result<&InstrumentSpec, BinanceError> {
@@ -368,7 +377,10 @@ impl VenueQueries for RestQueries<'_> {
     ) -> Result<bool, BinanceError> {
         let cfg = self.cfg;
         let symbol = spec_of(cfg, instrument)?.symbol.as_str();
-        let params = [("symbol", Value::Str(symbol)), ("origClientOrderId", Value::Cid(cid))];
+        let params = [
+            ("symbol", Value::Str(symbol)),
+            ("origClientOrderId", Value::Cid(cid)),
+        ];
         let mut body = match self.get(cfg.venue.order_path(), &params) {
             Ok(b) => b,
             Err(BinanceError::Venue(e)) if e.code == -2013 => return Ok(false),
@@ -390,7 +402,10 @@ impl VenueQueries for RestQueries<'_> {
     ) -> Result<(), BinanceError> {
         let cfg = self.cfg;
         let symbol = spec_of(cfg, instrument)?.symbol.as_str();
-        let params = [("symbol", Value::Str(symbol)), ("orderId", Value::Int(venue_order_id))];
+        let params = [
+            ("symbol", Value::Str(symbol)),
+            ("orderId", Value::Int(venue_order_id)),
+        ];
         let mut body = self.get(cfg.venue.trades_path(), &params)?;
         let inst = Instruments(&cfg.instruments);
         self.doc
@@ -518,7 +533,9 @@ impl BinanceConnector {
         let server = self
             .inbox
             .doc
-            .parse(&mut body, |root| root.get("serverTime").and_then(|v| v.as_u64()))
+            .parse(&mut body, |root| {
+                root.get("serverTime").and_then(|v| v.as_u64())
+            })
             .map_err(BinanceError::Parse)?
             .ok_or_else(|| BinanceError::Parse("time response without serverTime".into()))?;
         self.sync.update(t0, server, t1);
@@ -543,7 +560,9 @@ impl BinanceConnector {
         self.inbox
             .doc
             .parse(&mut body, |root| {
-                root.get("listenKey").and_then(|v| v.as_str()).map(str::to_string)
+                root.get("listenKey")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
             })
             .map_err(BinanceError::Parse)
     }
@@ -612,7 +631,11 @@ impl BinanceConnector {
     /// # Errors
     /// Unknown instrument or a transport failure (a `CancelRejected` is queued for a
     /// tracked order).
-    pub fn cancel(&mut self, cid: ClientOrderId, instrument: InstrumentId) -> Result<Sent, BinanceError> {
+    pub fn cancel(
+        &mut self,
+        cid: ClientOrderId,
+        instrument: InstrumentId,
+    ) -> Result<Sent, BinanceError> {
         let p = match self.tracker.get_mut(cid) {
             Some(t) => {
                 t.canceling = true;
@@ -642,7 +665,10 @@ impl BinanceConnector {
         qty: Dec,
     ) -> Result<Sent, BinanceError> {
         let venue = self.cfg.venue;
-        let t = self.tracker.get_mut(cid).ok_or(BinanceError::UnknownOrder(cid))?;
+        let t = self
+            .tracker
+            .get_mut(cid)
+            .ok_or(BinanceError::UnknownOrder(cid))?;
         if venue == Venue::Spot {
             t.replacing = true;
         }
@@ -660,7 +686,9 @@ impl BinanceConnector {
         match *a {
             Action::Place(ref p) => self.place(p).map(Some),
             Action::Cancel { cid, instrument } => self.cancel(cid, instrument).map(Some),
-            Action::Modify { cid, price, qty, .. } => self.modify(cid, price, qty).map(Some),
+            Action::Modify {
+                cid, price, qty, ..
+            } => self.modify(cid, price, qty).map(Some),
             _ => Ok(None),
         }
     }
@@ -800,7 +828,10 @@ impl BinanceConnector {
             ErrorAction::ResyncClock => {
                 self.resync_needed = true;
                 let resend = op == Op::Place
-                    && self.tracker.get(cid).is_some_and(|t| !t.resent && !t.terminal);
+                    && self
+                        .tracker
+                        .get(cid)
+                        .is_some_and(|t| !t.resent && !t.terminal);
                 if resend {
                     self.resend.push(cid);
                 } else {
@@ -815,9 +846,7 @@ impl BinanceConnector {
             }
             ErrorAction::Backoff => {
                 let now = self.venue_now_ms();
-                self.inbox
-                    .rate
-                    .block_until(retry_after_ms.max(now + 1_000));
+                self.inbox.rate.block_until(retry_after_ms.max(now + 1_000));
                 self.order_failed(op, cid, RejectReason::RateLimited);
             }
             ErrorAction::Auth => self.order_failed(op, cid, RejectReason::Other),
@@ -858,7 +887,11 @@ impl BinanceConnector {
     /// # Errors
     /// A failure of the poll itself; housekeeping failures are retried on later
     /// polls and recorded in [`last_error`](Self::last_error).
-    pub fn poll(&mut self, timeout: Duration, out: &mut Vec<Report>) -> Result<usize, BinanceError> {
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        out: &mut Vec<Report>,
+    ) -> Result<usize, BinanceError> {
         let start = out.len();
         out.append(&mut self.pending);
         let clock = &*self.clock;
@@ -908,7 +941,9 @@ impl BinanceConnector {
         if !self.resync_needed && !self.resend.is_empty() {
             let resend = std::mem::take(&mut self.resend);
             for cid in resend {
-                let Some(t) = self.tracker.get_mut(cid) else { continue };
+                let Some(t) = self.tracker.get_mut(cid) else {
+                    continue;
+                };
                 if t.terminal {
                     continue;
                 }
@@ -980,7 +1015,13 @@ impl BinanceConnector {
             rate: &mut self.inbox.rate,
         };
         self.execs.clear();
-        let r = reconcile(&mut self.tracker, &mut q, now_ms, self.cfg.recv_window_ms, &mut self.execs);
+        let r = reconcile(
+            &mut self.tracker,
+            &mut q,
+            now_ms,
+            self.cfg.recv_window_ms,
+            &mut self.execs,
+        );
         let recv_ns = self.clock.mono_ns();
         let n = self.execs.len() as u64;
         out.extend(self.execs.drain(..).map(|exec| Report {

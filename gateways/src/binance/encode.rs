@@ -19,7 +19,10 @@
 //! reached) encoding and signing allocate nothing (asserted by
 //! `tests/binance_alloc.rs`).
 
-use kestrel_engine::{ClientOrderId, Dec, InstrumentSpec, Market, OrderType, PlaceOrder, PositionAction, Side, TimeInForce};
+use kestrel_engine::{
+    ClientOrderId, Dec, InstrumentSpec, Market, OrderType, PlaceOrder, PositionAction, Side,
+    TimeInForce,
+};
 
 use super::keys::Credentials;
 use super::sign::Signer;
@@ -202,7 +205,10 @@ impl OrderEncoder {
         ps.push("side", Value::Str(p.side.as_str()));
         let hedge = self.venue == Venue::UsdM && spec.market == Market::PerpetualHedge;
         if hedge {
-            ps.push("positionSide", Value::Str(position_side(p.side, p.position_action)));
+            ps.push(
+                "positionSide",
+                Value::Str(position_side(p.side, p.position_action)),
+            );
         }
         let (ty, tif) = order_type(self.venue, p.order_type, p.tif);
         ps.push("type", Value::Str(ty));
@@ -219,9 +225,12 @@ impl OrderEncoder {
         ps.push("newClientOrderId", Value::Cid(p.cid));
         ps.push("newOrderRespType", Value::Str("RESULT"));
         match t {
-            Transport::WsApi => {
-                self.ws_signed("order.place", ReqId::Order(Op::Place, p.cid), ps.as_slice(), ts_ms)
-            }
+            Transport::WsApi => self.ws_signed(
+                "order.place",
+                ReqId::Order(Op::Place, p.cid),
+                ps.as_slice(),
+                ts_ms,
+            ),
             Transport::Rest => self.rest_signed(ps.as_slice(), ts_ms),
         }
     }
@@ -241,9 +250,12 @@ impl OrderEncoder {
         ps.push("symbol", Value::Str(&spec.symbol));
         ps.push("origClientOrderId", Value::Cid(cid));
         match t {
-            Transport::WsApi => {
-                self.ws_signed("order.cancel", ReqId::Order(Op::Cancel, cid), ps.as_slice(), ts_ms)
-            }
+            Transport::WsApi => self.ws_signed(
+                "order.cancel",
+                ReqId::Order(Op::Cancel, cid),
+                ps.as_slice(),
+                ts_ms,
+            ),
             Transport::Rest => self.rest_signed(ps.as_slice(), ts_ms),
         }
     }
@@ -295,9 +307,12 @@ impl OrderEncoder {
             }
         };
         match t {
-            Transport::WsApi => {
-                self.ws_signed(method, ReqId::Order(Op::Replace, p.cid), ps.as_slice(), ts_ms)
-            }
+            Transport::WsApi => self.ws_signed(
+                method,
+                ReqId::Order(Op::Replace, p.cid),
+                ps.as_slice(),
+                ts_ms,
+            ),
             Transport::Rest => self.rest_signed(ps.as_slice(), ts_ms),
         }
     }
@@ -495,7 +510,11 @@ fn as_text(b: &[u8]) -> &str {
 }
 
 /// Binance order type and time in force.
-fn order_type(venue: Venue, t: OrderType, tif: TimeInForce) -> (&'static str, Option<&'static str>) {
+fn order_type(
+    venue: Venue,
+    t: OrderType,
+    tif: TimeInForce,
+) -> (&'static str, Option<&'static str>) {
     let tif_s = match tif {
         TimeInForce::Gtc => "GTC",
         TimeInForce::Ioc => "IOC",
@@ -544,7 +563,7 @@ pub fn write_dec(out: &mut Vec<u8>, d: Dec, decimals: u32) {
     let scale = kestrel_engine::num::SCALE as u64;
     let mut frac = abs % scale;
     let mut needed = kestrel_engine::num::DECIMALS;
-    while needed > 0 && frac % 10 == 0 {
+    while needed > 0 && frac.is_multiple_of(10) {
         frac /= 10;
         needed -= 1;
     }
@@ -662,8 +681,15 @@ mod tests {
             )
             .unwrap()
             .to_string();
-        assert!(q.starts_with("symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY"));
-        assert!(q.ends_with("&signature=e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"), "{q}");
+        assert!(
+            q.starts_with("symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY")
+        );
+        assert!(
+            q.ends_with(
+                "&signature=e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
+            ),
+            "{q}"
+        );
     }
 
     #[test]
@@ -677,7 +703,10 @@ mod tests {
             ("quantity", Value::Dec(d("0.01"), 8)),
             ("price", Value::Dec(d("52000"), 2)),
         ];
-        let text = e.ws_signed("order.place", ReqId::Seq(7), &params, 1645423376532).unwrap().to_string();
+        let text = e
+            .ws_signed("order.place", ReqId::Seq(7), &params, 1645423376532)
+            .unwrap()
+            .to_string();
         assert_eq!(
             e.last_payload(),
             format!("apiKey={SPOT_KEY}&price=52000.00&quantity=0.01000000&recvWindow=100&side=SELL&symbol=BTCUSDT&timeInForce=GTC&timestamp=1645423376532&type=LIMIT")
@@ -698,7 +727,9 @@ mod tests {
             ("quantity", Value::Dec(d("1"), 8)),
             ("price", Value::Dec(d("0.1"), 8)),
         ];
-        let text = e.ws_signed("order.place", ReqId::Seq(1), &params, 1645423376532).unwrap();
+        let text = e
+            .ws_signed("order.place", ReqId::Seq(1), &params, 1645423376532)
+            .unwrap();
         assert!(text.contains("\"signature\":\"b33892ae8e687c939f4468c6268ddd4c40ac1af18ad19a064864c47bae0752cd\""), "{text}");
     }
 
@@ -721,27 +752,48 @@ mod tests {
         let cid = ClientOrderId::new(3, 17);
         let mut e = enc(Venue::Spot, 5000);
         let p = order(cid, Side::Buy, OrderType::Limit, "60000.5", "0.0015");
-        let q = e.place(Transport::Rest, &p, &s, 1700000000000).unwrap().to_string();
+        let q = e
+            .place(Transport::Rest, &p, &s, 1700000000000)
+            .unwrap()
+            .to_string();
         let body = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00150&price=60000.50&newClientOrderId=K3-17&newOrderRespType=RESULT&recvWindow=5000&timestamp=1700000000000";
         let sig = Signer::from_key(SPOT_SECRET.as_bytes()).sign(body.as_bytes());
-        assert_eq!(q, format!("{body}&signature={}", std::str::from_utf8(&sig).unwrap()));
+        assert_eq!(
+            q,
+            format!("{body}&signature={}", std::str::from_utf8(&sig).unwrap())
+        );
 
-        let w = e.place(Transport::WsApi, &p, &s, 1700000000000).unwrap().to_string();
-        assert!(w.starts_with("{\"id\":\"o.K3-17\",\"method\":\"order.place\",\"params\":{\"apiKey\":"), "{w}");
+        let w = e
+            .place(Transport::WsApi, &p, &s, 1700000000000)
+            .unwrap()
+            .to_string();
+        assert!(
+            w.starts_with("{\"id\":\"o.K3-17\",\"method\":\"order.place\",\"params\":{\"apiKey\":"),
+            "{w}"
+        );
         assert_eq!(
             e.last_payload(),
             format!("apiKey={SPOT_KEY}&newClientOrderId=K3-17&newOrderRespType=RESULT&price=60000.50&quantity=0.00150&recvWindow=5000&side=BUY&symbol=BTCUSDT&timeInForce=GTC&timestamp=1700000000000&type=LIMIT")
         );
         let v: serde_json::Value = serde_json::from_str(&w).unwrap();
-        assert_eq!(ReqId::parse(v["id"].as_str().unwrap()), Some(ReqId::Order(Op::Place, cid)));
+        assert_eq!(
+            ReqId::parse(v["id"].as_str().unwrap()),
+            Some(ReqId::Order(Op::Place, cid))
+        );
 
         // Spot post-only and market.
         let m = order(cid, Side::Sell, OrderType::LimitMaker, "1", "2");
         e.place(Transport::Rest, &m, &s, 1).unwrap();
-        assert_eq!((e.last_param("type"), e.last_param("timeInForce")), (Some("LIMIT_MAKER"), None));
+        assert_eq!(
+            (e.last_param("type"), e.last_param("timeInForce")),
+            (Some("LIMIT_MAKER"), None)
+        );
         let m = order(cid, Side::Sell, OrderType::Market, "0", "2");
         e.place(Transport::Rest, &m, &s, 1).unwrap();
-        assert_eq!((e.last_param("type"), e.last_param("price")), (Some("MARKET"), None));
+        assert_eq!(
+            (e.last_param("type"), e.last_param("price")),
+            (Some("MARKET"), None)
+        );
 
         // Cancel and cancel-replace.
         let c = e.cancel(Transport::WsApi, cid, &s, 5).unwrap().to_string();
@@ -750,15 +802,25 @@ mod tests {
         let r = e.replace(Transport::WsApi, &p, &s, 5).unwrap().to_string();
         assert!(r.starts_with("{\"id\":\"r.K3-17\",\"method\":\"order.cancelReplace\""));
         assert_eq!(
-            (e.last_param("cancelReplaceMode"), e.last_param("cancelOrigClientOrderId"), e.last_param("newClientOrderId")),
+            (
+                e.last_param("cancelReplaceMode"),
+                e.last_param("cancelOrigClientOrderId"),
+                e.last_param("newClientOrderId")
+            ),
             (Some("STOP_ON_FAILURE"), Some("K3-17"), Some("K3-17"))
         );
 
         // Errors.
         let bad = order(cid, Side::Buy, OrderType::Limit, "0", "1");
-        assert_eq!(e.place(Transport::Rest, &bad, &s, 1), Err(EncodeError::BadPrice(cid)));
+        assert_eq!(
+            e.place(Transport::Rest, &bad, &s, 1),
+            Err(EncodeError::BadPrice(cid))
+        );
         let bad = order(cid, Side::Buy, OrderType::Market, "0", "0");
-        assert_eq!(e.place(Transport::Rest, &bad, &s, 1), Err(EncodeError::BadQuantity(cid)));
+        assert_eq!(
+            e.place(Transport::Rest, &bad, &s, 1),
+            Err(EncodeError::BadQuantity(cid))
+        );
     }
 
     #[test]
@@ -770,15 +832,29 @@ mod tests {
         p.position_action = PositionAction::Close;
         e.place(Transport::Rest, &p, &one_way, 1).unwrap();
         assert_eq!(
-            (e.last_param("type"), e.last_param("timeInForce"), e.last_param("reduceOnly"), e.last_param("positionSide")),
+            (
+                e.last_param("type"),
+                e.last_param("timeInForce"),
+                e.last_param("reduceOnly"),
+                e.last_param("positionSide")
+            ),
             (Some("LIMIT"), Some("GTX"), Some("true"), None)
         );
         let hedge = spec("BTCUSDT", "0.1", "0.001", Market::PerpetualHedge);
         e.place(Transport::Rest, &p, &hedge, 1).unwrap();
-        assert_eq!((e.last_param("positionSide"), e.last_param("reduceOnly")), (Some("LONG"), None));
-        let r = e.replace(Transport::WsApi, &p, &hedge, 1).unwrap().to_string();
+        assert_eq!(
+            (e.last_param("positionSide"), e.last_param("reduceOnly")),
+            (Some("LONG"), None)
+        );
+        let r = e
+            .replace(Transport::WsApi, &p, &hedge, 1)
+            .unwrap()
+            .to_string();
         assert!(r.contains("\"method\":\"order.modify\""), "{r}");
-        assert_eq!((e.last_param("price"), e.last_param("quantity")), (Some("60000.0"), Some("0.010")));
+        assert_eq!(
+            (e.last_param("price"), e.last_param("quantity")),
+            (Some("60000.0"), Some("0.010"))
+        );
     }
 
     #[test]
@@ -795,13 +871,22 @@ mod tests {
         write_u64(&mut b, u64::MAX);
         b.push(b' ');
         write_cid(&mut b, ClientOrderId::new(u32::MAX, 0));
-        assert_eq!(std::str::from_utf8(&b).unwrap(), "-1.500 123.456789 7 0 18446744073709551615 K4294967295-0");
+        assert_eq!(
+            std::str::from_utf8(&b).unwrap(),
+            "-1.500 123.456789 7 0 18446744073709551615 K4294967295-0"
+        );
         let mut b = Vec::new();
         percent_encode(&mut b, "a b&c=d~".as_bytes());
         json_escape(&mut b, b"\"\\\x01");
-        assert_eq!(std::str::from_utf8(&b).unwrap(), "a%20b%26c%3Dd~\\\"\\\\\\u0001");
+        assert_eq!(
+            std::str::from_utf8(&b).unwrap(),
+            "a%20b%26c%3Dd~\\\"\\\\\\u0001"
+        );
         assert_eq!(ReqId::parse("x.K1-2"), None);
-        assert_eq!(ReqId::parse("c.K1-2"), Some(ReqId::Order(Op::Cancel, ClientOrderId::new(1, 2))));
+        assert_eq!(
+            ReqId::parse("c.K1-2"),
+            Some(ReqId::Order(Op::Cancel, ClientOrderId::new(1, 2)))
+        );
         assert_eq!(ReqId::parse("42"), Some(ReqId::Seq(42)));
     }
 }

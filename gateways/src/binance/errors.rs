@@ -184,11 +184,17 @@ impl fmt::Display for BinanceError {
             BinanceError::Parse(e) => write!(f, "Binance response not understood: {e}"),
             BinanceError::Encode(e) => write!(f, "cannot encode order: {e}"),
             BinanceError::UnknownInstrument(i) => {
-                write!(f, "instrument {i} is not configured for the Binance connector")
+                write!(
+                    f,
+                    "instrument {i} is not configured for the Binance connector"
+                )
             }
             BinanceError::UnknownOrder(c) => write!(f, "order {c} is not tracked"),
             BinanceError::RateLimited { until_ms } => {
-                write!(f, "Binance rate limit: no requests until venue time {until_ms} ms")
+                write!(
+                    f,
+                    "Binance rate limit: no requests until venue time {until_ms} ms"
+                )
             }
             BinanceError::Config(e) => write!(f, "Binance connector configuration: {e}"),
         }
@@ -227,10 +233,26 @@ mod tests {
     #[test]
     fn documented_codes_map_to_reasons() {
         let table = [
-            (-1013, "Filter failure: LOT_SIZE", ErrorAction::Reject(BadLot)),
-            (-1013, "Filter failure: PRICE_FILTER", ErrorAction::Reject(BadTick)),
-            (-1013, "Filter failure: NOTIONAL", ErrorAction::Reject(MinNotional)),
-            (-1013, "Filter failure: MIN_NOTIONAL", ErrorAction::Reject(MinNotional)),
+            (
+                -1013,
+                "Filter failure: LOT_SIZE",
+                ErrorAction::Reject(BadLot),
+            ),
+            (
+                -1013,
+                "Filter failure: PRICE_FILTER",
+                ErrorAction::Reject(BadTick),
+            ),
+            (
+                -1013,
+                "Filter failure: NOTIONAL",
+                ErrorAction::Reject(MinNotional),
+            ),
+            (
+                -1013,
+                "Filter failure: MIN_NOTIONAL",
+                ErrorAction::Reject(MinNotional),
+            ),
             (
                 -1013,
                 "This symbol does not allow the specified self-trade prevention mode.",
@@ -241,22 +263,54 @@ mod tests {
                 "Account has insufficient balance for requested action.",
                 ErrorAction::Reject(InsufficientBalance),
             ),
-            (-2010, "Order would immediately match and take.", ErrorAction::Reject(WouldTake)),
+            (
+                -2010,
+                "Order would immediately match and take.",
+                ErrorAction::Reject(WouldTake),
+            ),
             (-2010, "Duplicate order sent.", ErrorAction::StatusUnknown),
             (-2010, "Market is closed.", ErrorAction::Reject(Other)),
-            (-2011, "Unknown order sent.", ErrorAction::Reject(UnknownOrder)),
-            (-2013, "Order does not exist.", ErrorAction::Reject(UnknownOrder)),
-            (-2019, "Margin is insufficient.", ErrorAction::Reject(InsufficientBalance)),
-            (-1121, "Invalid symbol.", ErrorAction::Reject(UnknownInstrument)),
+            (
+                -2011,
+                "Unknown order sent.",
+                ErrorAction::Reject(UnknownOrder),
+            ),
+            (
+                -2013,
+                "Order does not exist.",
+                ErrorAction::Reject(UnknownOrder),
+            ),
+            (
+                -2019,
+                "Margin is insufficient.",
+                ErrorAction::Reject(InsufficientBalance),
+            ),
+            (
+                -1121,
+                "Invalid symbol.",
+                ErrorAction::Reject(UnknownInstrument),
+            ),
             (
                 -1021,
                 "Timestamp for this request was 1000ms ahead of the server's time.",
                 ErrorAction::ResyncClock,
             ),
             (-1003, "Too many requests queued.", ErrorAction::Backoff),
-            (-1007, "Timeout waiting for response from backend server.", ErrorAction::StatusUnknown),
-            (-2015, "Invalid API-key, IP, or permissions for action.", ErrorAction::Auth),
-            (-1102, "Mandatory parameter 'quantity' was not sent", ErrorAction::Reject(Other)),
+            (
+                -1007,
+                "Timeout waiting for response from backend server.",
+                ErrorAction::StatusUnknown,
+            ),
+            (
+                -2015,
+                "Invalid API-key, IP, or permissions for action.",
+                ErrorAction::Auth,
+            ),
+            (
+                -1102,
+                "Mandatory parameter 'quantity' was not sent",
+                ErrorAction::Reject(Other),
+            ),
         ];
         for (code, msg, want) in table {
             assert_eq!(act(code, msg), want, "{code} {msg}");

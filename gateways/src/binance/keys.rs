@@ -267,11 +267,21 @@ mod tests {
     fn key_files_need_owner_only_mode() {
         let p = temp("plain", &format!("abc\n{SECRET}\n"), 0o600);
         let c = Credentials::from_file(&p).unwrap();
-        assert_eq!((c.api_key.as_str(), c.secret.expose()), ("abc", SECRET.as_bytes()));
+        assert_eq!(
+            (c.api_key.as_str(), c.secret.expose()),
+            ("abc", SECRET.as_bytes())
+        );
 
-        let p = temp("named", &format!("# k\napi_key = \"abc\"\napi_secret={SECRET}\n"), 0o400);
+        let p = temp(
+            "named",
+            &format!("# k\napi_key = \"abc\"\napi_secret={SECRET}\n"),
+            0o400,
+        );
         let c = Credentials::from_file(&p).unwrap();
-        assert_eq!((c.api_key.as_str(), c.secret.expose()), ("abc", SECRET.as_bytes()));
+        assert_eq!(
+            (c.api_key.as_str(), c.secret.expose()),
+            ("abc", SECRET.as_bytes())
+        );
 
         #[cfg(unix)]
         {
@@ -279,7 +289,10 @@ mod tests {
             let e = Credentials::from_file(&p).unwrap_err();
             assert!(matches!(e, KeyError::Permissions { mode, .. } if mode & 0o777 == 0o644));
             let msg = e.to_string();
-            assert!(msg.contains("has mode 644") && !msg.contains(SECRET), "{msg}");
+            assert!(
+                msg.contains("has mode 644") && !msg.contains(SECRET),
+                "{msg}"
+            );
         }
         let p = temp("bad", &format!("{SECRET}\n"), 0o600);
         let e = Credentials::from_file(&p).unwrap_err();

@@ -126,27 +126,49 @@ impl State {
         params: &BTreeMap<String, String>,
     ) -> Result<(), Failure> {
         if api_key != Some(self.api_key.as_str()) {
-            return Err((401, -2015, "Invalid API-key, IP, or permissions for action.".into()));
+            return Err((
+                401,
+                -2015,
+                "Invalid API-key, IP, or permissions for action.".into(),
+            ));
         }
-        let ok = signature.is_some_and(|sig| self.signer.verify(payload.as_bytes(), sig.as_bytes()));
+        let ok =
+            signature.is_some_and(|sig| self.signer.verify(payload.as_bytes(), sig.as_bytes()));
         if !ok {
             self.signature_failures += 1;
-            return Err((400, -1022, "Signature for this request is not valid.".into()));
+            return Err((
+                400,
+                -1022,
+                "Signature for this request is not valid.".into(),
+            ));
         }
         let ts: u64 = params
             .get("timestamp")
             .and_then(|t| t.parse().ok())
-            .ok_or((400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.".to_string()))?;
+            .ok_or((
+                400,
+                -1102,
+                "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+                    .to_string(),
+            ))?;
         let window: u64 = params
             .get("recvWindow")
             .and_then(|t| t.parse().ok())
             .unwrap_or(5_000);
         let now = self.now();
         if ts > now + 1_000 {
-            return Err((400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.".into()));
+            return Err((
+                400,
+                -1021,
+                "Timestamp for this request was 1000ms ahead of the server's time.".into(),
+            ));
         }
         if now.saturating_sub(ts) > window {
-            return Err((400, -1021, "Timestamp for this request is outside of the recvWindow.".into()));
+            return Err((
+                400,
+                -1021,
+                "Timestamp for this request is outside of the recvWindow.".into(),
+            ));
         }
         Ok(())
     }
@@ -180,10 +202,23 @@ impl State {
     }
 
     /// The user-stream event for an order change.
-    fn order_event(&self, o: &MockOrder, x: &str, trade: Option<&MockTrade>, cancel_id: Option<&str>) -> String {
+    fn order_event(
+        &self,
+        o: &MockOrder,
+        x: &str,
+        trade: Option<&MockTrade>,
+        cancel_id: Option<&str>,
+    ) -> String {
         let now = self.now();
         let (l, lp, n, na, t, m) = match trade {
-            Some(t) => (s(t.qty), s(t.price), s(t.fee), J::from(t.fee_asset.clone()), t.id as i64, t.maker),
+            Some(t) => (
+                s(t.qty),
+                s(t.price),
+                s(t.fee),
+                J::from(t.fee_asset.clone()),
+                t.id as i64,
+                t.maker,
+            ),
             None => ("0".into(), "0".into(), "0".into(), J::Null, -1, false),
         };
         match self.venue {
@@ -240,12 +275,23 @@ impl State {
         let Some(spec) = self.spec(&symbol).cloned() else {
             return Err((400, -1121, "Invalid symbol.".into()));
         };
-        let cid = params.get("newClientOrderId").cloned().unwrap_or_else(|| format!("mock{}", self.next_order_id));
-        if self.orders.iter().any(|(k, o)| k & DONE_BIT == 0 && o.cid == cid) {
+        let cid = params
+            .get("newClientOrderId")
+            .cloned()
+            .unwrap_or_else(|| format!("mock{}", self.next_order_id));
+        if self
+            .orders
+            .iter()
+            .any(|(k, o)| k & DONE_BIT == 0 && o.cid == cid)
+        {
             return Err((400, -2010, "Duplicate order sent.".into()));
         }
-        let qty = Self::dec_param(params, "quantity")?
-            .ok_or((400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.".to_string()))?;
+        let qty = Self::dec_param(params, "quantity")?.ok_or((
+            400,
+            -1102,
+            "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."
+                .to_string(),
+        ))?;
         let price = Self::dec_param(params, "price")?.unwrap_or(Dec::ZERO);
         let ty = params.get("type").cloned().unwrap_or_default();
         if !qty.is_multiple_of(spec.lot_size) || qty < spec.min_quantity() {
@@ -255,10 +301,18 @@ impl State {
             return Err((400, -1013, "Filter failure: PRICE_FILTER".into()));
         }
         let side = params.get("side").cloned().unwrap_or_default();
-        let locked = if side == "BUY" { price.mul(qty) } else { Dec::ZERO };
+        let locked = if side == "BUY" {
+            price.mul(qty)
+        } else {
+            Dec::ZERO
+        };
         if locked > self.balance {
             return Err(match self.venue {
-                Venue::Spot => (400, -2010, "Account has insufficient balance for requested action.".into()),
+                Venue::Spot => (
+                    400,
+                    -2010,
+                    "Account has insufficient balance for requested action.".into(),
+                ),
                 Venue::UsdM => (400, -2019, "Margin is insufficient.".into()),
             });
         }
@@ -270,7 +324,10 @@ impl State {
             cid,
             side,
             ty,
-            tif: params.get("timeInForce").cloned().unwrap_or_else(|| "GTC".into()),
+            tif: params
+                .get("timeInForce")
+                .cloned()
+                .unwrap_or_else(|| "GTC".into()),
             price,
             qty,
             cum: Dec::ZERO,
@@ -343,7 +400,7 @@ impl State {
         J::Array(
             self.trades
                 .iter()
-                .filter(|t| Some(&t.symbol) == symbol && order.map_or(true, |o| o == t.order_id))
+                .filter(|t| Some(&t.symbol) == symbol && order.is_none_or(|o| o == t.order_id))
                 .map(|t| match self.venue {
                     Venue::Spot => json!({
                         "symbol": t.symbol, "id": t.id, "orderId": t.order_id, "orderListId": -1,
@@ -370,15 +427,19 @@ impl State {
                 if let Some(orig) = params.get("cancelOrigClientOrderId") {
                     cp.insert("origClientOrderId".into(), orig.clone());
                 }
-                let cancel = self
-                    .cancel(&cp)
-                    .map_err(|(st, _, m)| (st, -2022, format!("Order cancel-replace failed. {m}")))?;
+                let cancel = self.cancel(&cp).map_err(|(st, _, m)| {
+                    (st, -2022, format!("Order cancel-replace failed. {m}"))
+                })?;
                 match self.place(params) {
                     Ok(new) => Ok(json!({
                         "cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
                         "cancelResponse": cancel, "newOrderResponse": new
                     })),
-                    Err((st, _, m)) => Err((st.max(409), -2021, format!("Order cancel-replace partially failed. {m}"))),
+                    Err((st, _, m)) => Err((
+                        st.max(409),
+                        -2021,
+                        format!("Order cancel-replace partially failed. {m}"),
+                    )),
                 }
             }
             Venue::UsdM => {
@@ -412,7 +473,11 @@ impl State {
         let spec = self.spec(&o.symbol)?.clone();
         o.cum += qty;
         o.cum_quote += px.mul(qty);
-        o.status = if o.cum >= o.qty { "FILLED" } else { "PARTIALLY_FILLED" };
+        o.status = if o.cum >= o.qty {
+            "FILLED"
+        } else {
+            "PARTIALLY_FILLED"
+        };
         let t = MockTrade {
             id: self.next_trade_id,
             order_id: o.id,
@@ -453,7 +518,9 @@ pub struct MockVenue {
 
 impl std::fmt::Debug for MockVenue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockVenue").field("addr", &self.addr).finish()
+        f.debug_struct("MockVenue")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -589,7 +656,11 @@ impl MockVenue {
 
     /// Open orders.
     pub fn open_orders(&self) -> usize {
-        lock(&self.state).orders.keys().filter(|k| *k & DONE_BIT == 0).count()
+        lock(&self.state)
+            .orders
+            .keys()
+            .filter(|k| *k & DONE_BIT == 0)
+            .count()
     }
 
     /// Listen-key keep-alives received.
@@ -655,7 +726,11 @@ fn serve(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadl
                 }
                 thread::sleep(Duration::from_millis(1));
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     };
@@ -685,7 +760,9 @@ fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, de
     let Ok(mut ws) = tungstenite::accept_hdr(sock, cb) else {
         return;
     };
-    let _ = ws.get_mut().set_read_timeout(Some(Duration::from_millis(2)));
+    let _ = ws
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(2)));
     let (venue, gen, refused) = {
         let st = lock(&state);
         (st.venue, st.ws_gen, st.ws_down)
@@ -748,7 +825,10 @@ fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, de
             }
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
             {
                 let _ = ws.flush();
             }
@@ -784,9 +864,16 @@ fn ws_api_request(state: &Mutex<State>, text: &str) -> String {
         }
     };
     let id = req.get("id").cloned().unwrap_or(J::Null);
-    let method = req.get("method").and_then(|m| m.as_str()).unwrap_or("").to_string();
+    let method = req
+        .get("method")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_string();
     let empty = Map::new();
-    let params = req.get("params").and_then(|p| p.as_object()).unwrap_or(&empty);
+    let params = req
+        .get("params")
+        .and_then(|p| p.as_object())
+        .unwrap_or(&empty);
     let mut st = lock(state);
     st.log.push(format!("ws {method}"));
     st.weight += 1;
@@ -795,15 +882,21 @@ fn ws_api_request(state: &Mutex<State>, text: &str) -> String {
         .filter(|(k, _)| k.as_str() != "signature")
         .map(|(k, v)| (k.clone(), param_text(v)))
         .collect();
-    let payload = map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let payload = map
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let sig = params.get("signature").and_then(|s| s.as_str());
     let api_key = params.get("apiKey").and_then(|s| s.as_str());
-    let result = st.authenticate(api_key, &payload, sig, &map).and_then(|()| match method.as_str() {
-        "order.place" => st.place(&map),
-        "order.cancel" => st.cancel(&map),
-        "order.cancelReplace" | "order.modify" => st.replace(&map),
-        _ => Err((400, -1000, format!("Unknown method {method}."))),
-    });
+    let result = st
+        .authenticate(api_key, &payload, sig, &map)
+        .and_then(|()| match method.as_str() {
+            "order.place" => st.place(&map),
+            "order.cancel" => st.cancel(&map),
+            "order.cancelReplace" | "order.modify" => st.replace(&map),
+            _ => Err((400, -1000, format!("Unknown method {method}."))),
+        });
     let limits = rate_limits(&st);
     match result {
         Ok(r) => json!({"id": id, "status": 200, "result": r, "rateLimits": limits}),
@@ -820,7 +913,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+            if let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -832,7 +927,12 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve_http(mut sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Instant) {
+fn serve_http(
+    mut sock: TcpStream,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    deadline: Instant,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while live(&stop, deadline) {
@@ -840,7 +940,11 @@ fn serve_http(mut sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
             match sock.read(&mut chunk) {
                 Ok(0) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(_) => return,
             }
             continue;
@@ -861,7 +965,12 @@ fn serve_http(mut sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
             match sock.read(&mut chunk) {
                 Ok(0) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     if !live(&stop, deadline) {
                         return;
                     }
@@ -874,7 +983,8 @@ fn serve_http(mut sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
         let mut parts = head.lines().next().unwrap_or("").split(' ');
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("").to_string();
-        let (status, reply, headers) = http_request(&state, &method, &target, &body, api_key.as_deref());
+        let (status, reply, headers) =
+            http_request(&state, &method, &target, &body, api_key.as_deref());
         let mut out = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             if status == 200 { "OK" } else { "Error" },
@@ -885,7 +995,11 @@ fn serve_http(mut sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBoo
         }
         out.push_str("\r\n");
         out.push_str(&reply);
-        if sock.write_all(out.as_bytes()).and_then(|_| sock.flush()).is_err() {
+        if sock
+            .write_all(out.as_bytes())
+            .and_then(|_| sock.flush())
+            .is_err()
+        {
             return;
         }
     }
@@ -922,7 +1036,11 @@ fn http_request(
         ok(json!({"serverTime": st.now()}))
     } else if path == v.listen_key_path() {
         if api_key != Some(st.api_key.as_str()) {
-            Err((401, -2015, "Invalid API-key, IP, or permissions for action.".into()))
+            Err((
+                401,
+                -2015,
+                "Invalid API-key, IP, or permissions for action.".into(),
+            ))
         } else if method == "POST" {
             if st.listen_key.is_none() {
                 st.listen_keys_made += 1;
@@ -931,7 +1049,9 @@ fn http_request(
             ok(json!({"listenKey": st.listen_key}))
         } else if method == "PUT" {
             let matches = match v {
-                Venue::Spot => st.listen_key.is_some() && params.get("listenKey") == st.listen_key.as_ref(),
+                Venue::Spot => {
+                    st.listen_key.is_some() && params.get("listenKey") == st.listen_key.as_ref()
+                }
                 Venue::UsdM => st.listen_key.is_some(),
             };
             if matches {
@@ -947,23 +1067,24 @@ fn http_request(
             Err((404, -1000, "Unknown endpoint.".into()))
         }
     } else {
-        st.authenticate(api_key, signed, sig, &params).and_then(|()| {
-            if path == order_path && method == "POST" {
-                st.place(&params)
-            } else if path == order_path && method == "DELETE" {
-                st.cancel(&params)
-            } else if path == order_path && method == "GET" {
-                st.query(&params)
-            } else if path == replace_path && method == replace_method.as_str() {
-                st.replace(&params)
-            } else if path == v.open_orders_path() && method == "GET" {
-                Ok(st.open_orders())
-            } else if path == v.trades_path() && method == "GET" {
-                Ok(st.trades_json(&params))
-            } else {
-                Err((404, -1000, format!("Unknown endpoint {method} {path}.")))
-            }
-        })
+        st.authenticate(api_key, signed, sig, &params)
+            .and_then(|()| {
+                if path == order_path && method == "POST" {
+                    st.place(&params)
+                } else if path == order_path && method == "DELETE" {
+                    st.cancel(&params)
+                } else if path == order_path && method == "GET" {
+                    st.query(&params)
+                } else if path == replace_path && method == replace_method.as_str() {
+                    st.replace(&params)
+                } else if path == v.open_orders_path() && method == "GET" {
+                    Ok(st.open_orders())
+                } else if path == v.trades_path() && method == "GET" {
+                    Ok(st.trades_json(&params))
+                } else {
+                    Err((404, -1000, format!("Unknown endpoint {method} {path}.")))
+                }
+            })
     };
     let mut headers = vec![("X-MBX-USED-WEIGHT-1M", st.weight.to_string())];
     if path == order_path {
@@ -971,6 +1092,10 @@ fn http_request(
     }
     match result {
         Ok(j) => (200, j.to_string(), headers),
-        Err((status, code, msg)) => (status, json!({"code": code, "msg": msg}).to_string(), headers),
+        Err((status, code, msg)) => (
+            status,
+            json!({"code": code, "msg": msg}).to_string(),
+            headers,
+        ),
     }
 }

@@ -108,7 +108,10 @@ mod tests {
         r.on_header("X-MBX-ORDER-COUNT-1D", "77", 0);
         r.on_header("Content-Length", "12", 0);
         r.on_header("X-MBX-USED-WEIGHT-1M", "43", 0);
-        assert_eq!((r.weight_1m.count, r.orders_10s.count, r.orders_1d.count), (43, 3, 77));
+        assert_eq!(
+            (r.weight_1m.count, r.orders_10s.count, r.orders_1d.count),
+            (43, 3, 77)
+        );
         assert_eq!(r.updates, 4);
         assert_eq!(r.blocked_until(5), None);
         r.on_header("Retry-After", "2", 1_000);
@@ -123,9 +126,27 @@ mod tests {
         let root = Val::root(&tape.0).unwrap();
         let mut r = RateLimits::default();
         r.on_ws_rate_limits(root.get("rateLimits").unwrap());
-        assert_eq!(r.weight_1m, Usage { count: 321, limit: 6000 });
-        assert_eq!(r.orders_10s, Usage { count: 12, limit: 50 });
-        assert_eq!(r.orders_1d, Usage { count: 4043, limit: 160000 });
+        assert_eq!(
+            r.weight_1m,
+            Usage {
+                count: 321,
+                limit: 6000
+            }
+        );
+        assert_eq!(
+            r.orders_10s,
+            Usage {
+                count: 12,
+                limit: 50
+            }
+        );
+        assert_eq!(
+            r.orders_1d,
+            Usage {
+                count: 4043,
+                limit: 160000
+            }
+        );
         r.orders_10s.count = 50;
         assert_eq!(r.blocked_until(100), Some(10_100));
     }

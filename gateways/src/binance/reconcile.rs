@@ -251,7 +251,14 @@ mod tests {
                 (4, ExecKind::Rejected, Dec::ZERO, 0),
             ]
         );
-        assert_eq!(r, Reconciled { checked: 5, reports: 4, pending: 1 });
+        assert_eq!(
+            r,
+            Reconciled {
+                checked: 5,
+                reports: 4,
+                pending: 1
+            }
+        );
         assert_eq!(t.stats.duplicate_fills, 1);
         // A second pass finds nothing new.
         let n = out.len();

@@ -225,8 +225,12 @@ fn dec_or_zero(field: &'static str, v: Option<Val<'_, '_>>) -> ParseResult<Dec> 
 
 fn uint(field: &'static str, v: Option<Val<'_, '_>>) -> ParseResult<u64> {
     let v = v.ok_or_else(|| format!("missing field {field:?}"))?;
-    v.as_u64()
-        .ok_or_else(|| format!("field {field:?} should be an unsigned integer, found {}", v.describe()))
+    v.as_u64().ok_or_else(|| {
+        format!(
+            "field {field:?} should be an unsigned integer, found {}",
+            v.describe()
+        )
+    })
 }
 
 fn opt_uint(v: Option<Val<'_, '_>>) -> u64 {
@@ -358,8 +362,12 @@ fn execution_report(
         u.trade_id = Some(uint("t", ev.get("t"))?);
         u.maker = ev.get("m").and_then(|v| v.as_bool()).unwrap_or(false);
         let n = dec_or_zero("n", ev.get("n"))?;
-        (u.fee, u.fee_unconverted) =
-            inst.fee(instrument, n, ev.get("N").and_then(|v| v.as_str()), u.last_px);
+        (u.fee, u.fee_unconverted) = inst.fee(
+            instrument,
+            n,
+            ev.get("N").and_then(|v| v.as_str()),
+            u.last_px,
+        );
     }
     out.push(u);
     Ok(())
@@ -390,8 +398,12 @@ fn order_trade_update(
         u.trade_id = Some(uint("t", o.get("t"))?);
         u.maker = o.get("m").and_then(|v| v.as_bool()).unwrap_or(false);
         let n = dec_or_zero("n", o.get("n"))?;
-        (u.fee, u.fee_unconverted) =
-            inst.fee(instrument, n, o.get("N").and_then(|v| v.as_str()), u.last_px);
+        (u.fee, u.fee_unconverted) = inst.fee(
+            instrument,
+            n,
+            o.get("N").and_then(|v| v.as_str()),
+            u.last_px,
+        );
     }
     out.push(u);
     Ok(())
@@ -429,7 +441,10 @@ pub fn order_object(
         .max(opt_uint(obj.get("updateTime")))
         .max(opt_uint(obj.get("time")));
     let fills = obj.get("fills").and_then(|f| f.elements());
-    let terminal = matches!(u.exec, ExecType::Canceled | ExecType::Expired | ExecType::Rejected);
+    let terminal = matches!(
+        u.exec,
+        ExecType::Canceled | ExecType::Expired | ExecType::Rejected
+    );
     // Ack first (for a working or filled order), then the fills, then a terminal state.
     if !terminal {
         out.push(u);
@@ -585,7 +600,11 @@ mod tests {
         serde_json::to_vec(&j).unwrap()
     }
 
-    fn run(specs: &[InstrumentSpec], bytes: &mut [u8], f: fn(Val<'_, '_>, Instruments<'_>, &mut Vec<OrderUpdate>) -> ParseResult<()>) -> Vec<OrderUpdate> {
+    fn run(
+        specs: &[InstrumentSpec],
+        bytes: &mut [u8],
+        f: fn(Val<'_, '_>, Instruments<'_>, &mut Vec<OrderUpdate>) -> ParseResult<()>,
+    ) -> Vec<OrderUpdate> {
         let mut doc = JsonDoc::default();
         let mut out = Vec::new();
         doc.parse(bytes, |root| f(root, Instruments(specs), &mut out))
@@ -598,7 +617,11 @@ mod tests {
         user_event(root, i, out).map(|_| ())
     }
 
-    fn result(root: Val<'_, '_>, i: Instruments<'_>, out: &mut Vec<OrderUpdate>) -> ParseResult<()> {
+    fn result(
+        root: Val<'_, '_>,
+        i: Instruments<'_>,
+        out: &mut Vec<OrderUpdate>,
+    ) -> ParseResult<()> {
         order_object(root.get("result").unwrap_or(root), i, out)
     }
 
@@ -608,7 +631,12 @@ mod tests {
     fn spot_market_lifecycle_with_bnb_fees() {
         let specs = [spec("LTCBNB", "LTC", "BNB")];
         let mut all = Vec::new();
-        for id in ["spot_market_new_doc", "spot_market_trade1_doc", "spot_market_trade2_doc", "spot_market_expired_doc"] {
+        for id in [
+            "spot_market_new_doc",
+            "spot_market_trade1_doc",
+            "spot_market_trade2_doc",
+            "spot_market_expired_doc",
+        ] {
             all.extend(run(&specs, &mut vector("execution_report.json", id), user));
         }
         let kinds: Vec<_> = all.iter().map(|u| (u.exec, u.status, u.trade_id)).collect();
@@ -623,22 +651,42 @@ mod tests {
         );
         let t = all[2];
         assert_eq!((t.cid, t.venue_order_id), (K, 32));
-        assert_eq!((t.last_qty, t.last_px, t.cum_qty, t.orig_qty), (d("2"), d("1"), d("4"), d("6")));
+        assert_eq!(
+            (t.last_qty, t.last_px, t.cum_qty, t.orig_qty),
+            (d("2"), d("1"), d("4"), d("6"))
+        );
         // Commission 0.001 BNB: BNB is the quote of LTCBNB.
-        assert_eq!((t.fee, t.fee_unconverted, t.maker), (d("0.001"), false, false));
+        assert_eq!(
+            (t.fee, t.fee_unconverted, t.maker),
+            (d("0.001"), false, false)
+        );
         assert_eq!(all[3].cum_qty, d("4"));
     }
 
     #[test]
     fn fees_convert_from_base_and_flag_others() {
         let specs = [spec("DOGEUSDT", "DOGE", "USDT")];
-        let u = run(&specs, &mut vector("execution_report.json", "spot_trade_filled_captured_doge_2021"), user);
+        let u = run(
+            &specs,
+            &mut vector(
+                "execution_report.json",
+                "spot_trade_filled_captured_doge_2021",
+            ),
+            user,
+        );
         assert_eq!(u.len(), 1);
-        assert_eq!((u[0].status, u[0].maker, u[0].trade_id), (OrdStatus::Filled, true, Some(204906079)));
+        assert_eq!(
+            (u[0].status, u[0].maker, u[0].trade_id),
+            (OrdStatus::Filled, true, Some(204906079))
+        );
         // 0.00002222 BNB: neither base nor quote.
         assert_eq!((u[0].fee, u[0].fee_unconverted), (Dec::ZERO, true));
         let specs = [spec("LTCBNB", "BNB", "LTC")];
-        let u = run(&specs, &mut vector("execution_report.json", "spot_market_trade1_doc"), user);
+        let u = run(
+            &specs,
+            &mut vector("execution_report.json", "spot_market_trade1_doc"),
+            user,
+        );
         // Base-asset commission 0.001 × price 1.
         assert_eq!((u[0].fee, u[0].fee_unconverted), (d("0.001"), false));
     }
@@ -646,9 +694,20 @@ mod tests {
     #[test]
     fn wrapped_and_foreign_reports() {
         let specs = [spec("ETHBTC", "ETH", "BTC"), spec("BTCUSDT", "BTC", "USDT")];
-        let u = run(&specs, &mut vector("execution_report.json", "spot_new_doc_wrapped"), user);
-        assert_eq!((u[0].exec, u[0].instrument, u[0].venue_order_id), (ExecType::New, 0, 4293153));
-        let u = run(&specs, &mut vector("execution_report.json", "spot_new_captured_btcusdt_2022"), user);
+        let u = run(
+            &specs,
+            &mut vector("execution_report.json", "spot_new_doc_wrapped"),
+            user,
+        );
+        assert_eq!(
+            (u[0].exec, u[0].instrument, u[0].venue_order_id),
+            (ExecType::New, 0, 4293153)
+        );
+        let u = run(
+            &specs,
+            &mut vector("execution_report.json", "spot_new_captured_btcusdt_2022"),
+            user,
+        );
         assert_eq!((u[0].instrument, u[0].orig_qty), (1, d("0.0006")));
         // Untouched vector: the client id is not ours, nothing is pushed.
         let mut raw = br#"{"e":"executionReport","s":"BTCUSDT","c":"web_123","x":"NEW"}"#.to_vec();
@@ -658,21 +717,49 @@ mod tests {
     #[test]
     fn usdm_order_trade_update() {
         let specs = [spec("BTCUSDT", "BTC", "USDT")];
-        let u = run(&specs, &mut vector("futures_order_trade_update.json", "usdm_order_trade_update_new_doc"), user);
+        let u = run(
+            &specs,
+            &mut vector(
+                "futures_order_trade_update.json",
+                "usdm_order_trade_update_new_doc",
+            ),
+            user,
+        );
         assert_eq!(u.len(), 1);
-        assert_eq!((u[0].exec, u[0].status, u[0].venue_order_id, u[0].orig_qty), (ExecType::New, OrdStatus::New, 8886774, d("0.001")));
+        assert_eq!(
+            (u[0].exec, u[0].status, u[0].venue_order_id, u[0].orig_qty),
+            (ExecType::New, OrdStatus::New, 8886774, d("0.001"))
+        );
         let mut trade = br#"{"e":"ORDER_TRADE_UPDATE","E":1,"T":2,"o":{"s":"BTCUSDT","c":"K7-42","S":"BUY","o":"LIMIT","q":"0.010","p":"60000","x":"TRADE","X":"PARTIALLY_FILLED","i":9,"l":"0.004","z":"0.004","L":"60000.10","N":"USDT","n":"0.0960016","T":3,"t":55,"m":true}}"#.to_vec();
         let u = run(&specs, &mut trade, user);
         assert_eq!((u[0].cid, u[0].trade_id, u[0].maker), (K, Some(55), true));
-        assert_eq!((u[0].last_qty, u[0].last_px, u[0].fee, u[0].venue_ms), (d("0.004"), d("60000.1"), d("0.0960016"), 3));
+        assert_eq!(
+            (u[0].last_qty, u[0].last_px, u[0].fee, u[0].venue_ms),
+            (d("0.004"), d("60000.1"), d("0.0960016"), 3)
+        );
     }
 
     #[test]
     fn order_responses() {
-        let specs = [spec("BTCUSDT", "BTC", "USDT"), spec("LTCBNB", "LTC", "BNB"), spec("LTCBTC", "LTC", "BTC")];
-        let u = run(&specs, &mut vector("ws_api_order.json", "spot_order_place_response_ack_doc"), result);
-        assert_eq!((u.len(), u[0].exec, u[0].venue_order_id), (1, ExecType::New, 12569099453));
-        let u = run(&specs, &mut vector("ws_api_order.json", "spot_order_place_response_full_doc"), result);
+        let specs = [
+            spec("BTCUSDT", "BTC", "USDT"),
+            spec("LTCBNB", "LTC", "BNB"),
+            spec("LTCBTC", "LTC", "BTC"),
+        ];
+        let u = run(
+            &specs,
+            &mut vector("ws_api_order.json", "spot_order_place_response_ack_doc"),
+            result,
+        );
+        assert_eq!(
+            (u.len(), u[0].exec, u[0].venue_order_id),
+            (1, ExecType::New, 12569099453)
+        );
+        let u = run(
+            &specs,
+            &mut vector("ws_api_order.json", "spot_order_place_response_full_doc"),
+            result,
+        );
         let got: Vec<_> = u.iter().map(|x| (x.exec, x.trade_id, x.cum_qty)).collect();
         assert_eq!(
             got,
@@ -683,8 +770,15 @@ mod tests {
             ]
         );
         // FULL market order that expired after two fills.
-        let u = run(&specs, &mut vector("rest_order_response.json", "spot_full_market_expired_doc"), result);
-        let got: Vec<_> = u.iter().map(|x| (x.exec, x.trade_id, x.cum_qty, x.fee)).collect();
+        let u = run(
+            &specs,
+            &mut vector("rest_order_response.json", "spot_full_market_expired_doc"),
+            result,
+        );
+        let got: Vec<_> = u
+            .iter()
+            .map(|x| (x.exec, x.trade_id, x.cum_qty, x.fee))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -695,10 +789,24 @@ mod tests {
             ]
         );
         // Cancel: ours is origClientOrderId.
-        let u = run(&specs, &mut vector("rest_order_response.json", "spot_cancel_doc"), result);
-        assert_eq!((u.len(), u[0].exec, u[0].cid, u[0].venue_order_id), (1, ExecType::Canceled, K, 4));
-        let u = run(&specs, &mut vector("ws_api_order.json", "spot_order_cancel_response_doc"), result);
-        assert_eq!((u[0].exec, u[0].cum_qty), (ExecType::Canceled, d("0.00001")));
+        let u = run(
+            &specs,
+            &mut vector("rest_order_response.json", "spot_cancel_doc"),
+            result,
+        );
+        assert_eq!(
+            (u.len(), u[0].exec, u[0].cid, u[0].venue_order_id),
+            (1, ExecType::Canceled, K, 4)
+        );
+        let u = run(
+            &specs,
+            &mut vector("ws_api_order.json", "spot_order_cancel_response_doc"),
+            result,
+        );
+        assert_eq!(
+            (u[0].exec, u[0].cum_qty),
+            (ExecType::Canceled, d("0.00001"))
+        );
     }
 
     #[test]
@@ -706,7 +814,10 @@ mod tests {
         let specs = [spec("BTCUSDT", "BTC", "USDT")];
         let mut raw = br#"[{"symbol":"BTCUSDT","id":28457,"orderId":100234,"orderListId":-1,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","commission":"10.10000000","commissionAsset":"BTC","time":1499865549590,"isBuyer":true,"isMaker":false,"isBestMatch":true}]"#.to_vec();
         let u = run(&specs, &mut raw, trade_list);
-        assert_eq!((u[0].cid, u[0].venue_order_id, u[0].trade_id), (None, 100234, Some(28457)));
+        assert_eq!(
+            (u[0].cid, u[0].venue_order_id, u[0].trade_id),
+            (None, 100234, Some(28457))
+        );
         assert_eq!((u[0].fee, u[0].maker), (d("40.4000101"), false));
         let mut doc = JsonDoc::default();
         let mut err = vector("ws_api_order.json", "spot_response_error_-2010_doc");
@@ -714,14 +825,32 @@ mod tests {
             .parse(&mut err, |r| venue_error(400, r.get("error").unwrap()))
             .unwrap()
             .unwrap();
-        assert_eq!((e.code, e.reason()), (-2010, RejectReason::InsufficientBalance));
+        assert_eq!(
+            (e.code, e.reason()),
+            (-2010, RejectReason::InsufficientBalance)
+        );
         // Bad input: typed errors, no panic.
-        let mut bad = br#"{"e":"executionReport","s":"BTCUSDT","c":"K1-1","x":"TRADE","i":"x"}"#.to_vec();
-        let r = doc.parse(&mut bad, |root| user_event(root, Instruments(&specs), &mut Vec::new())).unwrap();
-        assert_eq!(r, Err("field \"i\" should be an unsigned integer, found x".to_string()));
+        let mut bad =
+            br#"{"e":"executionReport","s":"BTCUSDT","c":"K1-1","x":"TRADE","i":"x"}"#.to_vec();
+        let r = doc
+            .parse(&mut bad, |root| {
+                user_event(root, Instruments(&specs), &mut Vec::new())
+            })
+            .unwrap();
+        assert_eq!(
+            r,
+            Err("field \"i\" should be an unsigned integer, found x".to_string())
+        );
         let mut bad = br#"{"e":"executionReport","s":"XRPUSDT","c":"K1-1","x":"NEW"}"#.to_vec();
-        let r = doc.parse(&mut bad, |root| user_event(root, Instruments(&specs), &mut Vec::new())).unwrap();
-        assert_eq!(r, Err("unknown symbol \"XRPUSDT\": no instrument is configured for it".to_string()));
+        let r = doc
+            .parse(&mut bad, |root| {
+                user_event(root, Instruments(&specs), &mut Vec::new())
+            })
+            .unwrap();
+        assert_eq!(
+            r,
+            Err("unknown symbol \"XRPUSDT\": no instrument is configured for it".to_string())
+        );
         assert!(doc.parse(&mut b"{\"a\":".to_vec(), |_| ()).is_err());
     }
 }

@@ -103,7 +103,8 @@ impl RestClient {
         }
         self.req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         self.req.extend_from_slice(self.addr.as_bytes());
-        self.req.extend_from_slice(b"\r\nAccept: application/json\r\nContent-Length: 0\r\n");
+        self.req
+            .extend_from_slice(b"\r\nAccept: application/json\r\nContent-Length: 0\r\n");
         if let Some(k) = api_key {
             self.req.extend_from_slice(b"X-MBX-APIKEY: ");
             self.req.extend_from_slice(k.as_bytes());
@@ -145,7 +146,7 @@ impl RestClient {
         let sent_ns = clock.mono_ns();
         let mut buf = Vec::with_capacity(4096);
         let mut chunk = [0u8; 8192];
-        let mut head: Option<(usize, u16, Framing, Vec<(String, String)>)> = None;
+        let mut head: Option<ReadHead> = None;
         loop {
             if let Some((start, status, framing, _)) = &head {
                 if let Some(body) = framing.complete(&buf[*start..])? {
@@ -212,7 +213,9 @@ impl RestClient {
             }
             if buf.len() + n > MAX_RESPONSE {
                 self.conn = None;
-                return Err(Failure::Other(format!("response larger than {MAX_RESPONSE} bytes")));
+                return Err(Failure::Other(format!(
+                    "response larger than {MAX_RESPONSE} bytes"
+                )));
             }
             buf.extend_from_slice(&chunk[..n]);
         }
@@ -229,7 +232,9 @@ use Failure::{Other as _Other, Stale};
 impl Failure {
     fn into_error(self, path: &str) -> BinanceError {
         match self {
-            Stale => BinanceError::Transport(format!("{path}: connection closed before the response")),
+            Stale => {
+                BinanceError::Transport(format!("{path}: connection closed before the response"))
+            }
             Failure::Other(m) => BinanceError::Transport(format!("{path}: {m}")),
         }
     }
@@ -258,6 +263,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 type Head = (u16, Framing, Vec<(String, String)>);
 
+/// Body start, status, framing and headers of a response being read.
+type ReadHead = (usize, u16, Framing, Vec<(String, String)>);
+
 fn parse_head(head: &[u8]) -> Result<Head, Failure> {
     let text = std::str::from_utf8(head).map_err(|_| _Other("headers are not UTF-8".into()))?;
     let mut lines = text.split("\r\n");
@@ -276,10 +284,10 @@ fn parse_head(head: &[u8]) -> Result<Head, Failure> {
             return Err(_Other(format!("bad header line {line:?}")));
         };
         let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked")
-        {
+        if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
             framing = Framing::Chunked;
-        } else if name.eq_ignore_ascii_case("content-length") && !matches!(framing, Framing::Chunked)
+        } else if name.eq_ignore_ascii_case("content-length")
+            && !matches!(framing, Framing::Chunked)
         {
             let n: usize = value
                 .parse()
@@ -321,15 +329,19 @@ mod tests {
 
     #[test]
     fn heads_and_chunks() {
-        let (s, f, h) = match parse_head(b"HTTP/1.1 200 OK\r\nX-MBX-USED-WEIGHT-1M: 7\r\nContent-Length: 2") {
-            Ok(x) => x,
-            Err(_) => panic!("head"),
-        };
+        let (s, f, h) =
+            match parse_head(b"HTTP/1.1 200 OK\r\nX-MBX-USED-WEIGHT-1M: 7\r\nContent-Length: 2") {
+                Ok(x) => x,
+                Err(_) => panic!("head"),
+            };
         assert_eq!(s, 200);
         assert!(matches!(f, Framing::Length(2)));
         assert_eq!(h[0], ("X-MBX-USED-WEIGHT-1M".to_string(), "7".to_string()));
         assert!(parse_head(b"SSH-2.0").is_err());
-        assert_eq!(dechunk(b"2\r\n{}\r\n0\r\n\r\n").ok().flatten(), Some(b"{}".to_vec()));
+        assert_eq!(
+            dechunk(b"2\r\n{}\r\n0\r\n\r\n").ok().flatten(),
+            Some(b"{}".to_vec())
+        );
         assert_eq!(dechunk(b"2\r\n{").ok().flatten(), None);
     }
 }

@@ -221,7 +221,14 @@ impl OrderTracker {
                 t.acked = true;
                 t.cum_qty += u.last_qty;
                 let complete = t.cum_qty >= t.order.qty || u.status == OrdStatus::Filled;
-                let mut r = report(t, if complete { ExecKind::Fill } else { ExecKind::PartialFill });
+                let mut r = report(
+                    t,
+                    if complete {
+                        ExecKind::Fill
+                    } else {
+                        ExecKind::PartialFill
+                    },
+                );
                 r.last_px = u.last_px;
                 r.last_qty = u.last_qty;
                 r.fee = u.fee;
@@ -244,11 +251,14 @@ impl OrderTracker {
                     return; // the replaced order; the new one follows
                 }
                 t.terminal = true;
-                let mut r = report(t, if u.exec == ExecType::Canceled {
-                    ExecKind::Canceled
-                } else {
-                    ExecKind::Expired
-                });
+                let mut r = report(
+                    t,
+                    if u.exec == ExecType::Canceled {
+                        ExecKind::Canceled
+                    } else {
+                        ExecKind::Expired
+                    },
+                );
                 r.leaves_qty = Dec::ZERO;
                 out.push(r);
                 self.finish(cid);
@@ -380,7 +390,15 @@ mod tests {
         t.apply(&upd(ExecType::Canceled, None, "0"), &mut out);
         let got: Vec<_> = out
             .iter()
-            .map(|r| (r.kind, r.last_qty, r.cum_qty, r.leaves_qty, r.venue_order_id))
+            .map(|r| {
+                (
+                    r.kind,
+                    r.last_qty,
+                    r.cum_qty,
+                    r.leaves_qty,
+                    r.venue_order_id,
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -404,14 +422,27 @@ mod tests {
         t.reject(C, RejectReason::InsufficientBalance, &mut out);
         t.reject(C, RejectReason::Other, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].kind, out[0].reason), (ExecKind::Rejected, RejectReason::InsufficientBalance));
+        assert_eq!(
+            (out[0].kind, out[0].reason),
+            (ExecKind::Rejected, RejectReason::InsufficientBalance)
+        );
         let mut o2 = order();
         o2.cid = ClientOrderId(1 << 32 | 2);
         t.on_place(&o2, 1, 1);
         t.cancel_rejected(o2.cid, RejectReason::UnknownOrder, &mut out);
-        assert_eq!((out[1].kind, out[1].reason), (ExecKind::CancelRejected, RejectReason::UnknownOrder));
+        assert_eq!(
+            (out[1].kind, out[1].reason),
+            (ExecKind::CancelRejected, RejectReason::UnknownOrder)
+        );
         // Unknown ids are counted.
-        t.apply(&OrderUpdate { cid: None, venue_order_id: 999, ..upd(ExecType::Trade, Some(9), "1") }, &mut out);
+        t.apply(
+            &OrderUpdate {
+                cid: None,
+                venue_order_id: 999,
+                ..upd(ExecType::Trade, Some(9), "1")
+            },
+            &mut out,
+        );
         assert_eq!((out.len(), t.stats.unknown_orders), (2, 1));
     }
 
@@ -428,7 +459,10 @@ mod tests {
         new.venue_order_id = 78;
         new.orig_qty = d("5");
         t.apply(&new, &mut out);
-        let got: Vec<_> = out.iter().map(|r| (r.kind, r.venue_order_id, r.leaves_qty)).collect();
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.kind, r.venue_order_id, r.leaves_qty))
+            .collect();
         assert_eq!(
             got,
             vec![

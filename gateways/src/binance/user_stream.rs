@@ -87,6 +87,9 @@ mod tests {
         assert!(!s.due(95 * MIN));
         assert!(s.on_created("xyz", 66 * MIN));
         s.invalidate();
-        assert_eq!((s.key(), s.due(u64::MAX - 1), s.keepalives), (None, false, 1));
+        assert_eq!(
+            (s.key(), s.due(u64::MAX - 1), s.keepalives),
+            (None, false, 1)
+        );
     }
 }
