@@ -52,7 +52,8 @@ pub struct BinanceConfig {
     pub keepalive_interval_ms: u64,
     /// Bound of every REST call (ms).
     pub http_timeout_ms: u64,
-    /// Least time between two reconcile attempts after a failed one (ms).
+    /// Wait after a failed REST housekeeping step (clock resync, listen key,
+    /// reconcile) and between reconcile passes that found orders still unknown (ms).
     pub reconcile_retry_ms: u64,
     /// WebSocket client settings (pings, reconnect backoff).
     pub ws: WsConfig,
@@ -285,6 +286,7 @@ pub struct BinanceConnector {
     resync_needed: bool,
     reconcile_needed: bool,
     reconcile_not_before_ns: u64,
+    housekeeping_not_before_ns: u64,
     user_lost: bool,
     last_error: Option<String>,
 }
@@ -471,6 +473,7 @@ impl BinanceConnector {
             resync_needed: false,
             reconcile_needed: false,
             reconcile_not_before_ns: 0,
+            housekeeping_not_before_ns: 0,
             user_lost: false,
             last_error: None,
         })
@@ -933,9 +936,17 @@ impl BinanceConnector {
     }
 
     fn housekeeping(&mut self, out: &mut Vec<Report>) {
+        let now = self.clock.mono_ns();
+        // REST housekeeping that failed waits `reconcile_retry_ms` before the next
+        // try, so a dead REST endpoint does not block every poll for its timeout.
+        if now < self.housekeeping_not_before_ns {
+            return;
+        }
+        let mut failed = false;
         if self.resync_needed {
             if let Err(e) = self.sync_clock() {
                 self.last_error = Some(e.to_string());
+                failed = true;
             }
         }
         if !self.resync_needed && !self.resend.is_empty() {
@@ -956,12 +967,11 @@ impl BinanceConnector {
             }
         }
         if self.user_lost {
-            match self.ensure_listen_key() {
-                Ok(()) => {}
-                Err(e) => self.last_error = Some(e.to_string()),
+            if let Err(e) = self.ensure_listen_key() {
+                self.last_error = Some(e.to_string());
+                failed = true;
             }
         }
-        let now = self.clock.mono_ns();
         if self.listen.due(now) {
             match self.listen_key_request(Method::Put) {
                 Ok(_) => {
@@ -973,27 +983,30 @@ impl BinanceConnector {
                     if matches!(&e, BinanceError::Venue(v) if v.code == -1125) {
                         self.listen.invalidate();
                         self.user_lost = true;
+                    } else {
+                        failed = true;
                     }
                     self.last_error = Some(e.to_string());
                 }
             }
         }
         if self.reconcile_needed && now >= self.reconcile_not_before_ns {
+            let retry_at = now + self.cfg.reconcile_retry_ms.saturating_mul(1_000_000);
             match self.reconcile_into(out) {
                 Ok(r) => {
+                    // Orders the venue does not know yet: look again later.
                     self.reconcile_needed = r.pending > 0;
-                    self.reconcile_not_before_ns =
-                        now + self.cfg.reconcile_retry_ms.saturating_mul(1_000_000);
-                    if r.pending == 0 {
-                        self.reconcile_not_before_ns = 0;
-                    }
+                    self.reconcile_not_before_ns = if r.pending > 0 { retry_at } else { 0 };
                 }
                 Err(e) => {
                     self.last_error = Some(e.to_string());
-                    self.reconcile_not_before_ns =
-                        now + self.cfg.reconcile_retry_ms.saturating_mul(1_000_000);
+                    failed = true;
                 }
             }
+        }
+        if failed {
+            self.housekeeping_not_before_ns =
+                now + self.cfg.reconcile_retry_ms.saturating_mul(1_000_000);
         }
     }
 
