@@ -330,6 +330,8 @@ fn disconnect_mid_order_then_reconcile_emits_missed_fill_once() {
     assert!(conn.tracker_stats().duplicate_fills >= 1);
     assert!(conn.stats().reconciles >= 1);
     assert_eq!(conn.stats().rest_requests, 1);
+    // The REST order response's X-MBX-ORDER-COUNT-10S header: two orders so far.
+    assert_eq!(conn.rate_limits().orders_10s.count, 2);
     let log = mock.log();
     for req in [
         "GET /api/v3/openOrders",
@@ -466,4 +468,39 @@ fn wrong_secret_is_refused_and_never_printed() {
     for s in [wrong, SECRET, &wrong[..12]] {
         assert!(!shown.contains(s), "secret in {shown}");
     }
+}
+
+#[test]
+fn rate_limit_ban_rejects_and_blocks_new_orders() {
+    let Setup { mock, mut conn, .. } = setup(Venue::Spot);
+    let mut out = Vec::new();
+    let until = mock.now_ms() + 60_000;
+    mock.fail_next_order(
+        418,
+        -1003,
+        "Way too much request weight used; IP banned until 1659146400000. Please use WebSocket Streams for live updates to avoid bans.",
+        until,
+    );
+    conn.place(&order(1, Side::Buy, "60000", "0.001")).unwrap();
+    poll_until(&mut conn, &mut out, |o| has(o, 1, ExecKind::Rejected));
+    assert_eq!(out[0].exec.reason, RejectReason::RateLimited);
+    assert_eq!(conn.rate_limits().blocked_until_ms, until);
+    // Refused locally while the ban runs: an error and a Rejected report, no request.
+    let e = conn
+        .place(&order(2, Side::Buy, "60000", "0.001"))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("Binance rate limit: no requests until venue time {until} ms")
+    );
+    conn.poll(Duration::from_millis(1), &mut out).unwrap();
+    assert_eq!(
+        kinds(&out),
+        vec![(1, ExecKind::Rejected), (2, ExecKind::Rejected)]
+    );
+    assert_eq!(out[1].exec.reason, RejectReason::RateLimited);
+    assert_eq!(
+        mock.log().iter().filter(|l| *l == "ws order.place").count(),
+        1
+    );
 }

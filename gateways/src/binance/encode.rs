@@ -136,6 +136,10 @@ struct Param {
 pub struct OrderEncoder {
     venue: Venue,
     signer: Signer,
+    /// `signer` after absorbing `apiKey=<key>&`, the head of every sorted
+    /// WebSocket-API payload.
+    ws_signer: Signer,
+    ws_prefix_len: usize,
     api_key: String,
     recv_window_ms: u64,
     vals: Vec<u8>,
@@ -159,9 +163,13 @@ impl OrderEncoder {
     /// An encoder for `venue` signing with `creds`; `recv_window_ms` goes into every
     /// signed request.
     pub fn new(venue: Venue, creds: &Credentials, recv_window_ms: u64) -> OrderEncoder {
+        let signer = Signer::new(&creds.secret);
+        let prefix = format!("apiKey={}&", creds.api_key);
         OrderEncoder {
             venue,
-            signer: Signer::new(&creds.secret),
+            ws_signer: signer.prefixed(prefix.as_bytes()),
+            ws_prefix_len: prefix.len(),
+            signer,
             api_key: creds.api_key.clone(),
             recv_window_ms,
             vals: Vec::with_capacity(512),
@@ -395,7 +403,17 @@ impl OrderEncoder {
             let (s, e) = (p.start as usize, p.end as usize);
             self.payload.extend_from_slice(&self.vals[s..e]);
         }
-        let sig = self.signer.sign(&self.payload);
+        // Every payload sorted with `apiKey` first starts with the absorbed prefix.
+        let n = self.ws_prefix_len;
+        let sig = if self.payload.len() > n
+            && self.payload.starts_with(b"apiKey=")
+            && self.payload.get(n - 1) == Some(&b'&')
+            && self.payload[7..n - 1] == *self.api_key.as_bytes()
+        {
+            self.ws_signer.sign(&self.payload[n..])
+        } else {
+            self.signer.sign(&self.payload)
+        };
         let out = &mut self.out;
         out.clear();
         out.extend_from_slice(b"{\"id\":");

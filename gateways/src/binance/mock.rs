@@ -96,6 +96,8 @@ struct State {
     weight: u64,
     order_count: u64,
     cancel_seq: u64,
+    /// The next new order fails with this (status, code, msg, retryAfter ms).
+    fail_next: Option<(u16, i64, String, u64)>,
 }
 
 fn wall_ms() -> u64 {
@@ -271,6 +273,9 @@ impl State {
     }
 
     fn place(&mut self, params: &BTreeMap<String, String>) -> Result<J, Failure> {
+        if let Some((status, code, msg, _)) = self.fail_next.clone() {
+            return Err((status, code, msg));
+        }
         let symbol = params.get("symbol").cloned().unwrap_or_default();
         let Some(spec) = self.spec(&symbol).cloned() else {
             return Err((400, -1121, "Invalid symbol.".into()));
@@ -569,6 +574,7 @@ impl MockVenue {
             weight: 0,
             order_count: 0,
             cancel_seq: 0,
+            fail_next: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
@@ -640,6 +646,18 @@ impl MockVenue {
             st.ws_gen += 1;
             st.user_sessions.clear();
         }
+    }
+
+    /// The next new order fails with HTTP/WS status `status`, error `code` and
+    /// `msg`; a non-zero `retry_after_ms` (venue ms) goes into the WebSocket error's
+    /// `data.retryAfter` and a REST `Retry-After` header.
+    pub fn fail_next_order(&self, status: u16, code: i64, msg: &str, retry_after_ms: u64) {
+        lock(&self.state).fail_next = Some((status, code, msg.to_string(), retry_after_ms));
+    }
+
+    /// Venue time now (ms).
+    pub fn now_ms(&self) -> u64 {
+        lock(&self.state).now()
     }
 
     /// Forgets the listen key (the next keep-alive gets -1125) and ends the streams.
@@ -898,10 +916,18 @@ fn ws_api_request(state: &Mutex<State>, text: &str) -> String {
             _ => Err((400, -1000, format!("Unknown method {method}."))),
         });
     let limits = rate_limits(&st);
+    let retry_after = match (&result, st.fail_next.take()) {
+        (Err(_), Some((.., r))) if r > 0 => Some(r),
+        _ => None,
+    };
     match result {
         Ok(r) => json!({"id": id, "status": 200, "result": r, "rateLimits": limits}),
         Err((status, code, msg)) => {
-            json!({"id": id, "status": status, "error": {"code": code, "msg": msg}, "rateLimits": limits})
+            let mut error = json!({"code": code, "msg": msg});
+            if let Some(r) = retry_after {
+                error["data"] = json!({"serverTime": st.now(), "retryAfter": r});
+            }
+            json!({"id": id, "status": status, "error": error, "rateLimits": limits})
         }
     }
     .to_string()
@@ -1087,6 +1113,14 @@ fn http_request(
             })
     };
     let mut headers = vec![("X-MBX-USED-WEIGHT-1M", st.weight.to_string())];
+    if let (Err(_), Some((.., r))) = (&result, st.fail_next.take()) {
+        if r > 0 {
+            headers.push((
+                "Retry-After",
+                (r.saturating_sub(st.now()) / 1000).to_string(),
+            ));
+        }
+    }
     if path == order_path {
         headers.push(("X-MBX-ORDER-COUNT-10S", st.order_count.to_string()));
     }
