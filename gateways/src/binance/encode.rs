@@ -608,30 +608,40 @@ pub fn write_cid(out: &mut Vec<u8>, c: ClientOrderId) {
 
 fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &b in s {
+    // Copies runs of plain bytes in one go; escapes quotes, backslashes, control bytes.
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if !matches!(b, b'"' | b'\\' | 0..=0x1f) {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            0..=0x1f => {
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xf) as usize]);
             }
-            _ => out.push(b),
         }
+        start = i + 1;
     }
+    out.extend_from_slice(&s[start..]);
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved bytes (uppercase hex).
 pub fn percent_encode(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+            continue;
         }
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        start = i + 1;
     }
+    out.extend_from_slice(&s[start..]);
 }
 
 #[cfg(test)]
