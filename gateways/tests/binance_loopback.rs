@@ -148,6 +148,14 @@ fn has(out: &[Report], n: u32, k: ExecKind) -> bool {
         .any(|r| r.exec.cid.counter() == n && r.exec.kind == k)
 }
 
+/// The connector can be moved into its own thread.
+#[test]
+fn connector_is_send() {
+    fn send<T: Send>() {}
+    send::<BinanceConnector>();
+    send::<MockVenue>();
+}
+
 #[test]
 fn spot_place_ack_partial_fill_fill() {
     let Setup { mock, mut conn, .. } = setup(Venue::Spot);

@@ -41,16 +41,19 @@ impl RateLimits {
         let Ok(v) = value.trim().parse::<u64>() else {
             return;
         };
-        let n = name.to_ascii_lowercase();
-        match n.as_str() {
-            "x-mbx-used-weight-1m" => self.weight_1m.count = v,
-            "x-mbx-order-count-10s" => self.orders_10s.count = v,
-            "x-mbx-order-count-1m" => self.orders_1m.count = v,
-            "x-mbx-order-count-1d" => self.orders_1d.count = v,
-            "retry-after" => {
-                self.blocked_until_ms = self.blocked_until_ms.max(now_ms + v * 1000);
-            }
-            _ => return,
+        let is = |h: &str| name.eq_ignore_ascii_case(h);
+        if is("x-mbx-used-weight-1m") {
+            self.weight_1m.count = v;
+        } else if is("x-mbx-order-count-10s") {
+            self.orders_10s.count = v;
+        } else if is("x-mbx-order-count-1m") {
+            self.orders_1m.count = v;
+        } else if is("x-mbx-order-count-1d") {
+            self.orders_1d.count = v;
+        } else if is("retry-after") {
+            self.blocked_until_ms = self.blocked_until_ms.max(now_ms + v * 1000);
+        } else {
+            return;
         }
         self.updates += 1;
     }
