@@ -1,7 +1,9 @@
-//! Order outputs: the simulated venue (matching, latency, fees) and, later, venue
-//! connectors. Gateways depend on engine types, never the reverse.
+//! Order outputs: the simulated venue (matching, latency, fees) and venue connectors
+//! (Binance Spot / USD-M, with a loopback mock venue). Gateways depend on engine
+//! types, never the reverse.
 
 pub mod backtest;
+pub mod binance;
 pub mod sim;
 
 pub use backtest::SimLoop;

@@ -25,7 +25,7 @@
 mod cryptofeed;
 mod exchange_info;
 mod parser;
-mod tape;
+pub mod tape;
 
 pub use cryptofeed::{split_http_line, CaptureError, CryptofeedReader};
 pub use exchange_info::{instrument, instruments_from_exchange_info};

@@ -15,7 +15,7 @@ fn span(n: &Node<'_>) -> usize {
 /// One JSON value on the tape: the nodes it spans (never empty; the first is its
 /// header). One slice, so `Option<Val>` is two words.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Val<'t, 'a> {
+pub struct Val<'t, 'a> {
     body: &'t [Node<'a>],
 }
 
@@ -23,7 +23,7 @@ const NULL: Node<'static> = Node::Static(StaticNode::Null);
 
 impl<'t, 'a> Val<'t, 'a> {
     /// The document's root value.
-    pub(crate) fn root(tape: &'t [Node<'a>]) -> Option<Self> {
+    pub fn root(tape: &'t [Node<'a>]) -> Option<Self> {
         Self::at(tape)
     }
 
@@ -41,7 +41,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// The string, if this is one.
     #[inline]
-    pub(crate) fn as_str(&self) -> Option<&'a str> {
+    pub fn as_str(&self) -> Option<&'a str> {
         match self.node() {
             Node::String(s) => Some(s),
             _ => None,
@@ -50,7 +50,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// A non-negative integer.
     #[inline]
-    pub(crate) fn as_u64(&self) -> Option<u64> {
+    pub fn as_u64(&self) -> Option<u64> {
         match self.node() {
             Node::Static(StaticNode::U64(v)) => Some(v),
             Node::Static(StaticNode::I64(v)) => u64::try_from(v).ok(),
@@ -60,7 +60,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// A boolean.
     #[inline]
-    pub(crate) fn as_bool(&self) -> Option<bool> {
+    pub fn as_bool(&self) -> Option<bool> {
         match self.node() {
             Node::Static(StaticNode::Bool(v)) => Some(v),
             _ => None,
@@ -68,7 +68,7 @@ impl<'t, 'a> Val<'t, 'a> {
     }
 
     /// A signed integer.
-    pub(crate) fn as_i64(&self) -> Option<i64> {
+    pub fn as_i64(&self) -> Option<i64> {
         match self.node() {
             Node::Static(StaticNode::I64(v)) => Some(v),
             Node::Static(StaticNode::U64(v)) => i64::try_from(v).ok(),
@@ -78,7 +78,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// Number of elements, if this is an array.
     #[inline]
-    pub(crate) fn array_len(&self) -> Option<usize> {
+    pub fn array_len(&self) -> Option<usize> {
         match self.node() {
             Node::Array { len, .. } => Some(len),
             _ => None,
@@ -87,7 +87,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// The object's members, if this is an object.
     #[inline]
-    pub(crate) fn members(&self) -> Option<Members<'t, 'a>> {
+    pub fn members(&self) -> Option<Members<'t, 'a>> {
         match self.node() {
             Node::Object { len, .. } => Some(Members {
                 rest: self.body.get(1..).unwrap_or(&[]),
@@ -99,7 +99,7 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// The array's elements, if this is an array.
     #[inline]
-    pub(crate) fn elements(&self) -> Option<Elements<'t, 'a>> {
+    pub fn elements(&self) -> Option<Elements<'t, 'a>> {
         match self.node() {
             Node::Array { len, .. } => Some(Elements {
                 rest: self.body.get(1..).unwrap_or(&[]),
@@ -110,12 +110,12 @@ impl<'t, 'a> Val<'t, 'a> {
     }
 
     /// The member `key` of an object (first match).
-    pub(crate) fn get(&self, key: &str) -> Option<Val<'t, 'a>> {
+    pub fn get(&self, key: &str) -> Option<Val<'t, 'a>> {
         self.members()?.find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// A short description for error messages (allocates; error paths only).
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self.node() {
             Node::String(s) => {
                 let mut t: String = s.chars().take(64).collect();
@@ -138,7 +138,7 @@ impl<'t, 'a> Val<'t, 'a> {
 }
 
 /// Iterator over `(key, value)` pairs of an object.
-pub(crate) struct Members<'t, 'a> {
+pub struct Members<'t, 'a> {
     rest: &'t [Node<'a>],
     left: usize,
 }
@@ -171,7 +171,7 @@ impl<'t, 'a> Members<'t, 'a> {
 }
 
 /// Iterator over the elements of an array.
-pub(crate) struct Elements<'t, 'a> {
+pub struct Elements<'t, 'a> {
     rest: &'t [Node<'a>],
     left: usize,
 }
