@@ -11,14 +11,48 @@
 //!   better than the ticker's are dropped, the ticker's level is set).
 //! - Resting orders fill as maker at their own price when the opposite side crosses
 //!   them after a book update (after the last chunk of a depth update) or when a public
-//!   trade prints strictly through their price. There is no queue model: a trade at the
-//!   order's price does not fill it.
+//!   trade prints strictly through their price (a trade fills our orders in priority
+//!   order, at most its own size in total).
+//! - Queue position (`[venue] queue_model`):
+//!   - `"risk-averse"` (default; hftbacktest's `RiskAdverseQueueModel`): a resting
+//!     order joins the back of its price level. Its quantity ahead is the venue copy's
+//!     displayed size at that price and side when the order reaches the matching
+//!     engine (0 where the level is not shown, e.g. away from the top with
+//!     ticker-only data). A public trade at the order's price whose aggressor is on
+//!     the other side (a seller for our bid) eats the quantity ahead first; what is
+//!     left of the trade fills the order (a partial fill when it is smaller than the
+//!     order's remaining quantity), rounded down to the lot. A depth or ticker update
+//!     at the order's price is read as cancels behind the order, except that the
+//!     quantity ahead never exceeds the level's new size: `ahead = min(ahead, level)`.
+//!     A level that disappears therefore puts the order at the front. A size
+//!     increase never moves it back. With ticker-only data a level behind the top
+//!     is hidden, not empty: an order placed there starts with nothing ahead (its
+//!     size is unknown) and its estimate is left alone while the level stays hidden.
+//!   - `"none"`: no queue. A trade at the order's own price never fills it; only
+//!     trades through the price and crossing books do.
+//!
+//!   Our own orders are not in the recorded book: two of our orders at one level each
+//!   count the displayed size ahead of them, and one trade fills them together at most
+//!   up to its size. A modify (cancel-replace) goes to the back of the queue.
 //! - Taker executions (and maker fills against the book) consume the venue's book copy,
 //!   so the same displayed liquidity is not taken twice before the feed restates it.
 //! - Fill quantities are rounded down to the instrument's lot size.
 //! - Requests (place, cancel, modify) reach the matching engine `latency_ns` after they
 //!   were sent; requests arriving at or before a market event's time are processed
-//!   before that event.
+//!   before that event. Reports are not delayed: they carry the time the matching
+//!   engine produced them.
+//! - Market-data latency (`md_latency_ns`, hftbacktest's exchange vs. local
+//!   timestamps) is applied by the driver, [`crate::SimLoop`]: it hands this venue a
+//!   market event at `ts - md_latency_ns` and the engine the same event at `ts`, the
+//!   recorded time. The venue itself only sees its own timeline.
+//! - Rate limit (`max_orders_per_sec`, 0 = off): new orders (place, modify) are
+//!   counted when they reach the matching engine, in fixed one-second windows of
+//!   event time (`ts / 1e9`), like a venue's order-count interval. A place beyond the
+//!   limit is `Rejected` with `RateLimited`; a modify beyond it is `CancelRejected`
+//!   with `RateLimited` and the order keeps working unchanged. Cancels are never
+//!   limited. Refused requests do not count.
+//! - Post-only (`LimitMaker`) orders that would cross the venue's book on arrival are
+//!   `Rejected` with `WouldTake`.
 //! - Accepted orders get venue order ids 1, 2, …; `Rejected` and `CancelRejected`
 //!   reports carry venue order id 0. A place whose cid is still live is `Rejected`
 //!   with `Other`. `Modify` is cancel-replace: the replacement gets a new venue id, a
@@ -27,7 +61,7 @@
 //! - Buys lock `price × qty × (1 + max(maker, taker fee))` of quote, sells lock `qty`
 //!   of base. Market buys lock nothing and each fill is capped by the free quote.
 
-use kestrel_engine::config::VenueConfig;
+use kestrel_engine::config::{QueueModel, VenueConfig};
 use kestrel_engine::{
     Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentId,
     InstrumentSpec, Liquidity, OrderType, PlaceOrder, RejectReason, Side, TimeInForce, Trade,
@@ -96,6 +130,14 @@ impl Book {
             }
         }
     }
+    /// Displayed size at `px` on the side an order of `side` rests on (0 if none).
+    fn qty_at(&self, side: Side, px: Dec) -> Dec {
+        let levels = match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        };
+        levels.get(&px).copied().unwrap_or(Dec::ZERO)
+    }
     fn set_level(&mut self, side: Side, px: Dec, qty: Dec) {
         if px.raw() <= 0 {
             return;
@@ -163,6 +205,8 @@ struct Order {
     seq: u64,
     /// Amount this order holds locked (quote for buys, base for sells).
     locked: Dec,
+    /// Displayed quantity ahead of it in its price level's queue (queue model only).
+    queue_ahead: Dec,
 }
 
 impl Order {
@@ -190,6 +234,12 @@ pub struct SimVenue {
     taker_fee: Dec,
     /// Fee rate used to size buy locks: the larger of the two rates.
     lock_rate: Dec,
+    queue_model: QueueModel,
+    /// New orders admitted per one-second window; 0: unlimited.
+    max_orders_per_sec: u32,
+    /// Current rate-limit window (`ts / 1e9`) and orders admitted in it.
+    rate_window: u64,
+    rate_count: u32,
     instruments: Vec<Inst>,
     books: Vec<Book>,
     asset_index: BTreeMap<String, usize>,
@@ -245,6 +295,10 @@ impl SimVenue {
             maker_fee,
             taker_fee,
             lock_rate: maker_fee.max(taker_fee),
+            queue_model: cfg.queue_model,
+            max_orders_per_sec: cfg.max_orders_per_sec,
+            rate_window: 0,
+            rate_count: 0,
             books: vec![Book::default(); insts.len()],
             instruments: insts,
             asset_index,
@@ -267,6 +321,7 @@ impl SimVenue {
                 if let Some(book) = self.books.get_mut(t.instrument as usize) {
                     book.apply_ticker(t);
                     self.match_book(ts, t.instrument, out);
+                    self.shrink_queues(t.instrument);
                 }
             }
             Event::Depth(d) => {
@@ -274,6 +329,7 @@ impl SimVenue {
                     book.apply_depth(d);
                     if d.last_chunk {
                         self.match_book(ts, d.instrument, out);
+                        self.shrink_queues(d.instrument);
                     }
                 }
             }
@@ -330,6 +386,12 @@ impl SimVenue {
         self.orders.len()
     }
 
+    /// Quantity ahead of a live order in its level's queue (0 without a queue model),
+    /// `None` if the order is not live.
+    pub fn queue_ahead(&self, cid: ClientOrderId) -> Option<Dec> {
+        self.orders.get(&cid).map(|o| o.queue_ahead)
+    }
+
     /// `(total, locked)` balance of an asset, `None` if the venue does not know it.
     pub fn balance(&self, asset: &str) -> Option<(Dec, Dec)> {
         let b = self.balances.get(*self.asset_index.get(asset)?)?;
@@ -338,16 +400,49 @@ impl SimVenue {
 
     fn process(&mut self, ts: u64, action: &Action, out: &mut Vec<(u64, ExecReport)>) {
         match action {
-            Action::Place(p) => self.place(ts, p, out),
+            Action::Place(p) => {
+                if self.admit(ts) {
+                    self.place(ts, p, out);
+                } else {
+                    out.push((ts, Self::reject(p, RejectReason::RateLimited)));
+                }
+            }
             Action::Cancel { cid, instrument } => self.cancel(ts, *cid, *instrument, out),
             Action::Modify {
                 cid,
                 instrument,
                 price,
                 qty,
-            } => self.modify(ts, *cid, *instrument, *price, *qty, out),
+            } => {
+                if !self.live(*cid, *instrument) {
+                    out.push(Self::cancel_reject(ts, *cid, *instrument));
+                } else if !self.admit(ts) {
+                    let mut r = Self::cancel_reject(ts, *cid, *instrument);
+                    r.1.reason = RejectReason::RateLimited;
+                    out.push(r);
+                } else {
+                    self.modify(ts, *cid, *instrument, *price, *qty, out);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Counts a new order arriving at `ts` against the rate limit; false if refused.
+    fn admit(&mut self, ts: u64) -> bool {
+        if self.max_orders_per_sec == 0 {
+            return true;
+        }
+        let window = ts / 1_000_000_000;
+        if window != self.rate_window {
+            self.rate_window = window;
+            self.rate_count = 0;
+        }
+        if self.rate_count >= self.max_orders_per_sec {
+            return false;
+        }
+        self.rate_count += 1;
+        true
     }
 
     fn free(&self, asset: usize) -> Dec {
@@ -446,6 +541,11 @@ impl SimVenue {
             return;
         }
         let market = p.order_type == OrderType::Market;
+        let queue_ahead = if market || self.queue_model == QueueModel::None {
+            Dec::ZERO
+        } else {
+            self.books[p.instrument as usize].qty_at(p.side, p.price)
+        };
         let mut order = Order {
             cid: p.cid,
             instrument: p.instrument,
@@ -458,6 +558,7 @@ impl SimVenue {
             venue_id: self.next_venue_id,
             seq: self.next_seq,
             locked: Dec::ZERO,
+            queue_ahead,
         };
         self.next_venue_id += 1;
         self.next_seq += 1;
@@ -721,7 +822,35 @@ impl SimVenue {
         }
     }
 
-    /// Fills resting orders a public trade printed through (strictly), up to its size.
+    /// After a book update: the quantity ahead of each resting order of the instrument
+    /// is capped by its level's new displayed size (risk-averse queue model).
+    fn shrink_queues(&mut self, instrument: InstrumentId) {
+        if self.queue_model == QueueModel::None {
+            return;
+        }
+        let Some(book) = self.books.get(instrument as usize) else {
+            return;
+        };
+        for o in self.orders.values_mut() {
+            if o.instrument != instrument || o.queue_ahead.raw() <= 0 {
+                continue;
+            }
+            // A ticker-only book shows one level per side: a level behind it is hidden,
+            // not empty, and keeps its estimate.
+            let hidden = !book.has_l2
+                && match o.side {
+                    Side::Buy => book.best_bid().is_some_and(|b| b > o.price),
+                    Side::Sell => book.best_ask().is_some_and(|a| a < o.price),
+                };
+            if !hidden {
+                o.queue_ahead = o.queue_ahead.min(book.qty_at(o.side, o.price));
+            }
+        }
+    }
+
+    /// Fills resting orders a public trade printed through (strictly) and, with the
+    /// queue model, orders at the trade's price once the trade has eaten the quantity
+    /// ahead of them; in priority order, at most the trade's size in total.
     fn match_trade(&mut self, ts: u64, t: &Trade, out: &mut Vec<(u64, ExecReport)>) {
         let Some(lot) = self
             .instruments
@@ -730,6 +859,7 @@ impl SimVenue {
         else {
             return;
         };
+        let queue = self.queue_model != QueueModel::None;
         let mut pool = t.qty;
         let (buys, sells) = self.resting(t.instrument);
         for cid in buys.into_iter().chain(sells) {
@@ -743,10 +873,19 @@ impl SimVenue {
                 Side::Buy => t.px < o.price,
                 Side::Sell => t.px > o.price,
             };
-            if !through {
+            let room = if through {
+                o.leaves()
+            } else if queue && t.px == o.price && t.aggressor != o.side {
+                // The trade eats the queue ahead first; the rest reaches the order.
+                let left = t.qty - o.queue_ahead;
+                if let Some(live) = self.orders.get_mut(&cid) {
+                    live.queue_ahead = (o.queue_ahead - t.qty).max(Dec::ZERO);
+                }
+                o.leaves().min(left)
+            } else {
                 continue;
-            }
-            let q = o.leaves().min(pool).floor_to(lot);
+            };
+            let q = room.min(pool).floor_to(lot);
             if q.raw() <= 0 {
                 continue;
             }
