@@ -160,12 +160,18 @@ impl Book {
             self.set_level(Side::Sell, t.ask_px, t.ask_qty);
             return;
         }
+        // Levels better than the ticker's are gone: pop them from the top (usually
+        // none), rather than walking the whole book.
         if t.bid_px.raw() > 0 {
-            self.bids.retain(|px, _| *px <= t.bid_px);
+            while self.bids.last_key_value().is_some_and(|(px, _)| *px > t.bid_px) {
+                self.bids.pop_last();
+            }
             self.set_level(Side::Buy, t.bid_px, t.bid_qty);
         }
         if t.ask_px.raw() > 0 {
-            self.asks.retain(|px, _| *px >= t.ask_px);
+            while self.asks.first_key_value().is_some_and(|(px, _)| *px < t.ask_px) {
+                self.asks.pop_first();
+            }
             self.set_level(Side::Sell, t.ask_px, t.ask_qty);
         }
     }
