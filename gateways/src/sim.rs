@@ -76,21 +76,104 @@ struct Inst {
     quote: usize,
 }
 
+/// One side of the venue's book: (price, displayed quantity), sorted so that the best
+/// level is last (top-of-book changes move little memory); bids ascending, asks
+/// descending. Lookups are binary searches.
+#[derive(Clone, Debug)]
+struct Levels {
+    bid: bool,
+    levels: Vec<(Dec, Dec)>,
+}
+
+impl Levels {
+    fn new(bid: bool) -> Levels {
+        Levels {
+            bid,
+            levels: Vec::new(),
+        }
+    }
+    /// Position of `px` in storage order.
+    fn search(&self, px: Dec) -> Result<usize, usize> {
+        if self.bid {
+            self.levels.binary_search_by(|l| l.0.cmp(&px))
+        } else {
+            self.levels.binary_search_by(|l| px.cmp(&l.0))
+        }
+    }
+    fn best(&self) -> Option<Dec> {
+        self.levels.last().map(|l| l.0)
+    }
+    /// Size at `px` (0 if no level).
+    fn get(&self, px: Dec) -> Dec {
+        self.search(px).map_or(Dec::ZERO, |i| self.levels[i].1)
+    }
+    /// Sets the size at `px`; 0 or less removes the level.
+    fn set(&mut self, px: Dec, qty: Dec) {
+        match (self.search(px), qty.raw() > 0) {
+            (Ok(i), true) => self.levels[i].1 = qty,
+            (Ok(i), false) => {
+                self.levels.remove(i);
+            }
+            (Err(i), true) => self.levels.insert(i, (px, qty)),
+            (Err(_), false) => {}
+        }
+    }
+    /// Removes `qty` from the level at `px` (the level goes when it empties).
+    fn consume(&mut self, px: Dec, qty: Dec) {
+        if let Ok(i) = self.search(px) {
+            let q = &mut self.levels[i].1;
+            *q -= qty;
+            if q.raw() <= 0 {
+                self.levels.remove(i);
+            }
+        }
+    }
+    /// Drops the levels better than `px`.
+    fn drop_better_than(&mut self, px: Dec) {
+        while let Some(&(best, _)) = self.levels.last() {
+            let better = if self.bid { best > px } else { best < px };
+            if !better {
+                break;
+            }
+            self.levels.pop();
+        }
+    }
+    /// Levels from the best, while `keep(price)` holds.
+    fn from_best(&self, keep: impl Fn(Dec) -> bool) -> Vec<(Dec, Dec)> {
+        self.levels
+            .iter()
+            .rev()
+            .take_while(|l| keep(l.0))
+            .copied()
+            .collect()
+    }
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+}
+
 /// The venue's copy of one instrument's book: price → displayed quantity.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Book {
-    bids: BTreeMap<Dec, Dec>,
-    asks: BTreeMap<Dec, Dec>,
+    bids: Levels,
+    asks: Levels,
     /// True once a depth update was seen: tickers are then merged, not substituted.
     has_l2: bool,
 }
 
 impl Book {
+    fn new() -> Book {
+        Book {
+            bids: Levels::new(true),
+            asks: Levels::new(false),
+            has_l2: false,
+        }
+    }
     fn best_bid(&self) -> Option<Dec> {
-        self.bids.keys().next_back().copied()
+        self.bids.best()
     }
     fn best_ask(&self) -> Option<Dec> {
-        self.asks.keys().next().copied()
+        self.asks.best()
     }
     /// Best price on the side an order of `side` trades against.
     fn best_opposite(&self, side: Side) -> Option<Dec> {
@@ -104,52 +187,33 @@ impl Book {
         match side {
             Side::Buy => self
                 .asks
-                .iter()
-                .take_while(|(px, _)| !matches!(limit, Some(l) if **px > l))
-                .map(|(p, q)| (*p, *q))
-                .collect(),
+                .from_best(|px| !matches!(limit, Some(l) if px > l)),
             Side::Sell => self
                 .bids
-                .iter()
-                .rev()
-                .take_while(|(px, _)| !matches!(limit, Some(l) if **px < l))
-                .map(|(p, q)| (*p, *q))
-                .collect(),
+                .from_best(|px| !matches!(limit, Some(l) if px < l)),
         }
     }
     /// Removes `qty` from the level at `px` on the side an order of `side` takes from.
     fn consume(&mut self, side: Side, px: Dec, qty: Dec) {
-        let levels = match side {
-            Side::Buy => &mut self.asks,
-            Side::Sell => &mut self.bids,
-        };
-        if let Some(q) = levels.get_mut(&px) {
-            *q -= qty;
-            if q.raw() <= 0 {
-                levels.remove(&px);
-            }
+        match side {
+            Side::Buy => self.asks.consume(px, qty),
+            Side::Sell => self.bids.consume(px, qty),
         }
     }
     /// Displayed size at `px` on the side an order of `side` rests on (0 if none).
     fn qty_at(&self, side: Side, px: Dec) -> Dec {
-        let levels = match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
-        };
-        levels.get(&px).copied().unwrap_or(Dec::ZERO)
+        match side {
+            Side::Buy => self.bids.get(px),
+            Side::Sell => self.asks.get(px),
+        }
     }
     fn set_level(&mut self, side: Side, px: Dec, qty: Dec) {
         if px.raw() <= 0 {
             return;
         }
-        let levels = match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        if qty.raw() <= 0 {
-            levels.remove(&px);
-        } else {
-            levels.insert(px, qty);
+        match side {
+            Side::Buy => self.bids.set(px, qty),
+            Side::Sell => self.asks.set(px, qty),
         }
     }
     fn apply_ticker(&mut self, t: &BookTicker) {
@@ -160,18 +224,13 @@ impl Book {
             self.set_level(Side::Sell, t.ask_px, t.ask_qty);
             return;
         }
-        // Levels better than the ticker's are gone: pop them from the top (usually
-        // none), rather than walking the whole book.
+        // Levels better than the ticker's are gone.
         if t.bid_px.raw() > 0 {
-            while self.bids.last_key_value().is_some_and(|(px, _)| *px > t.bid_px) {
-                self.bids.pop_last();
-            }
+            self.bids.drop_better_than(t.bid_px);
             self.set_level(Side::Buy, t.bid_px, t.bid_qty);
         }
         if t.ask_px.raw() > 0 {
-            while self.asks.first_key_value().is_some_and(|(px, _)| *px < t.ask_px) {
-                self.asks.pop_first();
-            }
+            self.asks.drop_better_than(t.ask_px);
             self.set_level(Side::Sell, t.ask_px, t.ask_qty);
         }
     }
@@ -305,7 +364,7 @@ impl SimVenue {
             max_orders_per_sec: cfg.max_orders_per_sec,
             rate_window: 0,
             rate_count: 0,
-            books: vec![Book::default(); insts.len()],
+            books: vec![Book::new(); insts.len()],
             instruments: insts,
             asset_index,
             balances: bals,
@@ -804,6 +863,18 @@ impl SimVenue {
         let Some(lot) = self.instruments.get(i).map(|x| x.spec.lot_size) else {
             return;
         };
+        // Most updates cross nothing: check before sorting the resting orders.
+        let (bid, ask) = (self.books[i].best_bid(), self.books[i].best_ask());
+        let crossed = self.orders.values().any(|o| {
+            o.instrument == instrument
+                && match o.side {
+                    Side::Buy => ask.is_some_and(|a| a <= o.price),
+                    Side::Sell => bid.is_some_and(|b| b >= o.price),
+                }
+        });
+        if !crossed {
+            return;
+        }
         let (buys, sells) = self.resting(instrument);
         for cid in buys.into_iter().chain(sells) {
             let Some(o) = self.orders.get(&cid).copied() else {
@@ -866,6 +937,16 @@ impl SimVenue {
             return;
         };
         let queue = self.queue_model != QueueModel::None;
+        let touched = self.orders.values().any(|o| {
+            o.instrument == t.instrument
+                && match o.side {
+                    Side::Buy => t.px <= o.price,
+                    Side::Sell => t.px >= o.price,
+                }
+        });
+        if !touched {
+            return;
+        }
         let mut pool = t.qty;
         let (buys, sells) = self.resting(t.instrument);
         for cid in buys.into_iter().chain(sells) {

@@ -82,6 +82,7 @@ fn open_data(paths: &[PathBuf], cfg: &Config) -> Result<Data> {
     Ok(Data::Files(Box::new(Merged::open(
         data_files(paths)?,
         &symbols,
+        false,
     )?)))
 }
 

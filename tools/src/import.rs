@@ -235,13 +235,13 @@ pub(crate) struct Input1 {
 
 impl Input1 {
     /// Opens the file with a symbol table (fixed, or learning when `symbols` is `None`).
-    fn open(&self, symbols: Option<&[(String, InstrumentId)]>) -> Result<Reader> {
+    fn open(&self, symbols: Option<&[(String, InstrumentId)]>, infer_hint: bool) -> Result<Reader> {
         self.read.store(0, Ordering::Relaxed);
         let table = || match symbols {
             Some(s) => Symbols::fixed(s),
             None => Symbols::learning(),
         };
-        let fe = |e: FeedError| feed_error(e);
+        let fe = |e: FeedError| feed_error(e, infer_hint);
         Ok(match self.format {
             Format::Hft => {
                 let text = open_text(&self.path, self.read.clone())?;
@@ -317,13 +317,17 @@ fn symbol_from_file_name(path: &Path) -> Option<String> {
 }
 
 /// Turns a reader error into the message the user sees; a missing instrument gets
-/// the instruction to configure it.
-fn feed_error(e: FeedError) -> anyhow::Error {
+/// the instruction to configure it (and, for `kestrel import`, to infer it).
+fn feed_error(e: FeedError, infer_hint: bool) -> anyhow::Error {
     match &e {
         FeedError::UnknownSymbol { file, line, symbol } => anyhow!(
-            "instrument {} is not configured; add it under [[instruments]] or pass \
-             --infer-instruments (first seen at {}:{line})",
+            "instrument {} is not configured; add it under [[instruments]]{} (first seen at {}:{line})",
             canonical_symbol(symbol.as_bytes()),
+            if infer_hint {
+                " or pass --infer-instruments"
+            } else {
+                ""
+            },
             file.display()
         ),
         _ => anyhow!("{e}"),
@@ -466,7 +470,7 @@ fn scan(files: &[Input1], bar: &ProgressBar) -> Result<BTreeMap<String, Seen>> {
         // peek missed.
         'restart: loop {
             let mut local: Vec<Seen> = Vec::new();
-            let mut reader = f.open((f.format == Format::Hft).then_some(hft.as_slice()))?;
+            let mut reader = f.open((f.format == Format::Hft).then_some(hft.as_slice()), true)?;
             let mut n = 0u64;
             while let Some(r) = reader.next_event() {
                 let (_, _, e) = match r {
@@ -476,7 +480,7 @@ fn scan(files: &[Input1], bar: &ProgressBar) -> Result<BTreeMap<String, Seen>> {
                         hft.push((canonical_symbol(symbol.as_bytes()), id));
                         continue 'restart;
                     }
-                    Err(e) => return Err(feed_error(e)),
+                    Err(e) => return Err(feed_error(e, true)),
                 };
                 let Some(id) = instrument_of(&e) else {
                     continue;
@@ -524,11 +528,18 @@ fn instrument_of(e: &Event) -> Option<InstrumentId> {
 struct Head {
     reader: Reader,
     next: Option<(u64, u64, Event)>,
+    /// Suggest `--infer-instruments` for a missing instrument.
+    infer_hint: bool,
 }
 
 impl Head {
     fn advance(&mut self) -> Result<()> {
-        self.next = self.reader.next_event().transpose().map_err(feed_error)?;
+        let hint = self.infer_hint;
+        self.next = self
+            .reader
+            .next_event()
+            .transpose()
+            .map_err(|e| feed_error(e, hint))?;
         Ok(())
     }
 }
@@ -575,13 +586,19 @@ impl Merged {
     /// # Errors
     ///
     /// A file that cannot be opened, a malformed first record, or a symbol that is
-    /// not in `symbols` (the message says how to configure it).
-    pub(crate) fn open(files: Vec<Input1>, symbols: &[(String, InstrumentId)]) -> Result<Merged> {
+    /// not in `symbols` (the message says how to configure it, and suggests
+    /// `--infer-instruments` when `infer_hint`).
+    pub(crate) fn open(
+        files: Vec<Input1>,
+        symbols: &[(String, InstrumentId)],
+        infer_hint: bool,
+    ) -> Result<Merged> {
         let mut heads = Vec::with_capacity(files.len());
         for f in &files {
             let mut h = Head {
-                reader: f.open(Some(symbols))?,
+                reader: f.open(Some(symbols), infer_hint)?,
                 next: None,
+                infer_hint,
             };
             h.advance()?;
             heads.push(h);
@@ -844,7 +861,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
 
     // Reading each file's first event reports a missing instrument before anything
     // else (a config without instruments included).
-    let mut source = Merged::open(files, &symbols)?;
+    let mut source = Merged::open(files, &symbols, true)?;
 
     cfg.validate().map_err(|e| {
         if cfg.instruments.is_empty() {
