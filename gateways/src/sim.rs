@@ -139,7 +139,7 @@ impl Levels {
         }
     }
     /// Levels from the best, while `keep(price)` holds.
-    fn from_best(&self, keep: impl Fn(Dec) -> bool) -> Vec<(Dec, Dec)> {
+    fn best_while(&self, keep: impl Fn(Dec) -> bool) -> Vec<(Dec, Dec)> {
         self.levels
             .iter()
             .rev()
@@ -187,10 +187,10 @@ impl Book {
         match side {
             Side::Buy => self
                 .asks
-                .from_best(|px| !matches!(limit, Some(l) if px > l)),
+                .best_while(|px| !matches!(limit, Some(l) if px > l)),
             Side::Sell => self
                 .bids
-                .from_best(|px| !matches!(limit, Some(l) if px < l)),
+                .best_while(|px| !matches!(limit, Some(l) if px < l)),
         }
     }
     /// Removes `qty` from the level at `px` on the side an order of `side` takes from.

@@ -101,11 +101,14 @@ struct Driver {
 impl Driver {
     /// Applies one market event recorded at `ts`, after the timers due by then.
     fn feed(&mut self, ts: u64, event: Event) -> Result<()> {
-        let step = self.timer_ns;
-        let next = self.next_timer.get_or_insert_with(|| ts - ts % step + step);
-        while ts >= *next {
+        let step = self.timer_ns.max(1);
+        let next = self
+            .next_timer
+            .get_or_insert_with(|| (ts / step).saturating_add(1).saturating_mul(step));
+        // u64::MAX marks "no more timers" (event time at the end of the u64 range).
+        while ts >= *next && *next != u64::MAX {
             let t = *next;
-            *next += step;
+            *next = next.saturating_add(step);
             self.sim.push(t, Event::Timer(0));
         }
         self.sim.push(ts, event);
