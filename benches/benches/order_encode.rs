@@ -28,6 +28,7 @@ fn bench(c: &mut Criterion) {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market: Market::Spot,
+        leverage: 1,
     };
     let mut p = PlaceOrder {
         cid: ClientOrderId::new(7, 1),

@@ -254,24 +254,52 @@ impl Default for FeedConfig {
     }
 }
 
+/// How the simulated venue estimates a resting order's place in the queue of its
+/// price level (see `kestrel_gateways::sim` for the rules).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueModel {
+    /// No queue: a trade at the order's own price never fills it; only trades through
+    /// the price or a book that crosses it do.
+    None,
+    /// hftbacktest's conservative model: the order joins the back of its level; trades
+    /// at its price eat the quantity ahead first; a shrinking level only moves the
+    /// order up when it falls below the quantity ahead.
+    #[default]
+    RiskAverse,
+}
+
 /// `[venue]`: the simulated venue.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VenueConfig {
     /// Order-entry latency in ns of event time (order reaches the matching engine this much later).
     pub latency_ns: u64,
+    /// Market-data latency in ns of event time: the venue applies a market event this
+    /// much earlier than the engine sees it (the engine's time is the recorded time).
+    /// Only the single-threaded backtest loop honours it.
+    pub md_latency_ns: u64,
     /// Maker fee rate (0.0002 = 2 bp).
     pub maker_fee: Dec,
     /// Taker fee rate.
     pub taker_fee: Dec,
+    /// Queue-position model of resting orders.
+    pub queue_model: QueueModel,
+    /// New orders (place and modify) the matching engine accepts per second of event
+    /// time (fixed one-second windows, counted at arrival); the rest are rejected with
+    /// `RateLimited`. 0: no limit. Cancels are never limited.
+    pub max_orders_per_sec: u32,
 }
 
 impl Default for VenueConfig {
     fn default() -> Self {
         VenueConfig {
             latency_ns: 1_000_000,
+            md_latency_ns: 0,
             maker_fee: Dec(200_000),
             taker_fee: Dec(400_000),
+            queue_model: QueueModel::RiskAverse,
+            max_orders_per_sec: 0,
         }
     }
 }

@@ -332,6 +332,7 @@ mod tests {
                     min_qty: Dec::ZERO,
                     min_notional: Dec::ZERO,
                     market: Default::default(),
+                    leverage: 1,
                 },
                 base: i as u16 + 1,
                 quote: 0,

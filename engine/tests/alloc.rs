@@ -5,21 +5,32 @@
 use kestrel_engine::market_data::PriceType;
 use kestrel_engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Per thread: allocations of the test harness's other threads must not count.
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_now() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -208,7 +219,7 @@ fn steady_state_allocates_nothing_per_input() {
         );
     }
     let before_orders = e.orders.placed;
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_now();
     let mut outputs = 0;
     for t in 400..2400 {
         outputs += second(
@@ -225,7 +236,7 @@ fn steady_state_allocates_nothing_per_input() {
         std::hint::black_box(md.rate("BTC", "USDT"));
         std::hint::black_box(md.available_balance("USDT"));
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_now() - before;
     // The session really traded while measured.
     assert!(
         e.orders.placed - before_orders > 1000,

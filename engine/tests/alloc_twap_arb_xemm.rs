@@ -7,21 +7,32 @@ use kestrel_engine::executors::xemm::XemmConfig;
 use kestrel_engine::executors::ExecutorConfig;
 use kestrel_engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Per thread: allocations of the test harness's other threads must not count.
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_now() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -185,12 +196,12 @@ fn executors_allocate_nothing_per_input() {
         dr.second(t);
     }
     let before_orders = dr.e.orders.placed;
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_now();
     let mut outputs = 0;
     for t in 40..200 {
         outputs += dr.second(t);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_now() - before;
     assert_eq!(dr.e.executors.live(), 3);
     assert!(dr.e.orders.placed - before_orders > 300);
     assert!(outputs > 600);

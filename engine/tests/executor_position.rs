@@ -4,21 +4,32 @@
 use kestrel_engine::executors::{ExecutorConfig, PositionConfig, TrailingStop, TripleBarrier};
 use kestrel_engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Per thread: allocations of the test harness's other threads must not count.
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_now() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -160,12 +171,12 @@ fn position_cycle_allocates_nothing() {
         now: 0,
     };
     assert_eq!(h.cycle(), 1);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_now();
     let mut done = 0;
     for _ in 0..50 {
         done += h.cycle();
     }
-    assert_eq!(ALLOCS.load(Ordering::Relaxed), before);
+    assert_eq!(allocs_now(), before);
     assert_eq!(done, 50);
     assert_eq!(
         h.e.report(0).close_types[CloseType::TrailingStop as usize],

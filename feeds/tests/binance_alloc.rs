@@ -3,26 +3,37 @@
 //! XFree86 1.1; see shared/data/README.md). Own test binary: it installs the allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use kestrel_engine::Event;
 use kestrel_feeds::binance::{CryptofeedReader, Parser};
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Per thread: allocations of the test harness's other threads must not count.
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_alloc() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_now() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count_alloc();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count_alloc();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -64,10 +75,10 @@ fn count(
         buf.clear();
         buf.extend_from_slice(m);
         out.clear();
-        let before = ALLOCS.load(Ordering::Relaxed);
+        let before = allocs_now();
         p.parse(buf, out).unwrap();
         if i >= skip {
-            allocs += ALLOCS.load(Ordering::Relaxed) - before;
+            allocs += allocs_now() - before;
         }
     }
     allocs
@@ -123,12 +134,12 @@ fn no_allocation_per_message_after_warm_up() {
     for _ in 0..200 {
         r.next_event().unwrap().unwrap();
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_now();
     while let Some(ev) = r.next_event() {
         ev.unwrap();
         n += 1;
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_now() - before;
     assert!(n > 1_000);
     eprintln!("cryptofeed reader: {allocs} allocations for the last {n} events");
     assert_eq!(

@@ -39,6 +39,7 @@ fn spec(sym: &str) -> InstrumentSpec {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market: Default::default(),
+        leverage: 1,
     }
 }
 

@@ -1,10 +1,26 @@
 //! A single-threaded, fully deterministic session: the engine and the simulated venue
 //! in one loop, in event time. Backtests and executor scenario tests use it; every
 //! input it applies is kept in order so the session can be journaled and replayed.
+//!
+//! Timeline (hftbacktest's exchange and local clocks, with a constant market-data
+//! latency `L = [venue] md_latency_ns`):
+//! - a market event recorded at `ts` reaches the venue at `ts - L` and the engine at
+//!   `ts` (the recorded time stays the engine's clock, and the journal's);
+//! - an order sent by the engine at `t` reaches the venue at `t + latency_ns`;
+//! - execution reports reach the engine at the time the venue produced them;
+//! - timers and operator commands are engine-side events at their own time.
+//!
+//! Every step is applied in time order. Ties: requests arriving at a venue event's
+//! time are processed before it; a market event reaches the venue before the engine
+//! (with `L = 0`, the engine then sees the event before the fills it caused).
+//! With `L > 0` the engine lags: after [`SimLoop::push`] of a market event at `ts`,
+//! the engine has applied everything before `ts - L`; [`SimLoop::advance`] and
+//! [`SimLoop::stop`] bring it up to date.
 
 use crate::sim::SimVenue;
 use kestrel_engine::config::ConfigError;
 use kestrel_engine::*;
+use std::collections::VecDeque;
 
 /// Engine + simulated venue, stepped by market events.
 pub struct SimLoop {
@@ -12,15 +28,27 @@ pub struct SimLoop {
     pub engine: Engine,
     /// The venue it trades against.
     pub venue: SimVenue,
-    /// Every input applied, in order (seq 1 = session start).
+    /// Every input applied, in order (seq 1 = session start). A caller that journals
+    /// as it goes may drain it (and `outputs`) between calls.
     pub inputs: Vec<Input>,
     /// Every output emitted, in order.
     pub outputs: Vec<Output>,
-    /// Keep inputs and outputs (turn off for long backtests that journal elsewhere).
+    /// Keep inputs and outputs (turn off for long runs that need neither).
     pub record: bool,
     seq: u64,
+    /// Market-data latency: the venue sees market events this much earlier.
+    md_latency_ns: u64,
+    /// Engine-side events waiting for their time (market events the venue already
+    /// applied, timers, commands), in time order.
+    pending: VecDeque<(u64, Source, Event)>,
+    /// Latest event time applied (reports are never stamped earlier).
+    now: u64,
     reports: Vec<(u64, ExecReport)>,
     actions: Vec<Output>,
+}
+
+fn is_market(e: &Event) -> bool {
+    matches!(e, Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_))
 }
 
 impl SimLoop {
@@ -36,6 +64,9 @@ impl SimLoop {
             outputs: Vec::new(),
             record: true,
             seq: 0,
+            md_latency_ns: cfg.venue.md_latency_ns,
+            pending: VecDeque::with_capacity(64),
+            now: 0,
             reports: Vec::with_capacity(256),
             actions: Vec::with_capacity(256),
         };
@@ -48,8 +79,14 @@ impl SimLoop {
         self.seq
     }
 
+    /// Engine-side events not applied yet (market events in their latency window).
+    pub fn lagging(&self) -> usize {
+        self.pending.len()
+    }
+
     fn apply(&mut self, ts: u64, source: Source, event: Event) {
         self.seq += 1;
+        self.now = self.now.max(ts);
         let input = Input {
             header: Header {
                 seq: self.seq,
@@ -69,6 +106,21 @@ impl SimLoop {
         }
     }
 
+    /// Applies the venue's collected reports to the engine, in order.
+    fn apply_reports(&mut self) {
+        if self.reports.is_empty() {
+            return;
+        }
+        let mut reports = std::mem::take(&mut self.reports);
+        for (ts, r) in &reports {
+            // A report never goes back in time (a request can arrive in the past of
+            // the engine only when the caller pushed out of order).
+            self.apply((*ts).max(self.now), Source::Venue, Event::Exec(*r));
+        }
+        reports.clear();
+        self.reports = reports;
+    }
+
     /// Sends pending engine outputs to the venue and feeds its reports back until
     /// nothing more happens.
     fn settle(&mut self, now: u64) {
@@ -84,18 +136,42 @@ impl SimLoop {
             if self.reports.is_empty() {
                 return;
             }
-            let reports = std::mem::take(&mut self.reports);
-            for (ts, r) in &reports {
-                self.apply((*ts).max(now), Source::Venue, Event::Exec(*r));
-            }
-            self.reports = reports;
-            self.reports.clear();
+            self.apply_reports();
         }
     }
 
-    /// Applies one external input (market data, timer, command) at `ts`: the venue
-    /// sees market data first (resting orders may fill), then the engine, then the
-    /// venue's reports and the engine's orders go back and forth until quiet.
+    /// Lets the venue reach `ts` (requests in flight arrive) and the engine take the
+    /// reports.
+    fn venue_to(&mut self, ts: u64) {
+        self.venue.advance(ts, &mut self.reports);
+        self.apply_reports();
+        self.settle(ts);
+    }
+
+    /// Applies one engine-side event at `ts`, after the venue has reached `ts`.
+    fn engine_step(&mut self, ts: u64, source: Source, event: Event) {
+        self.venue_to(ts);
+        self.apply(ts, source, event);
+        self.settle(ts);
+    }
+
+    /// Applies the waiting engine-side events before `limit` (through `limit` when
+    /// `inclusive`).
+    fn catch_up(&mut self, limit: u64, inclusive: bool) {
+        while let Some(&(ts, _, _)) = self.pending.front() {
+            if ts > limit || (ts == limit && !inclusive) {
+                break;
+            }
+            if let Some((ts, source, event)) = self.pending.pop_front() {
+                self.engine_step(ts, source, event);
+            }
+        }
+    }
+
+    /// Applies one external input (market data, timer, command) recorded at `ts`
+    /// (non-decreasing across calls). A market event goes to the venue at
+    /// `ts - md_latency_ns` (resting orders may fill) and to the engine at `ts`;
+    /// the engine's orders and the venue's reports go back and forth until quiet.
     pub fn push(&mut self, ts: u64, event: Event) {
         let source = match event {
             Event::Timer(_) => Source::Timer,
@@ -103,44 +179,45 @@ impl SimLoop {
             Event::Signal(_) => Source::Signal,
             _ => Source::Feed,
         };
-        if matches!(
-            event,
-            Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)
-        ) {
-            self.venue.on_market(ts, &event, &mut self.reports);
+        if !is_market(&event) {
+            self.pending.push_back((ts, source, event));
+            if self.md_latency_ns == 0 {
+                self.catch_up(ts, true);
+            }
+            return;
+        }
+        let at_venue = ts.saturating_sub(self.md_latency_ns);
+        self.catch_up(at_venue, false);
+        self.venue_to(at_venue);
+        self.venue.on_market(at_venue, &event, &mut self.reports);
+        if self.md_latency_ns == 0 {
+            self.apply(ts, source, event);
+            self.apply_reports();
+            self.settle(ts);
         } else {
-            self.venue.advance(ts, &mut self.reports);
+            self.apply_reports();
+            self.settle(at_venue);
+            self.pending.push_back((ts, source, event));
         }
-        self.apply(ts, source, event);
-        let early = std::mem::take(&mut self.reports);
-        for (t, r) in &early {
-            self.apply((*t).max(ts), Source::Venue, Event::Exec(*r));
-        }
-        self.reports = early;
-        self.reports.clear();
-        self.settle(ts);
     }
 
-    /// Lets event time pass to `ts` (orders in flight arrive, timers fire).
+    /// Lets event time pass to `ts` on both sides: waiting market events reach the
+    /// engine, orders in flight arrive, timers fire. With a market-data latency the
+    /// caller must not hold market events whose venue time is before `ts`.
     pub fn advance(&mut self, ts: u64) {
-        self.venue.advance(ts, &mut self.reports);
-        let due = std::mem::take(&mut self.reports);
-        for (t, r) in &due {
-            self.apply((*t).max(ts), Source::Venue, Event::Exec(*r));
-        }
-        self.reports = due;
-        self.reports.clear();
-        self.settle(ts);
+        self.catch_up(ts, true);
+        self.venue_to(ts);
     }
 
-    /// Stops the session: a Stop command, then every request in flight is settled.
+    /// Stops the session at `ts` (or at the last waiting event, if later): every
+    /// waiting event reaches the engine, a Stop command follows, then every request in
+    /// flight is settled.
     pub fn stop(&mut self, ts: u64) {
-        self.push(ts, Event::Command(Command::Stop));
+        let last = self.pending.back().map_or(ts, |p| p.0.max(ts));
+        self.catch_up(last, true);
+        self.engine_step(last, Source::Operator, Event::Command(Command::Stop));
         self.venue.flush(&mut self.reports);
-        let rest = std::mem::take(&mut self.reports);
-        for (t, r) in &rest {
-            self.apply((*t).max(ts), Source::Venue, Event::Exec(*r));
-        }
-        self.settle(ts);
+        self.apply_reports();
+        self.settle(last);
     }
 }

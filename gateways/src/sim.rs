@@ -11,14 +11,48 @@
 //!   better than the ticker's are dropped, the ticker's level is set).
 //! - Resting orders fill as maker at their own price when the opposite side crosses
 //!   them after a book update (after the last chunk of a depth update) or when a public
-//!   trade prints strictly through their price. There is no queue model: a trade at the
-//!   order's price does not fill it.
+//!   trade prints strictly through their price (a trade fills our orders in priority
+//!   order, at most its own size in total).
+//! - Queue position (`[venue] queue_model`):
+//!   - `"risk-averse"` (default; hftbacktest's `RiskAdverseQueueModel`): a resting
+//!     order joins the back of its price level. Its quantity ahead is the venue copy's
+//!     displayed size at that price and side when the order reaches the matching
+//!     engine (0 where the level is not shown, e.g. away from the top with
+//!     ticker-only data). A public trade at the order's price whose aggressor is on
+//!     the other side (a seller for our bid) eats the quantity ahead first; what is
+//!     left of the trade fills the order (a partial fill when it is smaller than the
+//!     order's remaining quantity), rounded down to the lot. A depth or ticker update
+//!     at the order's price is read as cancels behind the order, except that the
+//!     quantity ahead never exceeds the level's new size: `ahead = min(ahead, level)`.
+//!     A level that disappears therefore puts the order at the front. A size
+//!     increase never moves it back. With ticker-only data a level behind the top
+//!     is hidden, not empty: an order placed there starts with nothing ahead (its
+//!     size is unknown) and its estimate is left alone while the level stays hidden.
+//!   - `"none"`: no queue. A trade at the order's own price never fills it; only
+//!     trades through the price and crossing books do.
+//!
+//!   Our own orders are not in the recorded book: two of our orders at one level each
+//!   count the displayed size ahead of them, and one trade fills them together at most
+//!   up to its size. A modify (cancel-replace) goes to the back of the queue.
 //! - Taker executions (and maker fills against the book) consume the venue's book copy,
 //!   so the same displayed liquidity is not taken twice before the feed restates it.
 //! - Fill quantities are rounded down to the instrument's lot size.
 //! - Requests (place, cancel, modify) reach the matching engine `latency_ns` after they
 //!   were sent; requests arriving at or before a market event's time are processed
-//!   before that event.
+//!   before that event. Reports are not delayed: they carry the time the matching
+//!   engine produced them.
+//! - Market-data latency (`md_latency_ns`, hftbacktest's exchange vs. local
+//!   timestamps) is applied by the driver, [`crate::SimLoop`]: it hands this venue a
+//!   market event at `ts - md_latency_ns` and the engine the same event at `ts`, the
+//!   recorded time. The venue itself only sees its own timeline.
+//! - Rate limit (`max_orders_per_sec`, 0 = off): new orders (place, modify) are
+//!   counted when they reach the matching engine, in fixed one-second windows of
+//!   event time (`ts / 1e9`), like a venue's order-count interval. A place beyond the
+//!   limit is `Rejected` with `RateLimited`; a modify beyond it is `CancelRejected`
+//!   with `RateLimited` and the order keeps working unchanged. Cancels are never
+//!   limited. Refused requests do not count.
+//! - Post-only (`LimitMaker`) orders that would cross the venue's book on arrival are
+//!   `Rejected` with `WouldTake`.
 //! - Accepted orders get venue order ids 1, 2, …; `Rejected` and `CancelRejected`
 //!   reports carry venue order id 0. A place whose cid is still live is `Rejected`
 //!   with `Other`. `Modify` is cancel-replace: the replacement gets a new venue id, a
@@ -27,10 +61,12 @@
 //! - Buys lock `price × qty × (1 + max(maker, taker fee))` of quote, sells lock `qty`
 //!   of base. Market buys lock nothing and each fill is capped by the free quote.
 
-use kestrel_engine::config::VenueConfig;
+use kestrel_engine::config::{QueueModel, VenueConfig};
+use kestrel_engine::portfolio::{margin, Position};
 use kestrel_engine::{
     Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentId,
-    InstrumentSpec, Liquidity, OrderType, PlaceOrder, RejectReason, Side, TimeInForce, Trade,
+    InstrumentSpec, Liquidity, Market, OrderType, PlaceOrder, PositionAction, RejectReason, Side,
+    TimeInForce, Trade,
 };
 use std::collections::BTreeMap;
 
@@ -42,21 +78,104 @@ struct Inst {
     quote: usize,
 }
 
+/// One side of the venue's book: (price, displayed quantity), sorted so that the best
+/// level is last (top-of-book changes move little memory); bids ascending, asks
+/// descending. Lookups are binary searches.
+#[derive(Clone, Debug)]
+struct Levels {
+    bid: bool,
+    levels: Vec<(Dec, Dec)>,
+}
+
+impl Levels {
+    fn new(bid: bool) -> Levels {
+        Levels {
+            bid,
+            levels: Vec::new(),
+        }
+    }
+    /// Position of `px` in storage order.
+    fn search(&self, px: Dec) -> Result<usize, usize> {
+        if self.bid {
+            self.levels.binary_search_by(|l| l.0.cmp(&px))
+        } else {
+            self.levels.binary_search_by(|l| px.cmp(&l.0))
+        }
+    }
+    fn best(&self) -> Option<Dec> {
+        self.levels.last().map(|l| l.0)
+    }
+    /// Size at `px` (0 if no level).
+    fn get(&self, px: Dec) -> Dec {
+        self.search(px).map_or(Dec::ZERO, |i| self.levels[i].1)
+    }
+    /// Sets the size at `px`; 0 or less removes the level.
+    fn set(&mut self, px: Dec, qty: Dec) {
+        match (self.search(px), qty.raw() > 0) {
+            (Ok(i), true) => self.levels[i].1 = qty,
+            (Ok(i), false) => {
+                self.levels.remove(i);
+            }
+            (Err(i), true) => self.levels.insert(i, (px, qty)),
+            (Err(_), false) => {}
+        }
+    }
+    /// Removes `qty` from the level at `px` (the level goes when it empties).
+    fn consume(&mut self, px: Dec, qty: Dec) {
+        if let Ok(i) = self.search(px) {
+            let q = &mut self.levels[i].1;
+            *q -= qty;
+            if q.raw() <= 0 {
+                self.levels.remove(i);
+            }
+        }
+    }
+    /// Drops the levels better than `px`.
+    fn drop_better_than(&mut self, px: Dec) {
+        while let Some(&(best, _)) = self.levels.last() {
+            let better = if self.bid { best > px } else { best < px };
+            if !better {
+                break;
+            }
+            self.levels.pop();
+        }
+    }
+    /// Levels from the best, while `keep(price)` holds.
+    fn best_while(&self, keep: impl Fn(Dec) -> bool) -> Vec<(Dec, Dec)> {
+        self.levels
+            .iter()
+            .rev()
+            .take_while(|l| keep(l.0))
+            .copied()
+            .collect()
+    }
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+}
+
 /// The venue's copy of one instrument's book: price → displayed quantity.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Book {
-    bids: BTreeMap<Dec, Dec>,
-    asks: BTreeMap<Dec, Dec>,
+    bids: Levels,
+    asks: Levels,
     /// True once a depth update was seen: tickers are then merged, not substituted.
     has_l2: bool,
 }
 
 impl Book {
+    fn new() -> Book {
+        Book {
+            bids: Levels::new(true),
+            asks: Levels::new(false),
+            has_l2: false,
+        }
+    }
     fn best_bid(&self) -> Option<Dec> {
-        self.bids.keys().next_back().copied()
+        self.bids.best()
     }
     fn best_ask(&self) -> Option<Dec> {
-        self.asks.keys().next().copied()
+        self.asks.best()
     }
     /// Best price on the side an order of `side` trades against.
     fn best_opposite(&self, side: Side) -> Option<Dec> {
@@ -70,44 +189,33 @@ impl Book {
         match side {
             Side::Buy => self
                 .asks
-                .iter()
-                .take_while(|(px, _)| !matches!(limit, Some(l) if **px > l))
-                .map(|(p, q)| (*p, *q))
-                .collect(),
+                .best_while(|px| !matches!(limit, Some(l) if px > l)),
             Side::Sell => self
                 .bids
-                .iter()
-                .rev()
-                .take_while(|(px, _)| !matches!(limit, Some(l) if **px < l))
-                .map(|(p, q)| (*p, *q))
-                .collect(),
+                .best_while(|px| !matches!(limit, Some(l) if px < l)),
         }
     }
     /// Removes `qty` from the level at `px` on the side an order of `side` takes from.
     fn consume(&mut self, side: Side, px: Dec, qty: Dec) {
-        let levels = match side {
-            Side::Buy => &mut self.asks,
-            Side::Sell => &mut self.bids,
-        };
-        if let Some(q) = levels.get_mut(&px) {
-            *q -= qty;
-            if q.raw() <= 0 {
-                levels.remove(&px);
-            }
+        match side {
+            Side::Buy => self.asks.consume(px, qty),
+            Side::Sell => self.bids.consume(px, qty),
+        }
+    }
+    /// Displayed size at `px` on the side an order of `side` rests on (0 if none).
+    fn qty_at(&self, side: Side, px: Dec) -> Dec {
+        match side {
+            Side::Buy => self.bids.get(px),
+            Side::Sell => self.asks.get(px),
         }
     }
     fn set_level(&mut self, side: Side, px: Dec, qty: Dec) {
         if px.raw() <= 0 {
             return;
         }
-        let levels = match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        if qty.raw() <= 0 {
-            levels.remove(&px);
-        } else {
-            levels.insert(px, qty);
+        match side {
+            Side::Buy => self.bids.set(px, qty),
+            Side::Sell => self.asks.set(px, qty),
         }
     }
     fn apply_ticker(&mut self, t: &BookTicker) {
@@ -118,12 +226,13 @@ impl Book {
             self.set_level(Side::Sell, t.ask_px, t.ask_qty);
             return;
         }
+        // Levels better than the ticker's are gone.
         if t.bid_px.raw() > 0 {
-            self.bids.retain(|px, _| *px <= t.bid_px);
+            self.bids.drop_better_than(t.bid_px);
             self.set_level(Side::Buy, t.bid_px, t.bid_qty);
         }
         if t.ask_px.raw() > 0 {
-            self.asks.retain(|px, _| *px >= t.ask_px);
+            self.asks.drop_better_than(t.ask_px);
             self.set_level(Side::Sell, t.ask_px, t.ask_qty);
         }
     }
@@ -145,6 +254,8 @@ impl Book {
 struct Bal {
     total: Dec,
     locked: Dec,
+    /// Margin held by open perpetual positions.
+    margin: Dec,
 }
 
 /// A live (acknowledged, not done) order.
@@ -161,8 +272,13 @@ struct Order {
     venue_id: u64,
     /// Time priority among resting orders.
     seq: u64,
-    /// Amount this order holds locked (quote for buys, base for sells).
+    /// Amount this order holds locked (quote for buys, base for sells; quote margin
+    /// on perpetuals).
     locked: Dec,
+    /// Opens or closes (perpetuals).
+    action: PositionAction,
+    /// Displayed quantity ahead of it in its price level's queue (queue model only).
+    queue_ahead: Dec,
 }
 
 impl Order {
@@ -190,6 +306,12 @@ pub struct SimVenue {
     taker_fee: Dec,
     /// Fee rate used to size buy locks: the larger of the two rates.
     lock_rate: Dec,
+    queue_model: QueueModel,
+    /// New orders admitted per one-second window; 0: unlimited.
+    max_orders_per_sec: u32,
+    /// Current rate-limit window (`ts / 1e9`) and orders admitted in it.
+    rate_window: u64,
+    rate_count: u32,
     instruments: Vec<Inst>,
     books: Vec<Book>,
     asset_index: BTreeMap<String, usize>,
@@ -200,6 +322,8 @@ pub struct SimVenue {
     next_request: u64,
     next_venue_id: u64,
     next_seq: u64,
+    /// Net position per instrument (perpetual margin and pnl settlement).
+    positions: Vec<Position>,
 }
 
 fn clamp_rate(r: Dec) -> Dec {
@@ -245,7 +369,11 @@ impl SimVenue {
             maker_fee,
             taker_fee,
             lock_rate: maker_fee.max(taker_fee),
-            books: vec![Book::default(); insts.len()],
+            queue_model: cfg.queue_model,
+            max_orders_per_sec: cfg.max_orders_per_sec,
+            rate_window: 0,
+            rate_count: 0,
+            books: vec![Book::new(); insts.len()],
             instruments: insts,
             asset_index,
             balances: bals,
@@ -254,6 +382,7 @@ impl SimVenue {
             next_request: 0,
             next_venue_id: 1,
             next_seq: 0,
+            positions: vec![Position::default(); instruments.len()],
         }
     }
 
@@ -267,6 +396,7 @@ impl SimVenue {
                 if let Some(book) = self.books.get_mut(t.instrument as usize) {
                     book.apply_ticker(t);
                     self.match_book(ts, t.instrument, out);
+                    self.shrink_queues(t.instrument);
                 }
             }
             Event::Depth(d) => {
@@ -274,6 +404,7 @@ impl SimVenue {
                     book.apply_depth(d);
                     if d.last_chunk {
                         self.match_book(ts, d.instrument, out);
+                        self.shrink_queues(d.instrument);
                     }
                 }
             }
@@ -330,6 +461,12 @@ impl SimVenue {
         self.orders.len()
     }
 
+    /// Quantity ahead of a live order in its level's queue (0 without a queue model),
+    /// `None` if the order is not live.
+    pub fn queue_ahead(&self, cid: ClientOrderId) -> Option<Dec> {
+        self.orders.get(&cid).map(|o| o.queue_ahead)
+    }
+
     /// `(total, locked)` balance of an asset, `None` if the venue does not know it.
     pub fn balance(&self, asset: &str) -> Option<(Dec, Dec)> {
         let b = self.balances.get(*self.asset_index.get(asset)?)?;
@@ -338,26 +475,95 @@ impl SimVenue {
 
     fn process(&mut self, ts: u64, action: &Action, out: &mut Vec<(u64, ExecReport)>) {
         match action {
-            Action::Place(p) => self.place(ts, p, out),
+            Action::Place(p) => {
+                if self.admit(ts) {
+                    self.place(ts, p, out);
+                } else {
+                    out.push((ts, Self::reject(p, RejectReason::RateLimited)));
+                }
+            }
             Action::Cancel { cid, instrument } => self.cancel(ts, *cid, *instrument, out),
             Action::Modify {
                 cid,
                 instrument,
                 price,
                 qty,
-            } => self.modify(ts, *cid, *instrument, *price, *qty, out),
+            } => {
+                if !self.live(*cid, *instrument) {
+                    out.push(Self::cancel_reject(ts, *cid, *instrument));
+                } else if !self.admit(ts) {
+                    let mut r = Self::cancel_reject(ts, *cid, *instrument);
+                    r.1.reason = RejectReason::RateLimited;
+                    out.push(r);
+                } else {
+                    self.modify(ts, *cid, *instrument, *price, *qty, out);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Counts a new order arriving at `ts` against the rate limit; false if refused.
+    fn admit(&mut self, ts: u64) -> bool {
+        if self.max_orders_per_sec == 0 {
+            return true;
+        }
+        let window = ts / 1_000_000_000;
+        if window != self.rate_window {
+            self.rate_window = window;
+            self.rate_count = 0;
+        }
+        if self.rate_count >= self.max_orders_per_sec {
+            return false;
+        }
+        self.rate_count += 1;
+        true
     }
 
     fn free(&self, asset: usize) -> Dec {
         self.balances
             .get(asset)
-            .map_or(Dec::ZERO, |b| b.total - b.locked)
+            .map_or(Dec::ZERO, |b| b.total - b.locked - b.margin)
     }
 
-    /// Lock an order of this shape needs for `qty` at reference price `px`.
-    fn lock_for(&self, side: Side, order_type: OrderType, px: Dec, qty: Dec) -> Dec {
+    /// True if an order only reduces the instrument's perpetual position (hedge-mode
+    /// CLOSE orders, or a one-way order against the net position no larger than it).
+    fn reduces(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+        qty: Dec,
+        action: PositionAction,
+    ) -> bool {
+        let inst = &self.instruments[instrument as usize];
+        if inst.spec.market == Market::PerpetualHedge {
+            return action == PositionAction::Close;
+        }
+        let net = self.positions[instrument as usize].net;
+        let against = (net.raw() > 0 && side == Side::Sell) || (net.raw() < 0 && side == Side::Buy);
+        against && qty <= net.abs()
+    }
+
+    /// Lock an order of this shape needs for `qty` at reference price `px`: on
+    /// perpetuals, margin (notional / leverage, plus fees) unless it only reduces.
+    #[allow(clippy::too_many_arguments)]
+    fn lock_for(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+        order_type: OrderType,
+        px: Dec,
+        qty: Dec,
+        action: PositionAction,
+    ) -> Dec {
+        let spec = &self.instruments[instrument as usize].spec;
+        if spec.market.is_perpetual() {
+            if order_type == OrderType::Market || self.reduces(instrument, side, qty, action) {
+                return Dec::ZERO;
+            }
+            let n = px.mul(qty);
+            return margin(n, spec.leverage) + n.mul(self.lock_rate);
+        }
         match (side, order_type) {
             // Market buys lock nothing: they never rest and each fill is capped by the
             // free quote balance.
@@ -372,6 +578,9 @@ impl SimVenue {
 
     fn lock_asset(&self, o: &Order) -> usize {
         let inst = &self.instruments[o.instrument as usize];
+        if inst.spec.market.is_perpetual() {
+            return inst.quote;
+        }
         match o.side {
             Side::Buy => inst.quote,
             Side::Sell => inst.base,
@@ -417,12 +626,22 @@ impl SimVenue {
         if ref_px.mul(p.qty) < spec.min_notional {
             return Err(RejectReason::MinNotional);
         }
-        let (asset, need) = match p.side {
-            Side::Buy => {
+        let (asset, need) = if spec.market.is_perpetual() {
+            let need = if self.reduces(p.instrument, p.side, p.qty, p.position_action) {
+                Dec::ZERO
+            } else {
                 let n = ref_px.mul(p.qty);
-                (inst.quote, n + n.mul(self.lock_rate))
+                margin(n, spec.leverage) + n.mul(self.lock_rate)
+            };
+            (inst.quote, need)
+        } else {
+            match p.side {
+                Side::Buy => {
+                    let n = ref_px.mul(p.qty);
+                    (inst.quote, n + n.mul(self.lock_rate))
+                }
+                Side::Sell => (inst.base, p.qty),
             }
-            Side::Sell => (inst.base, p.qty),
         };
         if self.free(asset) < need {
             return Err(RejectReason::InsufficientBalance);
@@ -446,6 +665,11 @@ impl SimVenue {
             return;
         }
         let market = p.order_type == OrderType::Market;
+        let queue_ahead = if market || self.queue_model == QueueModel::None {
+            Dec::ZERO
+        } else {
+            self.books[p.instrument as usize].qty_at(p.side, p.price)
+        };
         let mut order = Order {
             cid: p.cid,
             instrument: p.instrument,
@@ -458,10 +682,19 @@ impl SimVenue {
             venue_id: self.next_venue_id,
             seq: self.next_seq,
             locked: Dec::ZERO,
+            queue_ahead,
+            action: p.position_action,
         };
         self.next_venue_id += 1;
         self.next_seq += 1;
-        order.locked = self.lock_for(order.side, order.order_type, order.price, order.qty);
+        order.locked = self.lock_for(
+            order.instrument,
+            order.side,
+            order.order_type,
+            order.price,
+            order.qty,
+            order.action,
+        );
         let asset = self.lock_asset(&order);
         self.balances[asset].locked += order.locked;
         self.orders.insert(order.cid, order);
@@ -550,12 +783,35 @@ impl SimVenue {
         let notional = px.mul(q);
         let fee = notional.mul(rate);
         o.cum += q;
-        let new_lock = self.lock_for(o.side, o.order_type, o.price, o.leaves());
+        let new_lock = self.lock_for(
+            o.instrument,
+            o.side,
+            o.order_type,
+            o.price,
+            o.leaves(),
+            o.action,
+        );
         let release = (o.locked - new_lock).max(Dec::ZERO);
         o.locked = o.locked.min(new_lock);
         let inst = &self.instruments[o.instrument as usize];
         let (base, quote) = (inst.base, inst.quote);
+        if inst.spec.market.is_perpetual() {
+            // No base moves: the quote balance takes the realized pnl and the fee; the
+            // position holds margin.
+            let lev = inst.spec.leverage;
+            let pos = &mut self.positions[o.instrument as usize];
+            let (m0, r0) = (margin(pos.net.abs().mul(pos.entry), lev), pos.realized);
+            pos.apply_fill(o.side, px, q, fee);
+            let m1 = margin(pos.net.abs().mul(pos.entry), lev);
+            let b = &mut self.balances[quote];
+            b.total += pos.realized - r0 - fee;
+            b.margin += m1 - m0;
+            b.locked = (b.locked - release).max(Dec::ZERO);
+        } else {
+            self.positions[o.instrument as usize].apply_fill(o.side, px, q, fee);
+        }
         match o.side {
+            _ if inst.spec.market.is_perpetual() => {}
             Side::Buy => {
                 let b = &mut self.balances[quote];
                 b.total -= notional + fee;
@@ -667,7 +923,7 @@ impl SimVenue {
             tif: old.tif,
             price,
             qty,
-            position_action: Default::default(),
+            position_action: old.action,
         };
         self.place(ts, &p, out);
     }
@@ -697,6 +953,18 @@ impl SimVenue {
         let Some(lot) = self.instruments.get(i).map(|x| x.spec.lot_size) else {
             return;
         };
+        // Most updates cross nothing: check before sorting the resting orders.
+        let (bid, ask) = (self.books[i].best_bid(), self.books[i].best_ask());
+        let crossed = self.orders.values().any(|o| {
+            o.instrument == instrument
+                && match o.side {
+                    Side::Buy => ask.is_some_and(|a| a <= o.price),
+                    Side::Sell => bid.is_some_and(|b| b >= o.price),
+                }
+        });
+        if !crossed {
+            return;
+        }
         let (buys, sells) = self.resting(instrument);
         for cid in buys.into_iter().chain(sells) {
             let Some(o) = self.orders.get(&cid).copied() else {
@@ -721,7 +989,35 @@ impl SimVenue {
         }
     }
 
-    /// Fills resting orders a public trade printed through (strictly), up to its size.
+    /// After a book update: the quantity ahead of each resting order of the instrument
+    /// is capped by its level's new displayed size (risk-averse queue model).
+    fn shrink_queues(&mut self, instrument: InstrumentId) {
+        if self.queue_model == QueueModel::None {
+            return;
+        }
+        let Some(book) = self.books.get(instrument as usize) else {
+            return;
+        };
+        for o in self.orders.values_mut() {
+            if o.instrument != instrument || o.queue_ahead.raw() <= 0 {
+                continue;
+            }
+            // A ticker-only book shows one level per side: a level behind it is hidden,
+            // not empty, and keeps its estimate.
+            let hidden = !book.has_l2
+                && match o.side {
+                    Side::Buy => book.best_bid().is_some_and(|b| b > o.price),
+                    Side::Sell => book.best_ask().is_some_and(|a| a < o.price),
+                };
+            if !hidden {
+                o.queue_ahead = o.queue_ahead.min(book.qty_at(o.side, o.price));
+            }
+        }
+    }
+
+    /// Fills resting orders a public trade printed through (strictly) and, with the
+    /// queue model, orders at the trade's price once the trade has eaten the quantity
+    /// ahead of them; in priority order, at most the trade's size in total.
     fn match_trade(&mut self, ts: u64, t: &Trade, out: &mut Vec<(u64, ExecReport)>) {
         let Some(lot) = self
             .instruments
@@ -730,6 +1026,17 @@ impl SimVenue {
         else {
             return;
         };
+        let queue = self.queue_model != QueueModel::None;
+        let touched = self.orders.values().any(|o| {
+            o.instrument == t.instrument
+                && match o.side {
+                    Side::Buy => t.px <= o.price,
+                    Side::Sell => t.px >= o.price,
+                }
+        });
+        if !touched {
+            return;
+        }
         let mut pool = t.qty;
         let (buys, sells) = self.resting(t.instrument);
         for cid in buys.into_iter().chain(sells) {
@@ -743,10 +1050,19 @@ impl SimVenue {
                 Side::Buy => t.px < o.price,
                 Side::Sell => t.px > o.price,
             };
-            if !through {
+            let room = if through {
+                o.leaves()
+            } else if queue && t.px == o.price && t.aggressor != o.side {
+                // The trade eats the queue ahead first; the rest reaches the order.
+                let left = t.qty - o.queue_ahead;
+                if let Some(live) = self.orders.get_mut(&cid) {
+                    live.queue_ahead = (o.queue_ahead - t.qty).max(Dec::ZERO);
+                }
+                o.leaves().min(left)
+            } else {
                 continue;
-            }
-            let q = o.leaves().min(pool).floor_to(lot);
+            };
+            let q = room.min(pool).floor_to(lot);
             if q.raw() <= 0 {
                 continue;
             }

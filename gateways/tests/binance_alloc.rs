@@ -66,6 +66,7 @@ fn encode_and_sign_allocate_nothing_after_warm_up() {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market: Market::Spot,
+        leverage: 1,
     };
     let mut p = PlaceOrder {
         cid: ClientOrderId::new(7, 1),
@@ -121,6 +122,7 @@ fn user_stream_reports_parse_without_allocating() {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market: Market::Spot,
+        leverage: 1,
     };
     let specs = [spec];
     let msg = br#"{"e":"executionReport","E":1719467634107,"s":"BTCUSDT","c":"K7-42","S":"BUY","o":"LIMIT","f":"GTC","q":"6.00000000","p":"60000.00000000","P":"0.00000000","F":"0.00000000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE","i":32,"l":"2.00000000","z":"2.00000000","L":"60000.00000000","n":"0.12000000","N":"USDT","T":1719467634105,"t":7,"I":63,"w":false,"m":true,"M":true,"O":1719467634105,"Z":"120000.00000000","Y":"120000.00000000","Q":"0.00000000","W":1719467634105,"V":"NONE"}"#;

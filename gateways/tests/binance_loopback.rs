@@ -32,6 +32,7 @@ fn spec(market: Market) -> InstrumentSpec {
         min_qty: Dec::ZERO,
         min_notional: Dec::ZERO,
         market,
+        leverage: 1,
     }
 }
 

@@ -356,3 +356,30 @@ fn done_executors_beyond_the_newest_hundred_are_stored_automatically() {
     assert_eq!(r.positions[0].net, d("0.1"));
     assert_replays(&l, &cfg);
 }
+
+#[test]
+fn perpetual_short_runs_on_margin_at_the_venue_too() {
+    // No ETH at all: a one-way perp short at 10x needs 10 USDT of margin per 100.
+    let cfg = config("perpetual-oneway", "")
+        .replace("ETH = \"100\"\n", "")
+        .replace(
+            "market = \"perpetual-oneway\"",
+            "market = \"perpetual-oneway\"\nleverage = 10",
+        );
+    let mut l = session(cfg.clone());
+    book(&mut l, S, "99.99", "100");
+    order(&mut l, 2 * S, Side::Sell, "3", PositionAction::Open);
+    assert_eq!(l.engine.portfolio.positions[0].net, d("-3"));
+    book(&mut l, 3 * S, "89.99", "90");
+    order(&mut l, 4 * S, Side::Buy, "3", PositionAction::Open);
+    // Sold 3 @ 99.99, bought back 3 @ 90: +29.97, no fees; the engine and the venue
+    // agree on the quote balance and hold no margin.
+    let usdt = &l.engine.portfolio.balances[1];
+    assert_eq!((usdt.total, usdt.margin), (d("1000029.97"), Dec::ZERO));
+    assert_eq!(
+        l.venue.balance("USDT").unwrap(),
+        (d("1000029.97"), Dec::ZERO)
+    );
+    assert_eq!(alerts(&l, AlertCode::InsufficientBalance), 0);
+    assert_replays(&l, &cfg);
+}

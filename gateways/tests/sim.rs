@@ -1,6 +1,6 @@
 //! Behaviour of the simulated venue, with exact numbers.
 
-use kestrel_engine::config::VenueConfig;
+use kestrel_engine::config::{QueueModel, VenueConfig};
 use kestrel_engine::{
     Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentSpec,
     Level, Liquidity, OrderType, PlaceOrder, RejectReason, Side, TimeInForce, Trade, DEPTH_CHUNK,
@@ -32,20 +32,37 @@ fn btcusdt() -> InstrumentSpec {
     }
 }
 
-fn venue_with(latency_ns: u64, usdt: &str, btc: &str) -> SimVenue {
-    let cfg = VenueConfig {
+fn config(latency_ns: u64) -> VenueConfig {
+    VenueConfig {
         latency_ns,
         maker_fee: d("0.0002"),
         taker_fee: d("0.0004"),
-    };
+        ..VenueConfig::default()
+    }
+}
+
+fn venue_from(cfg: &VenueConfig, usdt: &str, btc: &str) -> SimVenue {
     let mut bal = BTreeMap::new();
     bal.insert("USDT".to_string(), d(usdt));
     bal.insert("BTC".to_string(), d(btc));
-    SimVenue::new(&cfg, &[btcusdt()], &bal)
+    SimVenue::new(cfg, &[btcusdt()], &bal)
+}
+
+fn venue_with(latency_ns: u64, usdt: &str, btc: &str) -> SimVenue {
+    venue_from(&config(latency_ns), usdt, btc)
 }
 
 fn venue(latency_ns: u64) -> SimVenue {
     venue_with(latency_ns, "100000", "1")
+}
+
+/// A venue without a queue model (trades at an order's price never fill it).
+fn venue_no_queue(latency_ns: u64) -> SimVenue {
+    let cfg = VenueConfig {
+        queue_model: QueueModel::None,
+        ..config(latency_ns)
+    };
+    venue_from(&cfg, "100000", "1")
 }
 
 fn ticker(bid: &str, bq: &str, ask: &str, aq: &str) -> Event {
@@ -59,20 +76,33 @@ fn ticker(bid: &str, bq: &str, ask: &str, aq: &str) -> Event {
     })
 }
 
+/// A trade whose aggressor sold (it hits bids).
 fn trade(px: &str, qty: &str) -> Event {
+    trade_by(Side::Sell, px, qty)
+}
+
+fn trade_by(aggressor: Side, px: &str, qty: &str) -> Event {
     Event::Trade(Trade {
         instrument: 0,
         px: d(px),
         qty: d(qty),
-        aggressor: Side::Sell,
+        aggressor,
         trade_id: 1,
     })
 }
 
 fn snapshot(levels: &[(Side, &str, &str)]) -> Event {
+    depth(true, levels)
+}
+
+fn diff(levels: &[(Side, &str, &str)]) -> Event {
+    depth(false, levels)
+}
+
+fn depth(snapshot: bool, levels: &[(Side, &str, &str)]) -> Event {
     let mut dp = Depth {
         instrument: 0,
-        snapshot: true,
+        snapshot,
         first_chunk: true,
         last_chunk: true,
         len: levels.len() as u8,
@@ -162,7 +192,7 @@ fn resting_buy_fills_as_maker_when_ask_crosses() {
 
 #[test]
 fn trade_through_fills_but_trade_at_price_does_not() {
-    let mut v = venue(0);
+    let mut v = venue_no_queue(0);
     let mut out = Out::new();
     v.on_market(1, &ticker("59990", "1", "60010", "1"), &mut out);
     v.on_action(2, &limit(1, Side::Buy, "60000", "0.002"), &mut out);
@@ -210,7 +240,7 @@ fn sell_trade_through_and_balances() {
 
 #[test]
 fn partial_fills_then_fill_and_liquidity_is_not_reused() {
-    let mut v = venue(0);
+    let mut v = venue_no_queue(0);
     let mut out = Out::new();
     v.on_market(1, &ticker("59990", "1", "60010", "1"), &mut out);
     v.on_action(2, &limit(1, Side::Buy, "60000", "0.001"), &mut out);
@@ -827,6 +857,230 @@ fn odd_inputs_do_not_panic() {
     assert_eq!(bal(&v, "USDT"), (d("100000"), Dec::ZERO));
 }
 
+#[test]
+fn queue_ahead_is_eaten_by_trades_then_the_order_fills() {
+    let mut v = venue_with(0, "1000000", "10");
+    let mut out = Out::new();
+    v.on_market(
+        1,
+        &snapshot(&[(Side::Buy, "60000", "5"), (Side::Sell, "60010", "2")]),
+        &mut out,
+    );
+    v.on_action(2, &limit(1, Side::Buy, "60000", "3"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::Ack]);
+    // Behind the 5 displayed at 60000.
+    assert_eq!(v.queue_ahead(cid(1)), Some(d("5")));
+    out.clear();
+    v.on_market(3, &trade("60000", "3"), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(v.queue_ahead(cid(1)), Some(d("2")));
+    // 4 more: 2 finish the queue ahead, 2 reach the order.
+    v.on_market(4, &trade("60000", "4"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::PartialFill]);
+    let f = out[0].1;
+    assert_eq!((f.last_px, f.last_qty), (d("60000"), d("2")));
+    assert_eq!((f.cum_qty, f.leaves_qty), (d("2"), d("1")));
+    assert_eq!((f.fee, f.liquidity), (d("24"), Liquidity::Maker));
+    assert_eq!(v.queue_ahead(cid(1)), Some(Dec::ZERO));
+    out.clear();
+    // At the front now: a smaller trade is a partial fill, a larger one finishes it.
+    v.on_market(5, &trade("60000", "0.5"), &mut out);
+    v.on_market(6, &trade("60000", "4"), &mut out);
+    let fills: Vec<_> = out
+        .iter()
+        .map(|(ts, r)| (*ts, r.kind, r.last_qty, r.leaves_qty))
+        .collect();
+    assert_eq!(
+        fills,
+        vec![
+            (5, ExecKind::PartialFill, d("0.5"), d("0.5")),
+            (6, ExecKind::Fill, d("0.5"), Dec::ZERO)
+        ]
+    );
+    // 180000 notional + 36 maker fees.
+    assert_eq!(bal(&v, "USDT"), (d("819964"), Dec::ZERO));
+    assert_eq!(bal(&v, "BTC"), (d("13"), Dec::ZERO));
+    assert_eq!(v.open_orders(), 0);
+}
+
+#[test]
+fn only_trades_against_the_order_side_at_its_price_move_the_queue() {
+    let mut v = venue_with(0, "1000000", "10");
+    let mut out = Out::new();
+    v.on_market(
+        1,
+        &snapshot(&[(Side::Buy, "60000", "5"), (Side::Sell, "60010", "2")]),
+        &mut out,
+    );
+    v.on_action(2, &limit(1, Side::Buy, "60000", "1"), &mut out);
+    v.on_action(3, &limit(2, Side::Sell, "60010", "1"), &mut out);
+    assert_eq!(v.queue_ahead(cid(2)), Some(d("2")));
+    out.clear();
+    // A buyer at our bid's price, and a seller above it: neither touches the bid's queue.
+    v.on_market(4, &trade_by(Side::Buy, "60000", "3"), &mut out);
+    v.on_market(5, &trade_by(Side::Sell, "60005", "3"), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(v.queue_ahead(cid(1)), Some(d("5")));
+    // A buyer at the ask eats its 2 ahead and fills our 1; the bid is untouched.
+    v.on_market(6, &trade_by(Side::Buy, "60010", "3"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::Fill]);
+    assert_eq!(
+        (out[0].1.cid, out[0].1.last_px, out[0].1.last_qty),
+        (cid(2), d("60010"), d("1"))
+    );
+    assert_eq!(v.queue_ahead(cid(1)), Some(d("5")));
+}
+
+#[test]
+fn shrinking_level_moves_the_queue_and_growth_does_not() {
+    let mut v = venue_with(0, "1000000", "10");
+    let mut out = Out::new();
+    v.on_market(
+        1,
+        &snapshot(&[
+            (Side::Buy, "60000", "5"),
+            (Side::Buy, "59990", "8"),
+            (Side::Sell, "60010", "2"),
+        ]),
+        &mut out,
+    );
+    v.on_action(2, &limit(1, Side::Buy, "60000", "1"), &mut out);
+    let mut ahead = Vec::new();
+    for (ts, qty) in [(3, "7"), (4, "3"), (5, "4")] {
+        v.on_market(ts, &diff(&[(Side::Buy, "60000", qty)]), &mut out);
+        ahead.push(v.queue_ahead(cid(1)).unwrap());
+    }
+    // Growth leaves the estimate; a shrink below it caps it (cancels ahead of us).
+    assert_eq!(ahead, vec![d("5"), d("3"), d("3")]);
+    out.clear();
+    v.on_market(6, &trade("60000", "3"), &mut out);
+    assert!(out.is_empty());
+    v.on_market(7, &trade("60000", "0.4"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::PartialFill]);
+    assert_eq!(out[0].1.last_qty, d("0.4"));
+    v.on_action(8, &cancel(1), &mut out);
+    // A level that disappears puts a resting order at the front.
+    v.on_action(9, &limit(2, Side::Buy, "59990", "1"), &mut out);
+    assert_eq!(v.queue_ahead(cid(2)), Some(d("8")));
+    v.on_market(10, &diff(&[(Side::Buy, "59990", "0")]), &mut out);
+    assert_eq!(v.queue_ahead(cid(2)), Some(Dec::ZERO));
+    out.clear();
+    v.on_market(11, &trade("59990", "0.3"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::PartialFill]);
+    assert_eq!((out[0].1.cid, out[0].1.last_qty), (cid(2), d("0.3")));
+}
+
+#[test]
+fn ticker_only_levels_behind_the_top_keep_their_estimate() {
+    let mut v = venue(0);
+    let mut out = Out::new();
+    v.on_market(1, &ticker("60000", "2", "60010", "1"), &mut out);
+    v.on_action(2, &limit(1, Side::Buy, "60000", "0.5"), &mut out);
+    let mut ahead = vec![v.queue_ahead(cid(1)).unwrap()];
+    for (ts, bid, qty) in [(3, "60000", "1.5"), (4, "60005", "1"), (5, "59995", "1")] {
+        v.on_market(ts, &ticker(bid, qty, "60010", "1"), &mut out);
+        ahead.push(v.queue_ahead(cid(1)).unwrap());
+    }
+    // At the top: the ticker's size; hidden behind a better bid: kept; the bid below
+    // us: our level emptied.
+    assert_eq!(ahead, vec![d("2"), d("1.5"), d("1.5"), Dec::ZERO]);
+}
+
+#[test]
+fn queue_model_none_keeps_no_estimate() {
+    let mut v = venue_no_queue(0);
+    let mut out = Out::new();
+    v.on_market(1, &snapshot(&[(Side::Buy, "60000", "5")]), &mut out);
+    v.on_action(2, &limit(1, Side::Buy, "60000", "0.1"), &mut out);
+    assert_eq!(v.queue_ahead(cid(1)), Some(Dec::ZERO));
+    out.clear();
+    v.on_market(3, &trade("60000", "50"), &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn rate_limit_rejects_orders_beyond_max_orders_per_sec() {
+    let cfg = VenueConfig {
+        max_orders_per_sec: 2,
+        ..config(0)
+    };
+    let mut v = venue_from(&cfg, "100000", "1");
+    let mut out = Out::new();
+    v.on_market(1, &ticker("59990", "1", "60010", "1"), &mut out);
+    const S: u64 = 1_000_000_000;
+    let modify = |n: u32, px: &str| Action::Modify {
+        cid: cid(n),
+        instrument: 0,
+        price: d(px),
+        qty: d("0.001"),
+    };
+    v.on_action(5 * S + 1, &limit(1, Side::Buy, "59000", "0.001"), &mut out);
+    v.on_action(5 * S + 2, &limit(2, Side::Buy, "59000", "0.001"), &mut out);
+    v.on_action(5 * S + 3, &limit(3, Side::Buy, "59000", "0.001"), &mut out);
+    v.on_action(5 * S + 4, &modify(1, "59001"), &mut out);
+    v.on_action(5 * S + 5, &cancel(2), &mut out);
+    // A new one-second window.
+    v.on_action(6 * S, &limit(4, Side::Buy, "59000", "0.001"), &mut out);
+    v.on_action(6 * S + 1, &modify(1, "59002"), &mut out);
+    v.on_action(6 * S + 2, &limit(5, Side::Buy, "59000", "0.001"), &mut out);
+    let got: Vec<_> = out
+        .iter()
+        .map(|(ts, r)| (*ts, r.cid, r.kind, r.reason))
+        .collect();
+    use ExecKind::*;
+    use RejectReason::{None as NoReason, RateLimited};
+    assert_eq!(
+        got,
+        vec![
+            (5 * S + 1, cid(1), Ack, NoReason),
+            (5 * S + 2, cid(2), Ack, NoReason),
+            (5 * S + 3, cid(3), Rejected, RateLimited),
+            (5 * S + 4, cid(1), CancelRejected, RateLimited),
+            (5 * S + 5, cid(2), Canceled, NoReason),
+            (6 * S, cid(4), Ack, NoReason),
+            (6 * S + 1, cid(1), Ack, NoReason),
+            (6 * S + 2, cid(5), Rejected, RateLimited),
+        ]
+    );
+    // The refused modify left order 1 alone; the later one replaced it (new venue id).
+    assert_eq!(out[6].1.venue_order_id, 4);
+    assert_eq!(v.open_orders(), 2);
+}
+
+#[test]
+fn post_only_that_would_take_is_rejected_and_one_that_rests_queues() {
+    let mut v = venue(0);
+    let mut out = Out::new();
+    v.on_market(
+        1,
+        &snapshot(&[(Side::Buy, "59990", "3"), (Side::Sell, "60010", "2")]),
+        &mut out,
+    );
+    let maker = |n: u32, side: Side, px: &str| {
+        order(
+            n,
+            side,
+            OrderType::LimitMaker,
+            TimeInForce::Gtc,
+            px,
+            "0.001",
+        )
+    };
+    v.on_action(2, &maker(1, Side::Buy, "60010"), &mut out);
+    v.on_action(3, &maker(2, Side::Sell, "59990"), &mut out);
+    v.on_action(4, &maker(3, Side::Buy, "59990"), &mut out);
+    let got: Vec<_> = out.iter().map(|(_, r)| (r.cid, r.kind, r.reason)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (cid(1), ExecKind::Rejected, RejectReason::WouldTake),
+            (cid(2), ExecKind::Rejected, RejectReason::WouldTake),
+            (cid(3), ExecKind::Ack, RejectReason::None),
+        ]
+    );
+    assert_eq!(v.queue_ahead(cid(3)), Some(d("3")));
+}
+
 fn script(v: &mut SimVenue) -> Out {
     let mut out = Out::new();
     v.on_market(0, &ticker("59990", "1", "60010", "0.3"), &mut out);
@@ -856,7 +1110,7 @@ mod props {
     #[derive(Clone, Debug)]
     enum Op {
         Ticker(i64, i64, u32, u32),
-        Trade(i64, u32),
+        Trade(i64, u32, bool),
         Place(u8, bool, u8, u8, i64, u32),
         Cancel(u8),
         Modify(u8, i64, u32),
@@ -867,7 +1121,7 @@ mod props {
         prop_oneof![
             (-50i64..50, 1i64..20, 0u32..2_000, 0u32..2_000)
                 .prop_map(|(m, s, a, b)| Op::Ticker(m, s, a, b)),
-            (-60i64..60, 0u32..3_000).prop_map(|(p, q)| Op::Trade(p, q)),
+            (-60i64..60, 0u32..3_000, any::<bool>()).prop_map(|(p, q, b)| Op::Trade(p, q, b)),
             (
                 0u8..12,
                 any::<bool>(),
@@ -883,8 +1137,13 @@ mod props {
         ]
     }
 
-    fn run(latency: u64, ops: &[Op]) -> Result<Out, TestCaseError> {
-        let mut v = venue_with(latency, "1000", "0.02");
+    fn run(latency: u64, model: QueueModel, rate: u32, ops: &[Op]) -> Result<Out, TestCaseError> {
+        let cfg = VenueConfig {
+            queue_model: model,
+            max_orders_per_sec: rate,
+            ..config(latency)
+        };
+        let mut v = venue_from(&cfg, "1000", "0.02");
         let mut out = Out::new();
         let mut ts = 0u64;
         let px = |off: i64| Dec::from_int(60_000) + Dec(off * 10_000_000); // 0.01 ticks
@@ -903,15 +1162,22 @@ mod props {
                     });
                     v.on_market(ts, &ev, &mut out);
                 }
-                Op::Trade(p, q) => {
+                Op::Trade(p, q, buyer) => {
                     let ev = Event::Trade(Trade {
                         instrument: 0,
                         px: px(p),
                         qty: lot(q),
-                        aggressor: Side::Buy,
+                        aggressor: if buyer { Side::Buy } else { Side::Sell },
                         trade_id: 0,
                     });
+                    let before = out.len();
                     v.on_market(ts, &ev, &mut out);
+                    // One trade never fills our orders for more than its size.
+                    let maker: Dec = out[before..]
+                        .iter()
+                        .filter(|(_, r)| r.liquidity == Liquidity::Maker)
+                        .fold(Dec::ZERO, |a, (_, r)| a + r.last_qty);
+                    prop_assert!(maker <= lot(q), "maker fills {maker} > trade {}", lot(q));
                 }
                 Op::Place(c, s, t, f, p, q) => {
                     let a = Action::Place(PlaceOrder {
@@ -960,9 +1226,14 @@ mod props {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
         #[test]
-        fn balances_stay_consistent_and_runs_repeat(ops in proptest::collection::vec(op(), 1..80), lat in prop_oneof![Just(0u64), Just(250u64)]) {
-            let a = run(lat, &ops)?;
-            let b = run(lat, &ops)?;
+        fn balances_stay_consistent_and_runs_repeat(
+            ops in proptest::collection::vec(op(), 1..80),
+            lat in prop_oneof![Just(0u64), Just(250u64)],
+            model in prop_oneof![Just(QueueModel::RiskAverse), Just(QueueModel::None)],
+            rate in prop_oneof![Just(0u32), Just(4u32)],
+        ) {
+            let a = run(lat, model, rate, &ops)?;
+            let b = run(lat, model, rate, &ops)?;
             prop_assert_eq!(a, b);
         }
     }

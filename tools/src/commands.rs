@@ -466,19 +466,32 @@ pub fn held_positions(dir: &Path, cfg: &kestrel_engine::config::Config) -> Resul
 /// engine, then each controller's report (and "main" for executors created by hand).
 pub fn report(dir: &Path) -> Result<String> {
     let engine = replay_engine(dir)?;
-    let names = [
-        "",
-        "time limit",
-        "stop loss",
-        "take profit",
-        "expired",
-        "early stop",
-        "trailing stop",
-        "insufficient balance",
-        "failed",
-        "completed",
-        "position hold",
-    ];
+    let mut s = report_text(&engine);
+    if s.is_empty() {
+        s.push_str("no executors in this journal\n");
+    }
+    Ok(s)
+}
+
+/// Close-type names indexed by Hummingbot's numbers (index 0 unused).
+pub const CLOSE_TYPE_NAMES: [&str; 11] = [
+    "",
+    "time limit",
+    "stop loss",
+    "take profit",
+    "expired",
+    "early stop",
+    "trailing stop",
+    "insufficient balance",
+    "failed",
+    "completed",
+    "position hold",
+];
+
+/// Each controller's performance report (pnl, volume, fees, close types, held
+/// positions) from an engine's current state; empty when no controller traded.
+pub fn report_text(engine: &Engine) -> String {
+    let names = CLOSE_TYPE_NAMES;
     let mut s = String::new();
     for (i, name) in engine.report_names().iter().enumerate() {
         let r = engine.report(i);
@@ -486,13 +499,13 @@ pub fn report(dir: &Path) -> Result<String> {
         if created == 0 && r.volume == Dec::ZERO {
             continue;
         }
-        writeln!(s, "controller {name}: {created} executors")?;
-        writeln!(
+        let _ = writeln!(s, "controller {name}: {created} executors");
+        let _ = writeln!(
             s,
             "  pnl      global {} ({}%), realized {} ({}%), unrealized {} ({}%)",
             r.global, r.global_pct, r.realized, r.realized_pct, r.unrealized, r.unrealized_pct
-        )?;
-        writeln!(s, "  volume   {}   fees {}", r.volume, r.fees)?;
+        );
+        let _ = writeln!(s, "  volume   {}   fees {}", r.volume, r.fees);
         let closed: Vec<String> = r
             .close_types
             .iter()
@@ -500,7 +513,7 @@ pub fn report(dir: &Path) -> Result<String> {
             .filter(|(_, n)| **n > 0)
             .map(|(i, n)| format!("{} {n}", names[i]))
             .collect();
-        writeln!(
+        let _ = writeln!(
             s,
             "  closed   {}",
             if closed.is_empty() {
@@ -508,7 +521,7 @@ pub fn report(dir: &Path) -> Result<String> {
             } else {
                 closed.join(", ")
             }
-        )?;
+        );
         for p in &r.positions {
             let sym = engine
                 .instruments
@@ -519,15 +532,12 @@ pub fn report(dir: &Path) -> Result<String> {
                 Some(kestrel_engine::Side::Buy) => " long",
                 Some(kestrel_engine::Side::Sell) => " short",
             };
-            writeln!(
+            let _ = writeln!(
                 s,
                 "  held     {sym}{bucket}: net {} @ {}, volume {}, realized {} (net of fees), unrealized {}",
                 p.net, p.entry, p.volume, p.realized, p.unrealized
-            )?;
+            );
         }
     }
-    if s.is_empty() {
-        s.push_str("no executors in this journal\n");
-    }
-    Ok(s)
+    s
 }

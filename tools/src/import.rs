@@ -71,7 +71,7 @@ pub struct ImportArgs {
 
 /// A file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Cryptofeed,
     Hft,
     Plain,
@@ -81,7 +81,8 @@ enum Format {
 }
 
 impl Format {
-    fn name(self) -> &'static str {
+    /// Readable name of the format.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Hft => "hftbacktest capture",
             Format::Plain => "plain CSV",
@@ -225,22 +226,22 @@ impl Reader {
 }
 
 /// One input file.
-struct Input1 {
-    path: PathBuf,
-    format: Format,
-    size: u64,
+pub(crate) struct Input1 {
+    pub(crate) path: PathBuf,
+    pub(crate) format: Format,
+    pub(crate) size: u64,
     read: Arc<AtomicU64>,
 }
 
 impl Input1 {
     /// Opens the file with a symbol table (fixed, or learning when `symbols` is `None`).
-    fn open(&self, symbols: Option<&[(String, InstrumentId)]>) -> Result<Reader> {
+    fn open(&self, symbols: Option<&[(String, InstrumentId)]>, infer_hint: bool) -> Result<Reader> {
         self.read.store(0, Ordering::Relaxed);
         let table = || match symbols {
             Some(s) => Symbols::fixed(s),
             None => Symbols::learning(),
         };
-        let fe = |e: FeedError| feed_error(e);
+        let fe = |e: FeedError| feed_error(e, infer_hint);
         Ok(match self.format {
             Format::Hft => {
                 let text = open_text(&self.path, self.read.clone())?;
@@ -316,13 +317,17 @@ fn symbol_from_file_name(path: &Path) -> Option<String> {
 }
 
 /// Turns a reader error into the message the user sees; a missing instrument gets
-/// the instruction to configure it.
-fn feed_error(e: FeedError) -> anyhow::Error {
+/// the instruction to configure it (and, for `kestrel import`, to infer it).
+fn feed_error(e: FeedError, infer_hint: bool) -> anyhow::Error {
     match &e {
         FeedError::UnknownSymbol { file, line, symbol } => anyhow!(
-            "instrument {} is not configured; add it under [[instruments]] or pass \
-             --infer-instruments (first seen at {}:{line})",
+            "instrument {} is not configured; add it under [[instruments]]{} (first seen at {}:{line})",
             canonical_symbol(symbol.as_bytes()),
+            if infer_hint {
+                " or pass --infer-instruments"
+            } else {
+                ""
+            },
             file.display()
         ),
         _ => anyhow!("{e}"),
@@ -466,7 +471,7 @@ fn scan(files: &[Input1], bar: &ProgressBar) -> Result<BTreeMap<String, Seen>> {
         // peek missed.
         'restart: loop {
             let mut local: Vec<Seen> = Vec::new();
-            let mut reader = f.open((f.format == Format::Hft).then_some(hft.as_slice()))?;
+            let mut reader = f.open((f.format == Format::Hft).then_some(hft.as_slice()), true)?;
             let mut n = 0u64;
             while let Some(r) = reader.next_event() {
                 let (_, _, e) = match r {
@@ -476,7 +481,7 @@ fn scan(files: &[Input1], bar: &ProgressBar) -> Result<BTreeMap<String, Seen>> {
                         hft.push((canonical_symbol(symbol.as_bytes()), id));
                         continue 'restart;
                     }
-                    Err(e) => return Err(feed_error(e)),
+                    Err(e) => return Err(feed_error(e, true)),
                 };
                 let Some(id) = instrument_of(&e) else {
                     continue;
@@ -524,12 +529,144 @@ fn instrument_of(e: &Event) -> Option<InstrumentId> {
 struct Head {
     reader: Reader,
     next: Option<(u64, u64, Event)>,
+    /// Suggest `--infer-instruments` for a missing instrument.
+    infer_hint: bool,
 }
 
 impl Head {
     fn advance(&mut self) -> Result<()> {
-        self.next = self.reader.next_event().transpose().map_err(feed_error)?;
+        let hint = self.infer_hint;
+        self.next = self
+            .reader
+            .next_event()
+            .transpose()
+            .map_err(|e| feed_error(e, hint))?;
         Ok(())
+    }
+}
+
+/// Data files with their detected formats (see the module docs).
+///
+/// # Errors
+///
+/// A file that cannot be read, is empty, or has an unknown format.
+pub(crate) fn data_files(paths: &[PathBuf]) -> Result<Vec<Input1>> {
+    let mut files = Vec::new();
+    for p in paths {
+        let size = std::fs::metadata(p)
+            .with_context(|| format!("cannot read data file {}", p.display()))?
+            .len();
+        files.push(Input1 {
+            path: p.clone(),
+            format: detect(p)?,
+            size,
+            read: Arc::default(),
+        });
+    }
+    Ok(files)
+}
+
+/// Market data of several files merged by event time (k-way, ties to the earlier
+/// file; a multi-chunk depth update is never split) and passed through [`DepthSync`]
+/// exactly like the live runtime: what `kestrel import` journals and `kestrel
+/// backtest` replays.
+pub(crate) struct Merged {
+    files: Vec<Input1>,
+    heads: Vec<Head>,
+    sync: DepthSync,
+    ready: VecDeque<(u64, u64, Event)>,
+    sticky: Option<usize>,
+    /// Events read from the files (before depth sync).
+    pub(crate) read: u64,
+}
+
+impl Merged {
+    /// Opens every file with the instrument table `symbols` and reads each file's
+    /// first event, so a missing instrument is reported before anything else.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be opened, a malformed first record, or a symbol that is
+    /// not in `symbols` (the message says how to configure it, and suggests
+    /// `--infer-instruments` when `infer_hint`).
+    pub(crate) fn open(
+        files: Vec<Input1>,
+        symbols: &[(String, InstrumentId)],
+        infer_hint: bool,
+    ) -> Result<Merged> {
+        let mut heads = Vec::with_capacity(files.len());
+        for f in &files {
+            let mut h = Head {
+                reader: f.open(Some(symbols), infer_hint)?,
+                next: None,
+                infer_hint,
+            };
+            h.advance()?;
+            heads.push(h);
+        }
+        Ok(Merged {
+            files,
+            heads,
+            sync: DepthSync::new(),
+            ready: VecDeque::with_capacity(1024),
+            sticky: None,
+            read: 0,
+        })
+    }
+
+    /// The files, in the order given.
+    pub(crate) fn files(&self) -> &[Input1] {
+        &self.files
+    }
+
+    /// Total size of the files in bytes.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Bytes processed so far (compressed bytes for gzip), for a progress bar.
+    pub(crate) fn position(&self) -> u64 {
+        self.files
+            .iter()
+            .zip(self.heads.iter())
+            .map(|(f, h)| f.progress(&h.reader))
+            .sum()
+    }
+
+    /// The next event as (event ts, venue ts, event); `None` at the end of the data.
+    ///
+    /// # Errors
+    ///
+    /// A malformed record or an I/O error, with the file and line.
+    pub(crate) fn next_event(&mut self) -> Result<Option<(u64, u64, Event)>> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Ok(Some(e));
+            }
+            // Pick the source: the one mid-way through a depth update, else the earliest.
+            let pick = self.sticky.or_else(|| {
+                self.heads
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, h)| h.next.as_ref().map(|n| (n.0, i)))
+                    .min()
+                    .map(|(_, i)| i)
+            });
+            let Some(i) = pick else {
+                return Ok(None);
+            };
+            let Some((ts, venue_ts, event)) = self.heads[i].next.take() else {
+                self.sticky = None;
+                continue;
+            };
+            self.sticky = match &event {
+                Event::Depth(d) if !d.last_chunk => Some(i),
+                _ => None,
+            };
+            self.heads[i].advance()?;
+            self.read += 1;
+            self.sync.push(ts, venue_ts, event, &mut self.ready);
+        }
     }
 }
 
@@ -551,7 +688,7 @@ struct Counts {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm UTC` of ns since the epoch.
-fn utc(ts: u64) -> String {
+pub(crate) fn utc(ts: u64) -> String {
     let secs = ts / 1_000_000_000;
     let ms = (ts / 1_000_000) % 1000;
     let days = (secs / 86_400) as i64;
@@ -574,11 +711,10 @@ fn utc(ts: u64) -> String {
     )
 }
 
-/// Merges the sources, syncs depth, runs the engine and appends everything to the
+/// Runs the merged, synced events through the engine and appends everything to the
 /// journal. Returns the counts and the last input seq.
 fn pump(
-    files: &[Input1],
-    heads: &mut [Head],
+    source: &mut Merged,
     engine: &mut Engine,
     writer: &mut JournalWriter,
     start: SessionStart,
@@ -599,88 +735,58 @@ fn pump(
     outputs.extend_from_slice(engine.apply(&first));
     inputs.push(first);
 
-    let mut sync = DepthSync::new();
-    let mut ready: VecDeque<(u64, u64, Event)> = VecDeque::with_capacity(1024);
     let mut c = Counts::default();
-    let mut sticky: Option<usize> = None;
-    loop {
-        // Pick the source: the one mid-way through a depth update, else the earliest.
-        let pick = sticky.or_else(|| {
-            heads
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| h.next.as_ref().map(|n| (n.0, i)))
-                .min()
-                .map(|(_, i)| i)
-        });
-        let Some(i) = pick else { break };
-        let Some((ts, venue_ts, event)) = heads[i].next.take() else {
-            sticky = None;
-            continue;
-        };
-        sticky = match &event {
-            Event::Depth(d) if !d.last_chunk => Some(i),
-            _ => None,
-        };
-        heads[i].advance()?;
-        c.read += 1;
-        sync.push(ts, venue_ts, event, &mut ready);
-        while let Some((ts, venue_ts, event)) = ready.pop_front() {
-            seq += 1;
-            match &event {
-                Event::BookTicker(_) => c.tickers += 1,
-                Event::Trade(_) => c.trades += 1,
-                Event::Depth(d) => {
-                    c.depth_chunks += 1;
-                    if d.last_chunk {
-                        if d.snapshot {
-                            c.depth_snapshots += 1;
-                        } else {
-                            c.depth_diffs += 1;
-                        }
+    while let Some((ts, venue_ts, event)) = source.next_event()? {
+        seq += 1;
+        match &event {
+            Event::BookTicker(_) => c.tickers += 1,
+            Event::Trade(_) => c.trades += 1,
+            Event::Depth(d) => {
+                c.depth_chunks += 1;
+                if d.last_chunk {
+                    if d.snapshot {
+                        c.depth_snapshots += 1;
+                    } else {
+                        c.depth_diffs += 1;
                     }
                 }
-                Event::Kline(_) => c.klines += 1,
-                _ => c.other += 1,
             }
-            if ts < c.last_ts {
-                c.backwards += 1;
-            }
-            c.first_ts.get_or_insert(ts);
-            c.last_ts = c.last_ts.max(ts);
-            let input = Input {
-                header: Header {
-                    seq,
-                    source: Source::Feed,
-                    ts,
-                    recv_ns: 0,
-                    publish_ns: 0,
-                    venue_ts,
-                },
-                event,
-            };
-            outputs.extend_from_slice(engine.apply(&input));
-            inputs.push(input);
-            if inputs.len() >= BATCH {
-                writer
-                    .append(&inputs, &outputs, &[])
-                    .context("journal append failed")?;
-                c.outputs += outputs.len() as u64;
-                inputs.clear();
-                outputs.clear();
-                let pos: u64 = files
-                    .iter()
-                    .zip(heads.iter())
-                    .map(|(f, h)| f.progress(&h.reader))
-                    .sum();
-                bar.set_position(pos);
-            }
+            Event::Kline(_) => c.klines += 1,
+            _ => c.other += 1,
+        }
+        if ts < c.last_ts {
+            c.backwards += 1;
+        }
+        c.first_ts.get_or_insert(ts);
+        c.last_ts = c.last_ts.max(ts);
+        let input = Input {
+            header: Header {
+                seq,
+                source: Source::Feed,
+                ts,
+                recv_ns: 0,
+                publish_ns: 0,
+                venue_ts,
+            },
+            event,
+        };
+        outputs.extend_from_slice(engine.apply(&input));
+        inputs.push(input);
+        if inputs.len() >= BATCH {
+            writer
+                .append(&inputs, &outputs, &[])
+                .context("journal append failed")?;
+            c.outputs += outputs.len() as u64;
+            inputs.clear();
+            outputs.clear();
+            bar.set_position(source.position());
         }
     }
     writer
         .append(&inputs, &outputs, &[])
         .context("journal append failed")?;
     c.outputs += outputs.len() as u64;
+    c.read = source.read;
     Ok((c, seq))
 }
 
@@ -700,18 +806,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
             dir.display()
         );
     }
-    let mut files = Vec::new();
-    for p in paths {
-        let size = std::fs::metadata(p)
-            .with_context(|| format!("cannot read data file {}", p.display()))?
-            .len();
-        files.push(Input1 {
-            path: p.clone(),
-            format: detect(p)?,
-            size,
-            read: Arc::default(),
-        });
-    }
+    let files = data_files(paths)?;
 
     let mut cfg: Config = match &args.config {
         Some(p) => {
@@ -767,15 +862,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
 
     // Reading each file's first event reports a missing instrument before anything
     // else (a config without instruments included).
-    let mut heads = Vec::with_capacity(files.len());
-    for f in &files {
-        let mut h = Head {
-            reader: f.open(Some(&symbols))?,
-            next: None,
-        };
-        h.advance()?;
-        heads.push(h);
-    }
+    let mut source = Merged::open(files, &symbols, true)?;
 
     cfg.validate().map_err(|e| {
         if cfg.instruments.is_empty() {
@@ -805,7 +892,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let mut writer = JournalWriter::create(dir, &meta, &opts)
         .with_context(|| format!("cannot create journal {}", dir.display()))?;
 
-    let res = pump(&files, &mut heads, &mut engine, &mut writer, start, &bar);
+    let res = pump(&mut source, &mut engine, &mut writer, start, &bar);
     drop(writer);
     let (c, seq) = match res {
         Ok(v) => v,
@@ -827,10 +914,10 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let _ = writeln!(
         s,
         "kestrel import: {} file(s) -> {} in {elapsed:.2} s",
-        files.len(),
+        source.files().len(),
         dir.display()
     );
-    for f in &files {
+    for f in source.files() {
         let _ = writeln!(
             s,
             "  {} ({}, {} bytes)",

@@ -1,5 +1,6 @@
 //! `kestrel`: run, replay, inspect and measure trading sessions.
 
+mod backtest;
 mod clock;
 mod commands;
 mod import;
@@ -50,6 +51,9 @@ enum Cmd {
         #[arg(long)]
         positions_from: Option<PathBuf>,
     },
+    /// Run the configured controllers over recorded market data against the simulated
+    /// venue, single-threaded in event time; print the report and write a journal.
+    Backtest(backtest::BacktestArgs),
     /// Re-run a journal through a fresh engine.
     Replay {
         /// Compare every output byte for byte; exit 1 on the first divergence.
@@ -192,57 +196,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 s.elapsed.as_secs_f64(),
                 wait
             );
-            println!("  inputs   {:>10}   outputs {:>10}", s.inputs, s.outputs);
-            println!(
-                "  orders   {:>10}   fills   {:>10}   rejects {}   alerts {}",
-                s.orders, s.fills, s.rejects, s.alerts
-            );
-            for (sym, net, pnl, fees, vol) in &s.instruments {
-                println!("  {sym}: position {net}, pnl {pnl} (net of fees {fees}), volume {vol}");
-            }
-            if s.skipped > 0 {
-                println!(
-                    "  market data: {} malformed records skipped (see warnings above)",
-                    s.skipped
-                );
-            }
-            let balances: Vec<String> =
-                s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();
-            println!("  balances {}", balances.join(", "));
-            let names = [
-                "",
-                "time limit",
-                "stop loss",
-                "take profit",
-                "expired",
-                "early stop",
-                "trailing stop",
-                "insufficient balance",
-                "failed",
-                "completed",
-                "position hold",
-            ];
-            let closed: Vec<String> = s
-                .close_types
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| format!("{} {n}", names[i]))
-                .collect();
-            println!(
-                "  executors closed: {}",
-                if closed.is_empty() {
-                    "none".into()
-                } else {
-                    closed.join(", ")
-                }
-            );
+            print!("{}", runtime::summary_text(&s));
             println!(
                 "  journal  {}  (latency records {})",
                 s.journal.display(),
                 s.latency_records
             );
             println!("  next: kestrel replay --verify {0} | kestrel inspect {0} --limit 40 | kestrel latency {0}", s.journal.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Backtest(args) => {
+            let cfg = load_config(args.config.as_ref())?;
+            backtest::run(args, cfg)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Replay { verify, dir } => match commands::replay(&dir)? {

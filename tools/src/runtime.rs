@@ -679,6 +679,51 @@ pub fn run(
     Ok(summary)
 }
 
+/// The summary lines `kestrel run` and `kestrel backtest` print: counts, per-instrument
+/// position and pnl, skipped records, balances, executors by close type.
+pub fn summary_text(s: &RunSummary) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let _ = writeln!(t, "  inputs   {:>10}   outputs {:>10}", s.inputs, s.outputs);
+    let _ = writeln!(
+        t,
+        "  orders   {:>10}   fills   {:>10}   rejects {}   alerts {}",
+        s.orders, s.fills, s.rejects, s.alerts
+    );
+    for (sym, net, pnl, fees, vol) in &s.instruments {
+        let _ = writeln!(
+            t,
+            "  {sym}: position {net}, pnl {pnl} (net of fees {fees}), volume {vol}"
+        );
+    }
+    if s.skipped > 0 {
+        let _ = writeln!(
+            t,
+            "  market data: {} malformed records skipped (see warnings above)",
+            s.skipped
+        );
+    }
+    let balances: Vec<String> = s.balances.iter().map(|(a, v)| format!("{a} {v}")).collect();
+    let _ = writeln!(t, "  balances {}", balances.join(", "));
+    let closed: Vec<String> = s
+        .close_types
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| format!("{} {n}", crate::commands::CLOSE_TYPE_NAMES[i]))
+        .collect();
+    let _ = writeln!(
+        t,
+        "  executors closed: {}",
+        if closed.is_empty() {
+            "none".into()
+        } else {
+            closed.join(", ")
+        }
+    );
+    t
+}
+
 /// Builds the summary from the final engine state.
 pub fn summarize(
     engine: &Engine,

@@ -365,6 +365,7 @@ mod tests {
             min_qty: Dec::ZERO,
             min_notional: Dec::ZERO,
             market: Default::default(),
+            leverage: 1,
         }
     }
 

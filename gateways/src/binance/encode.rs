@@ -675,6 +675,7 @@ mod tests {
             min_qty: Dec::ZERO,
             min_notional: Dec::ZERO,
             market,
+            leverage: 1,
         }
     }
 

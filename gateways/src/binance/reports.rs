@@ -556,6 +556,7 @@ mod tests {
             min_qty: Dec::ZERO,
             min_notional: Dec::ZERO,
             market: Default::default(),
+            leverage: 1,
         }
     }
 
