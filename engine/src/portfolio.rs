@@ -85,6 +85,39 @@ impl Position {
         }
     }
 
+    /// True if an order only reduces this perpetual position: a hedge-mode CLOSE, or
+    /// a one-way order against the net position no larger than it.
+    pub fn reduced_by(&self, market: Market, side: Side, qty: Dec, action: PositionAction) -> bool {
+        if market == Market::PerpetualHedge {
+            return action == PositionAction::Close;
+        }
+        let against =
+            (self.net.raw() > 0 && side == Side::Sell) || (self.net.raw() < 0 && side == Side::Buy);
+        against && qty <= self.net.abs()
+    }
+
+    /// Books a perpetual fill at `leverage`; returns what the quote balance takes
+    /// (realized pnl − fee) and how the margin the position holds changes.
+    pub fn apply_perp_fill(
+        &mut self,
+        side: Side,
+        px: Dec,
+        qty: Dec,
+        fee: Dec,
+        leverage: u32,
+    ) -> (Dec, Dec) {
+        let (margin_before, realized_before) = (
+            margin(self.net.abs().mul(self.entry), leverage),
+            self.realized,
+        );
+        self.apply_fill(side, px, qty, fee);
+        let margin_after = margin(self.net.abs().mul(self.entry), leverage);
+        (
+            self.realized - realized_before - fee,
+            margin_after - margin_before,
+        )
+    }
+
     /// Unrealized pnl at `mark`.
     pub fn unrealized(&self, mark: Dec) -> Dec {
         if self.net.raw() >= 0 {
@@ -135,16 +168,8 @@ impl Portfolio {
         action: PositionAction,
     ) -> (AssetId, Dec) {
         if inst.spec.market.is_perpetual() {
-            let net = self.positions[inst.id as usize].net;
-            let reduces = match inst.spec.market {
-                Market::PerpetualHedge => action == PositionAction::Close,
-                _ => {
-                    let against = (net.raw() > 0 && side == Side::Sell)
-                        || (net.raw() < 0 && side == Side::Buy);
-                    against && qty <= net.abs()
-                }
-            };
-            let need = if reduces {
+            let pos = &self.positions[inst.id as usize];
+            let need = if pos.reduced_by(inst.spec.market, side, qty, action) {
                 Dec::ZERO
             } else {
                 margin(price.mul(qty), inst.spec.leverage)
@@ -198,16 +223,16 @@ impl Portfolio {
     /// Books a fill: balances move, the position updates. Fees are paid in quote.
     pub fn apply_fill(&mut self, inst: &Instrument, side: Side, px: Dec, qty: Dec, fee: Dec) {
         if inst.spec.market.is_perpetual() {
-            let lev = inst.spec.leverage;
-            let pos = &mut self.positions[inst.id as usize];
-            let (margin_before, realized_before) =
-                (margin(pos.net.abs().mul(pos.entry), lev), pos.realized);
-            pos.apply_fill(side, px, qty, fee);
-            let margin_after = margin(pos.net.abs().mul(pos.entry), lev);
-            let pnl = pos.realized - realized_before;
+            let (cash, margin) = self.positions[inst.id as usize].apply_perp_fill(
+                side,
+                px,
+                qty,
+                fee,
+                inst.spec.leverage,
+            );
             let quote = &mut self.balances[inst.quote as usize];
-            quote.total += pnl - fee;
-            quote.margin += margin_after - margin_before;
+            quote.total += cash;
+            quote.margin += margin;
             return;
         }
         let notional = px.mul(qty);

@@ -65,7 +65,7 @@ use kestrel_engine::config::{QueueModel, VenueConfig};
 use kestrel_engine::portfolio::{margin, Position};
 use kestrel_engine::{
     Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentId,
-    InstrumentSpec, Liquidity, Market, OrderType, PlaceOrder, PositionAction, RejectReason, Side,
+    InstrumentSpec, Liquidity, OrderType, PlaceOrder, PositionAction, RejectReason, Side,
     TimeInForce, Trade,
 };
 use std::collections::BTreeMap;
@@ -322,7 +322,7 @@ pub struct SimVenue {
     next_request: u64,
     next_venue_id: u64,
     next_seq: u64,
-    /// Net position per instrument (perpetual margin and pnl settlement).
+    /// Net position per perpetual instrument (margin and pnl settlement).
     positions: Vec<Position>,
 }
 
@@ -526,8 +526,7 @@ impl SimVenue {
             .map_or(Dec::ZERO, |b| b.total - b.locked - b.margin)
     }
 
-    /// True if an order only reduces the instrument's perpetual position (hedge-mode
-    /// CLOSE orders, or a one-way order against the net position no larger than it).
+    /// True if an order only reduces the instrument's perpetual position.
     fn reduces(
         &self,
         instrument: InstrumentId,
@@ -535,13 +534,8 @@ impl SimVenue {
         qty: Dec,
         action: PositionAction,
     ) -> bool {
-        let inst = &self.instruments[instrument as usize];
-        if inst.spec.market == Market::PerpetualHedge {
-            return action == PositionAction::Close;
-        }
-        let net = self.positions[instrument as usize].net;
-        let against = (net.raw() > 0 && side == Side::Sell) || (net.raw() < 0 && side == Side::Buy);
-        against && qty <= net.abs()
+        let market = self.instruments[instrument as usize].spec.market;
+        self.positions[instrument as usize].reduced_by(market, side, qty, action)
     }
 
     /// Lock an order of this shape needs for `qty` at reference price `px`: on
@@ -798,31 +792,31 @@ impl SimVenue {
         if inst.spec.market.is_perpetual() {
             // No base moves: the quote balance takes the realized pnl and the fee; the
             // position holds margin.
-            let lev = inst.spec.leverage;
-            let pos = &mut self.positions[o.instrument as usize];
-            let (m0, r0) = (margin(pos.net.abs().mul(pos.entry), lev), pos.realized);
-            pos.apply_fill(o.side, px, q, fee);
-            let m1 = margin(pos.net.abs().mul(pos.entry), lev);
+            let (cash, margin) = self.positions[o.instrument as usize].apply_perp_fill(
+                o.side,
+                px,
+                q,
+                fee,
+                inst.spec.leverage,
+            );
             let b = &mut self.balances[quote];
-            b.total += pos.realized - r0 - fee;
-            b.margin += m1 - m0;
+            b.total += cash;
+            b.margin += margin;
             b.locked = (b.locked - release).max(Dec::ZERO);
         } else {
-            self.positions[o.instrument as usize].apply_fill(o.side, px, q, fee);
-        }
-        match o.side {
-            _ if inst.spec.market.is_perpetual() => {}
-            Side::Buy => {
-                let b = &mut self.balances[quote];
-                b.total -= notional + fee;
-                b.locked = (b.locked - release).max(Dec::ZERO);
-                self.balances[base].total += q;
-            }
-            Side::Sell => {
-                let b = &mut self.balances[base];
-                b.total -= q;
-                b.locked = (b.locked - release).max(Dec::ZERO);
-                self.balances[quote].total += notional - fee;
+            match o.side {
+                Side::Buy => {
+                    let b = &mut self.balances[quote];
+                    b.total -= notional + fee;
+                    b.locked = (b.locked - release).max(Dec::ZERO);
+                    self.balances[base].total += q;
+                }
+                Side::Sell => {
+                    let b = &mut self.balances[base];
+                    b.total -= q;
+                    b.locked = (b.locked - release).max(Dec::ZERO);
+                    self.balances[quote].total += notional - fee;
+                }
             }
         }
         let done = o.leaves().raw() <= 0;
