@@ -4,11 +4,11 @@
 
 pub mod book;
 pub mod config;
+pub mod controllers;
 pub mod engine;
 pub mod events;
 pub mod executors;
 pub mod market_data;
-pub mod market_making;
 pub mod num;
 pub mod orders;
 pub mod portfolio;
