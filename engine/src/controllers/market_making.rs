@@ -10,13 +10,13 @@
 //!    order executor on level [`REBALANCE_LEVEL`] (`position_rebalance`).
 //! 2. Stop: every active executor that is not trading and is older than
 //!    `executor_refresh_time` (keep_position false).
-//! 3. Create: every level (`buy_i`, then `sell_i`) with no active executor and not in
-//!    cooldown gets an executor at `ref·(1 − spread·m)` (BUY, rounded down to the tick)
+//! 3. Create: every level (`buy_i`, then `sell_i`) that is not working gets an executor at `ref·(1 − spread·m)` (BUY, rounded down to the tick)
 //!    or `ref·(1 + spread·m)` (SELL, rounded up), for `amount_quote / price` base
 //!    rounded down to the lot. `m` is 1 with fixed spreads, the NATR with dynamic ones.
 //!    A level whose factor `1 − spread·m` is not positive is skipped.
 //!
-//! With a stop loss, take profit, time limit or trailing stop configured a level is a
+//! A level is working while it has an active executor, an executor closing on a stop
+//! loss, or is cooling down. With a stop loss, take profit, time limit or trailing stop configured a level is a
 //! position executor with that triple barrier (open LIMIT or LIMIT_MAKER); without any
 //! it is an order executor that holds its fill. A level cools down for
 //! `cooldown_time` after a stop loss, and (Kestrel, as classic `filled_order_delay`)
@@ -348,8 +348,11 @@ impl MarketMaking {
             }
         }
         for (n, level) in self.levels.iter().enumerate() {
-            let working =
-                now < level.cooldown_until || view.active().any(|e| e.level as usize == n);
+            let working = now < level.cooldown_until
+                || view.executors.iter().any(|e| {
+                    e.level as usize == n
+                        && (e.is_active || e.close_type == Some(CloseType::StopLoss))
+                });
             if working {
                 continue;
             }
