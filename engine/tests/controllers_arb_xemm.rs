@@ -194,7 +194,11 @@ fn xemm_spawns_an_executor_per_level_and_respects_imbalance() {
         vec![(Side::Sell, OrderType::Market, Dec::ZERO, d("1"))]
     );
     let hedge = places(&outs)[0];
-    h.fill(T0 + S, &hedge, "99.99");
+    // While it hedges, the filled level already counts towards the imbalance: its
+    // level is not re-spawned although its executor is no longer active.
+    assert!(places(&h.quote(T0 + 2 * S, 0, "99.99", "100.01")).is_empty());
+    assert_eq!(h.e.executors.live(), 3);
+    h.fill(T0 + 2 * S, &hedge, "99.99");
     assert_eq!(h.e.executors.live(), 2);
     // Imbalance 1 = max: buy levels wait, level 0 is not re-spawned.
     h.quote(T0 + 5 * S, 0, "99.99", "100.01");

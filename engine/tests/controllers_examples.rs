@@ -14,7 +14,10 @@ const EXAMPLES: [(&str, &str); 6] = [
         "dynamic_market_making",
         include_str!("../../examples/dynamic_market_making.toml"),
     ),
-    ("directional", include_str!("../../examples/directional.toml")),
+    (
+        "directional",
+        include_str!("../../examples/directional.toml"),
+    ),
     ("arbitrage", include_str!("../../examples/arbitrage.toml")),
     ("xemm", include_str!("../../examples/xemm.toml")),
     ("generic", include_str!("../../examples/generic.toml")),

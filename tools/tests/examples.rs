@@ -27,7 +27,10 @@ fn text(o: &Output) -> String {
 
 /// The number after `label` in the run summary.
 fn count(summary: &str, label: &str) -> u64 {
-    let at = summary.find(label).unwrap_or_else(|| panic!("{label}: {summary}")) + label.len();
+    let at = summary
+        .find(label)
+        .unwrap_or_else(|| panic!("{label}: {summary}"))
+        + label.len();
     summary[at..]
         .split_whitespace()
         .next()

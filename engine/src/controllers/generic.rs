@@ -48,7 +48,8 @@ use crate::executors::{ExecutorConfig, PositionConfig};
 use crate::num::Dec;
 use crate::types::{Instrument, InstrumentId, OrderType, Side};
 
-/// A user strategy: called once per control step.
+/// A user strategy: called once per control step, once the book of its main
+/// instrument is ready.
 pub trait GenericStrategy: std::fmt::Debug + Send {
     /// Decides: push Create / Stop actions (executed in order right after the step).
     fn on_step(&mut self, view: &ControllerView, actions: &mut Vec<ControllerAction>);

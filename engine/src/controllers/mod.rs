@@ -60,7 +60,8 @@ pub enum ControllerAction {
         /// Executor configuration.
         config: ExecutorConfig,
     },
-    /// Stop an executor (Hummingbot's StopExecutorAction).
+    /// Stop an executor (Hummingbot's StopExecutorAction); ignored unless the
+    /// executor belongs to the controller asking.
     Stop {
         /// Executor id.
         executor: u32,
@@ -494,8 +495,13 @@ impl Controller {
             ControllerKind::Arbitrage(c) => c.step(&view, actions),
             ControllerKind::Xemm(c) => c.step(&view, actions),
             ControllerKind::Generic(c) => {
-                c.strategy.on_step(&view, actions);
-                true
+                // Called once the main instrument's book is ready.
+                let main = self.base.instruments.first().copied().unwrap_or(0);
+                let ready = view.ready_book(main).is_some();
+                if ready {
+                    c.strategy.on_step(&view, actions);
+                }
+                ready
             }
         };
         if ran {

@@ -2,8 +2,8 @@
 //! hedged on another, one [XEMM executor](crate::executors::xemm) per level.
 //!
 //! Levels are tagged `0..buys` for maker BUY levels, then the maker SELL levels. Each
-//! step (both books ready): imbalance = maker-BUY executors that closed with a fill −
-//! maker-SELL ones; every BUY level with no active executor gets one while
+//! step (both books ready): imbalance = maker-BUY executors no longer active with a
+//! fill (closed, or hedging) − maker-SELL ones; every BUY level with no active executor gets one while
 //! `imbalance < max_executors_imbalance`, every SELL level while
 //! `imbalance > −max_executors_imbalance`, for `amount_quote / maker mid` base (rounded
 //! down to the maker's lot) at the level's target profitability. A maker BUY buys on
@@ -105,7 +105,17 @@ impl XemmController {
         ) else {
             return false;
         };
-        let imbalance = self.filled[0] as i64 - self.filled[1] as i64;
+        // Hummingbot counts every executor that is no longer active and has a fill,
+        // so one still hedging counts already.
+        let hedging = view
+            .executors
+            .iter()
+            .filter(|e| !e.is_active && e.filled_amount_quote.raw() != 0)
+            .fold(0i64, |a, e| match self.side(e.level as usize) {
+                Side::Buy => a + 1,
+                Side::Sell => a - 1,
+            });
+        let imbalance = self.filled[0] as i64 - self.filled[1] as i64 + hedging;
         let max = self.max_imbalance as i64;
         for n in 0..self.levels.len() {
             let allowed = match self.side(n) {
