@@ -373,9 +373,9 @@ pub struct MarketMakingConfig {
     /// Take-profit order type (with barriers).
     #[serde(default)]
     pub take_profit_order_type: crate::controllers::config::TpOrderType,
-    /// Leverage (perpetual instruments only).
-    #[serde(default = "default_leverage")]
-    pub leverage: u32,
+    /// Leverage (perpetual instruments only; default 1).
+    #[serde(default)]
+    pub leverage: Option<u32>,
     /// Position mode; must match the instrument's market when given.
     #[serde(default)]
     pub position_mode: Option<crate::controllers::config::PositionMode>,
@@ -404,9 +404,6 @@ pub enum SpreadMode {
 
 fn default_natr_length() -> u32 {
     14
-}
-fn default_leverage() -> u32 {
-    1
 }
 fn default_rebalance_threshold() -> Dec {
     Dec(50_000_000)

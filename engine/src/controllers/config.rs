@@ -100,13 +100,15 @@ pub fn check_barrier(
     Ok(())
 }
 
-/// Checks leverage and position mode against the instrument: leverage ≥ 1 (exactly 1
-/// on spot), and a position mode only on perpetuals, equal to the instrument's.
+/// Checks leverage and position mode against the instrument: leverage in 1..=125
+/// (exactly 1 on spot), and a position mode only on perpetuals, equal to the
+/// instrument's.
 pub fn check_market(
-    leverage: u32,
+    leverage: Option<u32>,
     mode: Option<PositionMode>,
     spec: &InstrumentSpec,
 ) -> Result<(), String> {
+    let leverage = resolve_leverage(leverage, spec);
     if leverage == 0 || leverage > 125 {
         return Err(format!("leverage {leverage} must be in 1..=125"));
     }
@@ -148,6 +150,11 @@ pub fn check_candles(cfg: &Config, instrument: &str, interval: &str) -> Result<u
         ));
     }
     Ok(secs)
+}
+
+/// The leverage a controller's positions carry: its own, else 1.
+pub fn resolve_leverage(leverage: Option<u32>, _spec: &InstrumentSpec) -> u32 {
+    leverage.unwrap_or(1)
 }
 
 /// Checks an update interval (seconds ≥ 0; 0 = every input).
@@ -220,9 +227,9 @@ pub struct DirectionalConfig {
     /// Seconds after the newest position of a side before another opens on it.
     #[serde(default = "default_dt_cooldown")]
     pub cooldown_time: u64,
-    /// Leverage (perpetuals only).
-    #[serde(default = "default_leverage")]
-    pub leverage: u32,
+    /// Leverage (perpetuals only; default 1).
+    #[serde(default)]
+    pub leverage: Option<u32>,
     /// Position mode; must match the instrument's market when given.
     #[serde(default)]
     pub position_mode: Option<PositionMode>,
@@ -272,9 +279,6 @@ fn default_max_per_side() -> u32 {
 }
 fn default_dt_cooldown() -> u64 {
     300
-}
-fn default_leverage() -> u32 {
-    1
 }
 fn default_sl() -> Dec {
     Dec(30_000_000)

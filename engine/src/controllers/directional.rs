@@ -138,7 +138,7 @@ impl Directional {
             time_limit_s: cfg.time_limit,
             trailing_stop: cfg.trailing_stop,
             tp_type: cfg.take_profit_order_type,
-            leverage: cfg.leverage,
+            leverage: super::config::resolve_leverage(cfg.leverage, &inst.spec),
             features: Features::default(),
         })
     }

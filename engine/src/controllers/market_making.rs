@@ -191,7 +191,7 @@ impl MarketMaking {
             time_limit_s: cfg.time_limit.unwrap_or(0),
             trailing_stop: cfg.trailing_stop,
             tp_type: cfg.take_profit_order_type,
-            leverage: cfg.leverage,
+            leverage: super::config::resolve_leverage(cfg.leverage, &inst.spec),
             rebalance_threshold: cfg.position_rebalance_threshold_pct,
             skip_rebalance: cfg.skip_rebalance,
             natr,
