@@ -234,7 +234,7 @@ fn controllers_in_steady_state_allocate_nothing() {
     assert!(s.placed - placed > 500, "placed {}", s.placed - placed);
     assert!(s.closed - closed > 200, "closed {}", s.closed - closed);
     assert!(per(0) > 50 && per(1) > 50, "created {} {}", per(0), per(1));
-    let closes = &s.e.performance[0].close_types;
+    let closes = s.e.report(0).close_types;
     assert!(
         closes[CloseType::TakeProfit as usize] > 0 && closes[CloseType::StopLoss as usize] > 0,
         "{closes:?}"

@@ -125,10 +125,7 @@ fn arbitrage_spawns_one_executor_per_direction() {
             (0, arb(0, 1, "0.001", "0.0004"))
         ]
     );
-    assert_eq!(
-        h.e.performance[0].close_types[CloseType::Completed as usize],
-        2
-    );
+    assert_eq!(h.e.report(0).close_types[CloseType::Completed as usize], 2);
 }
 
 const XEMM: &str = r#"
