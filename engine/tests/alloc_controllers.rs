@@ -4,21 +4,20 @@
 
 use kestrel_engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
+// Per thread: allocations of the test harness's other threads must not count.
 thread_local! {
-    /// Set on the thread under test: only its allocations count (the test harness's
-    /// own thread allocates now and then while a test runs).
-    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count() {
-    if COUNTED.with(|c| c.get()) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_now() -> u64 {
+    ALLOCS.with(|c| c.get())
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -204,7 +203,6 @@ impl Sim {
 
 #[test]
 fn controllers_in_steady_state_allocate_nothing() {
-    COUNTED.with(|c| c.set(true));
     let start = SessionStart {
         session_id: 1,
         seed: 1,
@@ -224,11 +222,11 @@ fn controllers_in_steady_state_allocate_nothing() {
         s.step(n);
     }
     let (placed, closed) = (s.placed, s.closed);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_now();
     for n in 4_000..12_000 {
         s.step(n);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_now() - before;
     // Both controllers really traded while measured.
     let per = |c: usize| s.e.performance[c].created;
     assert!(s.placed - placed > 500, "placed {}", s.placed - placed);
