@@ -378,6 +378,69 @@ pub struct MarketMakingConfig {
     /// Positions the controller starts with (created once, at the first mid).
     #[serde(default)]
     pub initial_positions: Vec<InitialPosition>,
+    /// How spreads are read: `fixed` fractions (default for `market_making`), or
+    /// multiples of NATR (`natr`, default for `dman`) over `candles_interval` candles.
+    #[serde(default)]
+    pub spread_mode: Option<SpreadMode>,
+    /// Candle interval of the NATR (`natr` mode); a matching `[[candles]]` entry must exist.
+    #[serde(default)]
+    pub candles_interval: Option<String>,
+    /// NATR length in candles.
+    #[serde(default = "default_natr_length")]
+    pub natr_length: u32,
+    /// Stop loss of a filled level (pnl fraction). Any barrier turns the levels into
+    /// position executors; with none a level is a single order held once filled.
+    #[serde(default)]
+    pub stop_loss: Option<Dec>,
+    /// Take profit of a filled level (pnl fraction).
+    #[serde(default)]
+    pub take_profit: Option<Dec>,
+    /// Time limit of a level in seconds from its creation.
+    #[serde(default)]
+    pub time_limit: Option<u64>,
+    /// Trailing stop of a filled level.
+    #[serde(default)]
+    pub trailing_stop: Option<crate::controllers::config::TrailingStopConfig>,
+    /// Take-profit order type (with barriers).
+    #[serde(default)]
+    pub take_profit_order_type: crate::controllers::config::TpOrderType,
+    /// Leverage (perpetual instruments only; default 1).
+    #[serde(default)]
+    pub leverage: Option<u32>,
+    /// Position mode; must match the instrument's market when given.
+    #[serde(default)]
+    pub position_mode: Option<crate::controllers::config::PositionMode>,
+    /// Spot only: rebalance the held base when it differs from what the sell levels
+    /// need by more than this fraction.
+    #[serde(default = "default_rebalance_threshold")]
+    pub position_rebalance_threshold_pct: Dec,
+    /// Skip the spot rebalance. Kestrel's default is `true` (opt in with `false`):
+    /// a fresh session holds nothing, so Hummingbot's default would market-buy at once.
+    #[serde(default = "default_skip_rebalance")]
+    pub skip_rebalance: bool,
+    /// Seconds of event time between control steps.
+    #[serde(default = "crate::controllers::config::default_update_interval")]
+    pub update_interval: Dec,
+}
+
+/// How market-making spreads are read.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SpreadMode {
+    /// Spreads are fractions of the reference price.
+    Fixed,
+    /// Spreads are multiples of the NATR (Hummingbot's pmm_dynamic / dman_maker).
+    Natr,
+}
+
+fn default_natr_length() -> u32 {
+    14
+}
+fn default_rebalance_threshold() -> Dec {
+    Dec(50_000_000)
+}
+fn default_skip_rebalance() -> bool {
+    true
 }
 
 /// A position a controller declares it starts with (spec §9/§10 `initial_positions`):
@@ -640,8 +703,50 @@ impl CopyTradingConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControllerConfig {
-    /// Market making.
+    /// Market making with fixed spreads (or `spread_mode = "natr"`).
     MarketMaking(MarketMakingConfig),
+    /// Dynamic market making: spreads are multiples of the NATR.
+    Dman(MarketMakingConfig),
+    /// Directional trading on a candle signal.
+    Directional(crate::controllers::config::DirectionalConfig),
+    /// Two-instrument arbitrage.
+    Arbitrage(crate::controllers::config::ArbitrageControllerConfig),
+    /// Cross-exchange market making over levels.
+    Xemm(crate::controllers::config::XemmControllerConfig),
+    /// A user strategy registered by name.
+    Generic(crate::controllers::config::GenericConfig),
+}
+
+impl ControllerConfig {
+    /// Positions the controller declares it starts with (market making only).
+    pub fn initial_positions(&self) -> &[InitialPosition] {
+        match self {
+            ControllerConfig::MarketMaking(m) | ControllerConfig::Dman(m) => &m.initial_positions,
+            _ => &[],
+        }
+    }
+
+    /// The controller id.
+    pub fn id(&self) -> &str {
+        match self {
+            ControllerConfig::MarketMaking(c) | ControllerConfig::Dman(c) => &c.id,
+            ControllerConfig::Directional(c) => &c.id,
+            ControllerConfig::Arbitrage(c) => &c.id,
+            ControllerConfig::Xemm(c) => &c.id,
+            ControllerConfig::Generic(c) => &c.id,
+        }
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), String> {
+        match self {
+            ControllerConfig::MarketMaking(m) => m.validate(cfg, false),
+            ControllerConfig::Dman(m) => m.validate(cfg, true),
+            ControllerConfig::Directional(c) => c.validate(cfg),
+            ControllerConfig::Arbitrage(c) => c.validate(cfg),
+            ControllerConfig::Xemm(c) => c.validate(cfg),
+            ControllerConfig::Generic(c) => c.validate(cfg),
+        }
+    }
 }
 
 /// A configuration error, with the key or value concerned.
@@ -742,35 +847,12 @@ impl Config {
         }
         let mut ids = std::collections::BTreeSet::new();
         for c in &self.controllers {
-            match c {
-                ControllerConfig::MarketMaking(m) => {
-                    if !ids.insert(m.id.as_str()) {
-                        return err(format!("controller id {} is used twice", m.id));
-                    }
-                    if self.instrument(&m.instrument).is_none() {
-                        return err(format!(
-                            "controller {}: instrument {} is not in [[instruments]]",
-                            m.id, m.instrument
-                        ));
-                    }
-                    m.validate()
-                        .map_err(|e| ConfigError(format!("controller {}: {e}", m.id)))?;
-                    for p in &m.initial_positions {
-                        if self.instrument(&p.instrument).is_none() {
-                            return err(format!(
-                                "controller {}: initial position instrument {} is not in [[instruments]]",
-                                m.id, p.instrument
-                            ));
-                        }
-                        if p.amount.raw() <= 0 {
-                            return err(format!(
-                                "controller {}: initial position amount must be positive, got {}",
-                                m.id, p.amount
-                            ));
-                        }
-                    }
-                }
+            let id = c.id();
+            if !ids.insert(id) {
+                return err(format!("controller id {id} is used twice"));
             }
+            c.validate(self)
+                .map_err(|e| ConfigError(format!("controller {id}: {e}")))?;
         }
         for c in &self.candles {
             if self.instrument(&c.instrument).is_none() {
@@ -800,14 +882,69 @@ impl Config {
 }
 
 impl MarketMakingConfig {
-    fn validate(&self) -> Result<(), String> {
+    /// True when spreads are NATR multiples (`dman`, or `spread_mode = "natr"`).
+    pub fn natr_mode(&self, dman: bool) -> bool {
+        match self.spread_mode {
+            Some(m) => m == SpreadMode::Natr,
+            None => dman,
+        }
+    }
+
+    fn validate(&self, cfg: &Config, dman: bool) -> Result<(), String> {
+        use crate::controllers::config as cc;
+        let spec = cfg
+            .instrument(&self.instrument)
+            .ok_or_else(|| format!("instrument {} is not in [[instruments]]", self.instrument))?;
+        let natr = self.natr_mode(dman);
+        if dman && !natr {
+            return Err("type \"dman\" reads spreads as NATR multiples; drop spread_mode = \"fixed\" or use type \"market_making\"".into());
+        }
+        if natr {
+            let interval = self
+                .candles_interval
+                .as_deref()
+                .ok_or("NATR spreads need candles_interval (e.g. \"1m\")")?;
+            cc::check_candles(cfg, &self.instrument, interval)?;
+            if !(1..=10_000).contains(&self.natr_length) {
+                return Err(format!(
+                    "natr_length {} must be in 1..=10000",
+                    self.natr_length
+                ));
+            }
+        }
+        cc::check_market(self.leverage, self.position_mode, spec)?;
+        cc::check_barrier(
+            self.stop_loss.unwrap_or(Dec::ZERO),
+            self.take_profit.unwrap_or(Dec::ZERO),
+            self.trailing_stop,
+        )?;
+        cc::check_interval(self.update_interval)?;
+        for p in &self.initial_positions {
+            if cfg.instrument(&p.instrument).is_none() {
+                return Err(format!(
+                    "initial position instrument {} is not in [[instruments]]",
+                    p.instrument
+                ));
+            }
+            if p.amount.raw() <= 0 {
+                return Err(format!(
+                    "initial position amount must be positive, got {}",
+                    p.amount
+                ));
+            }
+        }
+        if self.position_rebalance_threshold_pct.raw() < 0 {
+            return Err("position_rebalance_threshold_pct must be >= 0".into());
+        }
+        // Fixed spreads are fractions below 1; NATR multiples may exceed 1.
+        let max_spread = if natr { Dec::from_int(1000) } else { Dec::ONE };
         let check = |name: &str, spreads: &DecList, pcts: &Option<DecList>| -> Result<(), String> {
             if spreads.0.len() > 64 {
                 return Err(format!("{name}: at most 64 levels"));
             }
             for s in &spreads.0 {
-                if s.raw() < 0 || *s >= Dec::ONE {
-                    return Err(format!("{name}: spread {s} must be in [0, 1)"));
+                if s.raw() < 0 || *s >= max_spread {
+                    return Err(format!("{name}: spread {s} must be in [0, {max_spread})"));
                 }
             }
             if let Some(p) = pcts {

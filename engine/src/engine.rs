@@ -1,13 +1,15 @@
 //! The engine: applies one input at a time and returns the outputs it caused.
 
 use crate::book::Book;
-use crate::config::{interval_seconds, Config, ConfigError, ControllerConfig};
+use crate::config::{interval_seconds, Config, ConfigError};
+use crate::controllers::{
+    ControllerAction, ControllerField, ControllerView, ExecutorInfo, Registry, Scratch, UpdateError,
+};
 use crate::events::{
     Action, AlertCode, CloseType, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
 };
 use crate::executors::{Ctx, Executor, ExecutorConfig, ExecutorCore, Outbox};
 use crate::market_data::{CandleSeries, MarketData};
-use crate::market_making::{ControllerAction, MarketMaking};
 use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
@@ -92,12 +94,7 @@ impl Executors {
     }
 }
 
-/// A controller instance.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Controller {
-    /// Market making.
-    MarketMaking(MarketMaking),
-}
+pub use crate::controllers::Controller;
 
 /// The deterministic state machine.
 pub struct Engine {
@@ -136,7 +133,7 @@ pub struct Engine {
     last_progress_ts: u64,
     progress_mark: u64,
     out: Outbox,
-    actions: Vec<ControllerAction>,
+    ctl: Scratch,
     /// Declared initial positions not created yet: controller, instrument, side, amount.
     initial: Vec<(u16, InstrumentId, Side, Dec)>,
     /// Controllers that declare initial positions (stored positions are ignored).
@@ -152,8 +149,19 @@ impl Engine {
         Engine::with_config(start.session_id, start.seed, config)
     }
 
-    /// Builds an engine from a parsed configuration.
+    /// Builds an engine from a parsed configuration (generic controllers from the
+    /// built-in [`Registry`]).
     pub fn with_config(session_id: u32, seed: u64, config: Config) -> Result<Engine, ConfigError> {
+        Engine::with_registry(session_id, seed, config, &Registry::builtin())
+    }
+
+    /// Builds an engine whose generic controllers come from `registry`.
+    pub fn with_registry(
+        session_id: u32,
+        seed: u64,
+        config: Config,
+        registry: &Registry,
+    ) -> Result<Engine, ConfigError> {
         config.validate()?;
         let mut portfolio = Portfolio::default();
         let mut instruments = Vec::new();
@@ -176,27 +184,16 @@ impl Engine {
         let mut initial = Vec::new();
         let mut declares_initial = Vec::new();
         for (ci, c) in config.controllers.iter().enumerate() {
-            match c {
-                ControllerConfig::MarketMaking(m) => {
-                    declares_initial.push(!m.initial_positions.is_empty());
-                    for p in &m.initial_positions {
-                        let id = instruments
-                            .iter()
-                            .position(|i| i.spec.symbol == p.instrument)
-                            .ok_or_else(|| {
-                                ConfigError(format!("unknown instrument {}", p.instrument))
-                            })?;
-                        initial.push((ci as u16, id as InstrumentId, p.side.side(), p.amount));
-                    }
-                    let inst = instruments
-                        .iter()
-                        .find(|i| i.spec.symbol == m.instrument)
-                        .ok_or_else(|| {
-                            ConfigError(format!("unknown instrument {}", m.instrument))
-                        })?;
-                    controllers.push(Controller::MarketMaking(MarketMaking::new(m, inst)));
-                }
+            let declared = c.initial_positions();
+            declares_initial.push(!declared.is_empty());
+            for p in declared {
+                let id = instruments
+                    .iter()
+                    .position(|i| i.spec.symbol == p.instrument)
+                    .ok_or_else(|| ConfigError(format!("unknown instrument {}", p.instrument)))?;
+                initial.push((ci as u16, id as InstrumentId, p.side.side(), p.amount));
             }
+            controllers.push(Controller::build(c, &config, &instruments, registry)?);
         }
         let mut candles = Vec::new();
         for c in &config.candles {
@@ -237,7 +234,7 @@ impl Engine {
             last_progress_ts: 0,
             progress_mark: 0,
             out: Outbox::with_capacity(256),
-            actions: Vec::with_capacity(256),
+            ctl: Scratch::with_capacity(256),
             initial,
             declares_initial,
             cids: Vec::with_capacity(256),
@@ -349,8 +346,7 @@ impl Engine {
             }
         }
         for c in 0..self.controllers.len() {
-            let Controller::MarketMaking(mm) = &self.controllers[c];
-            if mm.instrument == instrument {
+            if self.controllers[c].base.uses(instrument) {
                 self.run_controller(c);
             }
         }
@@ -453,32 +449,35 @@ impl Engine {
         }
     }
 
+    /// One control step of controller `c` if it is due (its update interval passed),
+    /// then its actions in order.
     fn run_controller(&mut self, c: usize) {
-        if self.stopped || self.paused[c] {
+        if self.stopped || self.paused[c] || !self.controllers[c].base.due(self.now) {
             return;
         }
-        self.actions.clear();
-        let Controller::MarketMaking(mm) = &self.controllers[c];
-        let inst = &self.instruments[mm.instrument as usize];
-        let executors = &self.executors;
-        let books = &self.books;
-        mm.determine_actions(
-            self.now,
-            &self.books[mm.instrument as usize],
-            inst,
-            |id| {
-                executors
-                    .get(id)
-                    .map(|e| (e.core.is_active(), e.is_trading(books), e.core.created_ts))
-            },
-            &mut self.actions,
-        );
-        for i in 0..self.actions.len() {
-            match self.actions[i] {
-                ControllerAction::Create { level, cfg } => {
-                    let id = self.create_executor(c as u16, level, ExecutorConfig::Order(cfg));
-                    let Controller::MarketMaking(mm) = &mut self.controllers[c];
-                    mm.on_created(level, id);
+        self.ctl.infos.clear();
+        for e in self.executors.iter() {
+            if e.core.controller as usize == c {
+                self.ctl.infos.push(ExecutorInfo::of(e, &self.books));
+            }
+        }
+        self.ctl.actions.clear();
+        let view = ControllerView {
+            now: self.now,
+            controller: c as u16,
+            instruments: &self.instruments,
+            books: &self.books,
+            candles: &self.candles,
+            portfolio: &self.portfolio,
+            executors: &self.ctl.infos,
+            closed: &[],
+            performance: self.performance.get(c),
+        };
+        self.controllers[c].step(view, &mut self.ctl.actions);
+        for i in 0..self.ctl.actions.len() {
+            match self.ctl.actions[i] {
+                ControllerAction::Create { level, config } => {
+                    let id = self.create_executor(c as u16, level, config);
                     if let Some(slot) = self.executors.slot_of(id) {
                         self.after_executor(slot);
                     }
@@ -486,9 +485,31 @@ impl Engine {
                 ControllerAction::Stop {
                     executor,
                     keep_position,
-                } => self.stop_executor(executor, keep_position),
+                } => {
+                    // A controller may only stop its own executors.
+                    let own = self
+                        .executors
+                        .get(executor)
+                        .is_some_and(|e| e.core.controller as usize == c);
+                    if own {
+                        self.stop_executor(executor, keep_position);
+                    }
+                }
             }
         }
+    }
+
+    /// `Command::UpdateController`: applies the update, or emits an alert saying why not.
+    fn update_controller(&mut self, controller: u16, field: ControllerField, value: Dec) {
+        let code = match self.controllers.get_mut(controller as usize) {
+            None => AlertCode::UnknownController,
+            Some(ctl) => match ctl.update(field, value) {
+                Ok(()) => return,
+                Err(UpdateError::NotUpdatable) => AlertCode::FieldNotUpdatable,
+                Err(UpdateError::InvalidValue) => AlertCode::InvalidFieldValue,
+            },
+        };
+        self.alert(code);
     }
 
     /// Creates and starts an executor (a first control step runs at once, so its first
@@ -562,8 +583,8 @@ impl Engine {
         if let Some(p) = self.performance.get_mut(c) {
             p.hold(&e, market);
         }
-        if let Some(Controller::MarketMaking(mm)) = self.controllers.get_mut(c) {
-            mm.on_closed(&e, &self.books);
+        if let Some(ctl) = self.controllers.get_mut(c) {
+            ctl.on_closed(ExecutorInfo::of(&e, &self.books));
         }
         self.executors.done.push_back(e);
         if self.executors.done.len() > DONE_KEPT {
@@ -744,6 +765,11 @@ impl Engine {
                     *p = matches!(c, Command::PauseController(_));
                 }
             }
+            Command::UpdateController {
+                controller,
+                field,
+                value,
+            } => self.update_controller(controller, field, value),
         }
     }
 
@@ -767,9 +793,7 @@ impl Engine {
         let mut v: Vec<String> = self
             .controllers
             .iter()
-            .map(|c| match c {
-                Controller::MarketMaking(m) => m.id.clone(),
-            })
+            .map(|c| c.id().to_string())
             .collect();
         v.push("main".into());
         v

@@ -352,6 +352,16 @@ pub enum Command {
         /// Traded notional (quote).
         volume: Dec,
     },
+    /// Change an updatable field of a running controller (by index). Refused updates
+    /// (unknown controller, field not updatable, value out of range) are alerts.
+    UpdateController {
+        /// Controller index.
+        controller: u16,
+        /// Field.
+        field: crate::controllers::ControllerField,
+        /// New value (seconds, counts and fractions are all decimals).
+        value: Dec,
+    },
 }
 
 /// Everything the engine can be told. Variants are stored inline (ring slots are
@@ -496,6 +506,12 @@ pub enum AlertCode {
     /// A stored position was not loaded: its controller declares initial positions,
     /// or its instrument is not configured.
     PositionIgnored,
+    /// A controller update named a controller index that does not exist.
+    UnknownController,
+    /// A controller update named a field this controller does not update at runtime.
+    FieldNotUpdatable,
+    /// A controller update's value is out of range for the field.
+    InvalidFieldValue,
 }
 
 /// Everything the engine can emit.

@@ -4,12 +4,12 @@
 
 pub mod book;
 pub mod config;
+pub mod controllers;
 pub mod copy_trading;
 pub mod engine;
 pub mod events;
 pub mod executors;
 pub mod market_data;
-pub mod market_making;
 pub mod num;
 pub mod orders;
 pub mod portfolio;

@@ -415,13 +415,7 @@ pub fn replay_engine(dir: &Path) -> Result<Engine> {
 pub fn held_positions(dir: &Path, cfg: &kestrel_engine::config::Config) -> Result<Vec<Command>> {
     let old = replay_engine(dir)?;
     let names = old.report_names();
-    let new_ids: Vec<&str> = cfg
-        .controllers
-        .iter()
-        .map(|c| match c {
-            kestrel_engine::config::ControllerConfig::MarketMaking(m) => m.id.as_str(),
-        })
-        .collect();
+    let new_ids: Vec<&str> = cfg.controllers.iter().map(|c| c.id()).collect();
     let mut out = Vec::new();
     for (c, perf) in old.performance.iter().enumerate() {
         let name = names.get(c).map_or("main", |n| n.as_str());
