@@ -715,6 +715,8 @@ pub enum ControllerConfig {
     Xemm(crate::controllers::config::XemmControllerConfig),
     /// A user strategy registered by name.
     Generic(crate::controllers::config::GenericConfig),
+    /// Copy trading: positions from a master's signals.
+    CopyTrading(CopyTradingConfig),
 }
 
 impl ControllerConfig {
@@ -734,6 +736,7 @@ impl ControllerConfig {
             ControllerConfig::Arbitrage(c) => &c.id,
             ControllerConfig::Xemm(c) => &c.id,
             ControllerConfig::Generic(c) => &c.id,
+            ControllerConfig::CopyTrading(c) => &c.id,
         }
     }
 
@@ -745,6 +748,17 @@ impl ControllerConfig {
             ControllerConfig::Arbitrage(c) => c.validate(cfg),
             ControllerConfig::Xemm(c) => c.validate(cfg),
             ControllerConfig::Generic(c) => c.validate(cfg),
+            ControllerConfig::CopyTrading(c) => {
+                c.validate()?;
+                match c
+                    .allowed_pairs
+                    .iter()
+                    .find(|p| !cfg.instruments.iter().any(|i| &i.symbol == *p))
+                {
+                    Some(p) => Err(format!("allowed pair {p} is not in [[instruments]]")),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -762,6 +776,20 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// The copy-trading controllers in config order as (controller index, signal source
+    /// index, config): the n-th copy-trading controller listens to signal source n.
+    pub fn signal_sources(&self) -> impl Iterator<Item = (usize, u8, &CopyTradingConfig)> {
+        self.controllers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c {
+                ControllerConfig::CopyTrading(ct) => Some((i, ct)),
+                _ => None,
+            })
+            .enumerate()
+            .map(|(k, (i, ct))| (i, k as u8, ct))
+    }
+
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let cfg = Config::parse_unvalidated(text)?;
@@ -853,6 +881,9 @@ impl Config {
             }
             c.validate(self)
                 .map_err(|e| ConfigError(format!("controller {id}: {e}")))?;
+        }
+        if self.signal_sources().count() > u8::MAX as usize + 1 {
+            return err("at most 256 copy_trading controllers".into());
         }
         for c in &self.candles {
             if self.instrument(&c.instrument).is_none() {

@@ -2,11 +2,15 @@
 
 use crate::book::Book;
 use crate::config::{interval_seconds, Config, ConfigError};
+use crate::controllers::copy_trading::CopyTradingController;
 use crate::controllers::{
-    ControllerAction, ControllerField, ControllerView, ExecutorInfo, Registry, Scratch, UpdateError,
+    ControllerAction, ControllerField, ControllerKind, ControllerView, ExecutorInfo, Registry,
+    Scratch, UpdateError,
 };
+use crate::copy_trading::{Decision, RejectReasonCode};
 use crate::events::{
     Action, AlertCode, CloseType, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
+    SignalOutcome,
 };
 use crate::executors::{Ctx, Executor, ExecutorConfig, ExecutorCore, Outbox};
 use crate::market_data::{CandleSeries, MarketData};
@@ -14,6 +18,7 @@ use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
+use crate::signal::Signal;
 use crate::types::{ClientOrderId, Instrument, InstrumentId, Side};
 use std::collections::VecDeque;
 
@@ -250,8 +255,8 @@ impl Engine {
         self.out.ts = self.now;
         self.stats.inputs += 1;
         match &input.event {
-            // Signals reach the copy-trading controller once it is wired in.
-            Event::None | Event::SessionStart(_) | Event::Balance(_) | Event::Signal(_) => {}
+            Event::None | Event::SessionStart(_) | Event::Balance(_) => {}
+            Event::Signal(s) => self.on_signal(s),
             Event::BookTicker(t) => {
                 if let Some(book) = self.books.get_mut(t.instrument as usize) {
                     book.on_ticker(t);
@@ -495,6 +500,73 @@ impl Engine {
                         self.stop_executor(executor, keep_position);
                     }
                 }
+            }
+        }
+    }
+
+    /// A copy-trading signal: the controller listening to its source decides, and the
+    /// engine opens or stops the position executor; the decision is an output.
+    fn on_signal(&mut self, s: &Signal) {
+        for c in 0..self.controllers.len() {
+            let ControllerKind::CopyTrading(ct) = &self.controllers[c].kind else {
+                continue;
+            };
+            if ct.logic.source() != s.source {
+                continue;
+            }
+            self.ctl.infos.clear();
+            for e in self.executors.iter() {
+                if e.core.controller as usize == c {
+                    self.ctl.infos.push(ExecutorInfo::of(e, &self.books));
+                }
+            }
+            let mid = self
+                .books
+                .get(s.instrument as usize)
+                .filter(|b| b.is_ready())
+                .and_then(|b| b.mid());
+            let inst = self.instruments.get(s.instrument as usize);
+            let available = inst.map_or(Dec::ZERO, |i| self.portfolio.balance(i.quote).available());
+            let leverage = inst.map_or(1, |i| i.spec.leverage);
+            let inactive =
+                self.stopped || (self.paused[c] && s.action == crate::SignalAction::Open);
+            let ControllerKind::CopyTrading(ct) = &mut self.controllers[c].kind else {
+                continue;
+            };
+            let decision = if inactive {
+                ct.reject(RejectReasonCode::Inactive);
+                Decision::Reject(RejectReasonCode::Inactive)
+            } else {
+                ct.decide(s, &self.ctl.infos, mid, available)
+            };
+            let (controller, signal, instrument) = (c as u16, s.id, s.instrument);
+            let decided = |outcome| Action::SignalDecision {
+                controller,
+                signal,
+                instrument,
+                outcome,
+            };
+            match decision {
+                Decision::Open { .. } => {
+                    let Some(cfg) = CopyTradingController::position_config(&decision, leverage)
+                    else {
+                        continue;
+                    };
+                    let executor = self.executors.next_id;
+                    ct.opened(&decision, executor);
+                    self.out.push(decided(SignalOutcome::Opened { executor }));
+                    let id = self.create_executor(controller, 0, ExecutorConfig::Position(cfg));
+                    if let Some(slot) = self.executors.slot_of(id) {
+                        self.after_executor(slot);
+                    }
+                }
+                Decision::Close { executor_id } => {
+                    self.out.push(decided(SignalOutcome::Closed {
+                        executor: executor_id,
+                    }));
+                    self.stop_executor(executor_id, false);
+                }
+                Decision::Reject(r) => self.out.push(decided(SignalOutcome::Rejected(r))),
             }
         }
     }

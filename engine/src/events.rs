@@ -8,7 +8,8 @@ use crate::types::{ClientOrderId, InstrumentId, OrderType, Side, TimeInForce};
 
 /// Journal schema version; bump on any change to these types.
 /// 2: [`Source::Signal`] and [`Event::Signal`] (copy trading).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: [`Action::SignalDecision`] (what the copy-trading controller did with a signal).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Levels carried by one depth input; larger updates are split into chunks.
 pub const DEPTH_CHUNK: usize = 16;
@@ -560,6 +561,35 @@ pub enum Action {
     },
     /// The engine processed a Stop command; nothing more will be placed.
     Stopped,
+    /// What a copy-trading controller did with a signal of its source.
+    SignalDecision {
+        /// Controller index.
+        controller: u16,
+        /// [`Signal::id`] of the signal.
+        signal: u64,
+        /// Its instrument.
+        instrument: InstrumentId,
+        /// Opened, closed or refused (with the reason).
+        outcome: SignalOutcome,
+    },
+}
+
+/// Outcome of a copy-trading signal (see [`Action::SignalDecision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug, PartialEq))]
+pub enum SignalOutcome {
+    /// A position executor was created for an OPEN.
+    Opened {
+        /// The executor.
+        executor: u32,
+    },
+    /// A CLOSE stopped this executor (its position is closed).
+    Closed {
+        /// The executor.
+        executor: u32,
+    },
+    /// The signal was not acted on.
+    Rejected(crate::copy_trading::RejectReasonCode),
 }
 
 /// One journaled output.

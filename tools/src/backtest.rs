@@ -15,6 +15,12 @@
 //! execution reports, the stop) and every output is journaled in batches, so
 //! `kestrel replay --verify DIR` reproduces the outputs byte for byte and `kestrel
 //! report DIR` prints the same report.
+//!
+//! Copy trading: `--signals FILE` (repeatable) feeds a master's signals, one per line
+//! as `<ts_ns> <signal JSON>` (the JSON the signal sources accept; blank lines and `#`
+//! comments skipped), merged with the market data by event time. The n-th file goes to
+//! the n-th `copy_trading` controller. A file is trusted like the data files: no
+//! authentication, and any malformed line stops the backtest with its line number.
 
 use crate::import::{data_files, utc, Merged};
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,6 +54,48 @@ pub struct BacktestArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Copy-trading signals, `<ts_ns> <JSON>` per line; the n-th file feeds the n-th
+    /// copy_trading controller (repeat --signals).
+    #[arg(long)]
+    pub signals: Vec<PathBuf>,
+}
+
+/// Reads the signal files, the n-th for signal source n, sorted by event time (stable:
+/// a file's order is kept for equal times).
+fn read_signals(paths: &[PathBuf], cfg: &Config) -> Result<Vec<(u64, Signal)>> {
+    let sources = cfg.signal_sources().count();
+    if paths.len() > sources {
+        bail!(
+            "{} --signals files but {sources} copy_trading controllers: the n-th file feeds the n-th controller",
+            paths.len()
+        );
+    }
+    let mut out = Vec::new();
+    for (n, path) in paths.iter().enumerate() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read signals {}", path.display()))?;
+        let parser = kestrel_feeds::signals::SignalParser::new(&cfg.instruments, n as u8);
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = || format!("{}:{}", path.display(), i + 1);
+            let (ts, json) = line
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| anyhow!("{}: expected `<ts_ns> <signal JSON>`", at()))?;
+            let ts: u64 = ts
+                .parse()
+                .map_err(|_| anyhow!("{}: {ts:?} is not a timestamp in ns", at()))?;
+            let mut body = json.trim().as_bytes().to_vec();
+            let parsed = parser
+                .parse(&mut body)
+                .map_err(|e| anyhow!("{}: {e}", at()))?;
+            out.push((ts, parsed.signal));
+        }
+    }
+    out.sort_by_key(|(ts, _)| *ts);
+    Ok(out)
 }
 
 /// Where the market data comes from.
@@ -96,11 +144,14 @@ struct Driver {
     first_ts: Option<u64>,
     market: u64,
     outputs: u64,
+    /// Copy-trading signals by event time, and the next one to apply.
+    signals: Vec<(u64, Signal)>,
+    next_signal: usize,
 }
 
 impl Driver {
-    /// Applies one market event recorded at `ts`, after the timers due by then.
-    fn feed(&mut self, ts: u64, event: Event) -> Result<()> {
+    /// Pushes the timers due by `ts`.
+    fn timers_to(&mut self, ts: u64) {
         let step = self.timer_ns.max(1);
         let next = self
             .next_timer
@@ -111,6 +162,24 @@ impl Driver {
             *next = next.saturating_add(step);
             self.sim.push(t, Event::Timer(0));
         }
+    }
+
+    /// Pushes the signals (and timers before them) due by `ts`.
+    fn signals_to(&mut self, ts: u64) {
+        while let Some(&(at, s)) = self.signals.get(self.next_signal) {
+            if at > ts {
+                break;
+            }
+            self.next_signal += 1;
+            self.timers_to(at);
+            self.sim.push(at.max(self.last_ts), Event::Signal(s));
+        }
+    }
+
+    /// Applies one market event recorded at `ts`, after the signals and timers due by then.
+    fn feed(&mut self, ts: u64, event: Event) -> Result<()> {
+        self.signals_to(ts);
+        self.timers_to(ts);
         self.sim.push(ts, event);
         self.first_ts.get_or_insert(ts);
         self.last_ts = ts;
@@ -134,6 +203,11 @@ impl Driver {
 
     /// Stops the session after the last event and journals the rest.
     fn finish(&mut self) -> Result<()> {
+        // Signals after the last market event still act, at their own time.
+        self.signals_to(u64::MAX);
+        if let Some(&(at, _)) = self.signals.last() {
+            self.last_ts = self.last_ts.max(at);
+        }
         self.sim.stop(self.last_ts);
         self.flush()
     }
@@ -244,6 +318,7 @@ fn pump(data: &mut Data, cfg: &Config, driver: &mut Driver, bar: &ProgressBar) -
 pub fn run(args: BacktestArgs, mut cfg: Config) -> Result<()> {
     let started = Instant::now();
     let mut data = open_data(&args.data, &cfg)?;
+    let signals = read_signals(&args.signals, &cfg)?;
     cfg.feed.kind = FeedKind::Recorded;
     cfg.feed.data = Some(
         args.data
@@ -289,6 +364,8 @@ pub fn run(args: BacktestArgs, mut cfg: Config) -> Result<()> {
         first_ts: None,
         market: 0,
         outputs: 0,
+        signals,
+        next_signal: 0,
     };
 
     let total = match &data {

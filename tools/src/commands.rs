@@ -2,6 +2,8 @@
 
 use anyhow::{anyhow, bail, Result};
 use hdrhistogram::Histogram;
+use kestrel_engine::controllers::copy_trading::REJECT_REASONS;
+use kestrel_engine::controllers::ControllerKind;
 use kestrel_engine::*;
 use kestrel_journal::{encode_output, JournalReader};
 use std::fmt::Write as _;
@@ -213,6 +215,12 @@ fn fmt_action(a: &Action) -> String {
         }
         Action::Alert { code, cid } => format!("ALERT  {code:?} {cid}"),
         Action::Stopped => "STOPPED".into(),
+        Action::SignalDecision {
+            controller,
+            signal,
+            instrument,
+            outcome,
+        } => format!("SIGNAL {signal:016x} i{instrument} (controller {controller}) {outcome:?}"),
         Action::None => "none".into(),
     }
 }
@@ -366,6 +374,50 @@ pub fn latency(dir: &Path) -> Result<String> {
             s,
             "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             name,
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.value_at_quantile(0.9999),
+            h.max()
+        )?;
+    }
+    s.push_str(&signal_to_order(&reader, &records)?);
+    Ok(s)
+}
+
+/// Percentiles of orders caused by copy-trading signals, from the moment the signal
+/// source finished reading the request or frame to the moment the order was sent
+/// (empty when no order was caused by a signal).
+fn signal_to_order(
+    reader: &JournalReader,
+    records: &[kestrel_journal::LatencyRecord],
+) -> Result<String> {
+    let mut signal_seqs = Vec::new();
+    reader.for_each_input(|i| {
+        if i.header.source == kestrel_engine::Source::Signal {
+            signal_seqs.push(i.header.seq);
+        }
+        ControlFlow::Continue(())
+    })?;
+    let mut h =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| anyhow!("{e}"))?;
+    for r in records {
+        if signal_seqs.binary_search(&r.cause_seq).is_ok() {
+            h.saturating_record(r.sent_ns.saturating_sub(r.recv_ns).max(1));
+        }
+    }
+    let mut s = String::new();
+    if !h.is_empty() {
+        writeln!(
+            s,
+            "{} orders caused by copy-trading signals; nanoseconds",
+            h.len()
+        )?;
+        writeln!(
+            s,
+            "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "signal-to-order (recv -> sent)",
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.9),
             h.value_at_quantile(0.99),
@@ -530,6 +582,82 @@ pub fn report_text(engine: &Engine) -> String {
                 s,
                 "  held     {sym}{bucket}: net {} @ {}, volume {}, realized {} (net of fees), unrealized {}",
                 p.net, p.entry, p.volume, p.realized, p.unrealized
+            );
+        }
+    }
+    s.push_str(&copy_trading_status(engine));
+    s
+}
+
+/// Names of the copy-trading refusal reasons, by `RejectReasonCode as usize`.
+const REJECT_NAMES: [&str; REJECT_REASONS] = [
+    "wrong source",
+    "pair not allowed",
+    "low confidence",
+    "duplicate",
+    "max positions",
+    "no price",
+    "zero amount",
+    "no position",
+    "inactive",
+];
+
+/// Status of every copy-trading controller: source, copy ratio, what its signals did,
+/// and the copied positions still open.
+pub fn copy_trading_status(engine: &Engine) -> String {
+    let mut s = String::new();
+    for c in &engine.controllers {
+        let ControllerKind::CopyTrading(ct) = &c.kind else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "copy trading {}: source {:?} {}, copy ratio {}",
+            c.base.id, ct.source_kind, ct.source_addr, ct.copy_ratio
+        );
+        let st = &ct.stats;
+        let reasons: Vec<String> = st
+            .rejected
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| format!("{} {n}", REJECT_NAMES[i]))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  signals  opened {}, closed {}, rejected {}{}",
+            st.opened,
+            st.closed,
+            st.rejected_total(),
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join(", "))
+            }
+        );
+        if ct.active.is_empty() {
+            let _ = writeln!(s, "  active   none");
+        }
+        for p in &ct.active {
+            let sym = engine
+                .instruments
+                .get(p.instrument as usize)
+                .map_or("?", |i| i.spec.symbol.as_str());
+            let pnl = engine
+                .executors
+                .get(p.executor)
+                .map_or(Dec::ZERO, |e| e.net_pnl_quote(&engine.books));
+            let _ = writeln!(
+                s,
+                "  active   executor {} {sym} {} {} (signal {:016x}), pnl {pnl}",
+                p.executor,
+                if p.side == kestrel_engine::Side::Buy {
+                    "long"
+                } else {
+                    "short"
+                },
+                p.amount,
+                p.signal
             );
         }
     }

@@ -8,6 +8,7 @@ use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, 
 use kestrel_engine::config::{Config, Durability, FeedKind, WaitStrategy};
 use kestrel_engine::*;
 use kestrel_feeds::live::LiveFeed;
+use kestrel_feeds::signals::{CounterSnapshot, SignalParser, SignalSource};
 use kestrel_feeds::{DepthSync, RecordedFeed, SyntheticFeed};
 use kestrel_gateways::SimVenue;
 use kestrel_journal::{JournalOptions, JournalWriter, LatencyRecord, Meta};
@@ -34,6 +35,10 @@ pub struct OutSlot {
     /// Engine finished applying it.
     pub engine_end_ns: u64,
 }
+
+/// What the feed thread reports: events published, malformed records skipped, and
+/// each signal source's final counters.
+type FeedResult = (u64, u64, Vec<(String, CounterSnapshot)>);
 
 /// What a run did.
 #[derive(Debug)]
@@ -64,6 +69,10 @@ pub struct RunSummary {
     pub latency_records: u64,
     /// Malformed market-data records skipped (each reported on stderr, first 10).
     pub skipped: u64,
+    /// Signal sources by controller id, with their final counters.
+    pub signal_sources: Vec<(String, CounterSnapshot)>,
+    /// Status of the copy-trading controllers (empty without any).
+    pub copy_trading: String,
 }
 
 fn idle(wait: WaitStrategy, spins: &mut u32) {
@@ -265,6 +274,15 @@ pub fn run(
         config_toml: config_text,
         created_unix_ns: unix_ns(),
     };
+    // Signal sources are built (secrets loaded, webhooks bound) before the journal
+    // exists, so a bad source config fails the run cleanly.
+    let mut signal_sources = Vec::new();
+    for (_, src, ct) in cfg.signal_sources() {
+        let parser = SignalParser::new(&cfg.instruments, src);
+        let source = SignalSource::from_config(&ct.source, parser, mono_ns)
+            .map_err(|e| anyhow!("controller {}: {e}", ct.id))?;
+        signal_sources.push((ct.id.clone(), source));
+    }
     let opts = JournalOptions {
         fsync: cfg.runtime.fsync,
         max_mib: cfg.runtime.journal_max_mib,
@@ -319,13 +337,40 @@ pub fn run(
         });
     }
 
+    // Each source thread publishes its signals with its own producer; the feed thread
+    // stops the sources before it publishes the final Stop.
+    let mut signal_handles = Vec::new();
+    for (id, source) in signal_sources {
+        let mut producer = feed_producer.clone();
+        let handle = source
+            .spawn(move |r| {
+                producer.publish(|slot: &mut Input| {
+                    slot.header = Header {
+                        seq: 0,
+                        source: kestrel_engine::Source::Signal,
+                        // Event time 0: the signal acts at the engine's current time.
+                        ts: 0,
+                        recv_ns: r.recv_ns,
+                        publish_ns: mono_ns(),
+                        venue_ts: 0,
+                    };
+                    slot.event = Event::Signal(r.signal);
+                });
+            })
+            .with_context(|| format!("controller {id}: cannot start signal source"))?;
+        if let Some(addr) = handle.local_addr() {
+            eprintln!("controller {id}: webhook listening on http://{addr}/");
+        }
+        signal_handles.push((id, handle));
+    }
+
     let cores = rt.pin_cores.clone();
     let timer_ns = rt.timer_interval_ms * 1_000_000;
     let rate = cfg.feed.rate_per_sec;
     let feed = {
         let cores = cores.clone();
         thread::Builder::new().name("kestrel-feed".into()).spawn(
-            move || -> Result<(u64, u64)> {
+            move || -> Result<FeedResult> {
                 pin(&cores, 0);
                 let mut n = 0u64;
                 let mut skipped = 0u64;
@@ -397,6 +442,10 @@ pub fn run(
                         }
                     }
                 }
+                let counters: Vec<(String, CounterSnapshot)> = signal_handles
+                    .into_iter()
+                    .map(|(id, h)| (id, h.stop()))
+                    .collect();
                 feed_producer.publish(|slot| {
                     slot.header = Header {
                         seq: 0,
@@ -409,7 +458,7 @@ pub fn run(
                     slot.event = Event::Command(Command::Stop);
                 });
                 drop(feed_producer);
-                Ok((n, skipped))
+                Ok((n, skipped, counters))
             },
         )?
     };
@@ -673,9 +722,11 @@ pub fn run(
         .map_err(|_| anyhow!("journal thread panicked"))?;
     let (n_in, n_out, n_lat) = journaled?;
     gw?;
-    let (_, skipped) = fed?;
+    let (_, skipped, signal_counters) = fed?;
     let mut summary = summarize(&engine, journal, n_in, n_out, n_lat, started.elapsed());
     summary.skipped = skipped;
+    summary.signal_sources = signal_counters;
+    summary.copy_trading = crate::commands::copy_trading_status(&engine);
     Ok(summary)
 }
 
@@ -721,6 +772,16 @@ pub fn summary_text(s: &RunSummary) -> String {
             closed.join(", ")
         }
     );
+    for (id, c) in &s.signal_sources {
+        let _ = writeln!(
+            t,
+            "  signal source {id}: accepted {}, refused unauthenticated {}, malformed {}, duplicates {}, transport errors {}",
+            c.accepted, c.rejected_auth, c.rejected_malformed, c.duplicates, c.transport_errors
+        );
+    }
+    for line in s.copy_trading.lines() {
+        let _ = writeln!(t, "  {line}");
+    }
     t
 }
 
@@ -747,9 +808,10 @@ pub fn summarize(
             )
         })
         .collect();
+    // Stored executors and the done ones not stored yet, per controller and "main".
     let mut close_types = [0u64; 11];
-    for p in &engine.performance {
-        for (a, b) in close_types.iter_mut().zip(p.close_types) {
+    for i in 0..engine.performance.len() {
+        for (a, b) in close_types.iter_mut().zip(engine.report(i).close_types) {
             *a += b;
         }
     }
@@ -772,5 +834,7 @@ pub fn summarize(
         elapsed,
         latency_records: latency,
         skipped: 0,
+        signal_sources: Vec::new(),
+        copy_trading: String::new(),
     }
 }

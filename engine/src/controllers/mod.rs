@@ -25,6 +25,7 @@
 
 pub mod arbitrage;
 pub mod config;
+pub mod copy_trading;
 pub mod directional;
 pub mod generic;
 pub mod indicators;
@@ -382,6 +383,8 @@ pub enum ControllerKind {
     Xemm(xemm::XemmController),
     /// A user strategy.
     Generic(generic::Generic),
+    /// Copy trading (acts on signals, not in control steps).
+    CopyTrading(copy_trading::CopyTradingController),
 }
 
 /// A controller: common state plus its kind.
@@ -473,6 +476,18 @@ impl Controller {
                     }),
                 )
             }
+            ControllerConfig::CopyTrading(ct) => {
+                let source = config
+                    .signal_sources()
+                    .find(|(_, _, c)| c.id == ct.id)
+                    .map_or(0, |(_, s, _)| s);
+                let ctl = copy_trading::CopyTradingController::new(ct, source, instruments)?;
+                // Signals, not market data, drive it: no instrument runs a step.
+                (
+                    ControllerBase::new(&ct.id, Vec::new(), Dec::ZERO),
+                    ControllerKind::CopyTrading(ctl),
+                )
+            }
         };
         Ok(Controller { base, kind })
     }
@@ -494,6 +509,7 @@ impl Controller {
             ControllerKind::Directional(c) => c.step(&view, actions),
             ControllerKind::Arbitrage(c) => c.step(&view, actions),
             ControllerKind::Xemm(c) => c.step(&view, actions),
+            ControllerKind::CopyTrading(_) => false,
             ControllerKind::Generic(c) => {
                 // Called once the main instrument's book is ready.
                 let main = self.base.instruments.first().copied().unwrap_or(0);
@@ -522,6 +538,7 @@ impl Controller {
             ControllerKind::Arbitrage(c) => c.on_closed(&info),
             ControllerKind::Xemm(c) => c.on_closed(&info),
             ControllerKind::Generic(c) => c.strategy.on_closed(&info),
+            ControllerKind::CopyTrading(c) => c.on_closed(&info),
         }
     }
 
@@ -545,6 +562,7 @@ impl Controller {
             ControllerKind::Arbitrage(c) => c.update(field, value),
             ControllerKind::Xemm(c) => c.update(field, value),
             ControllerKind::Generic(c) => c.strategy.update(field, value),
+            ControllerKind::CopyTrading(_) => Err(UpdateError::NotUpdatable),
         }
     }
 }
