@@ -77,3 +77,100 @@ fn two_instrument_examples_run_and_wait_for_their_books() {
         assert_eq!(count(&summary, "orders"), 0, "{example}: {summary}");
     }
 }
+
+#[test]
+fn every_example_backtests_on_the_bundled_capture() {
+    let data = "../shared/data/hftbacktest/spot/btcusdt_20240808.gz";
+    for example in [
+        "market_making",
+        "dynamic_market_making",
+        "directional",
+        "generic",
+        "arbitrage",
+        "xemm",
+        "copy_trading",
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = tmp.path().join("j");
+        let cfg = format!("examples/{example}.toml");
+        let mut args = vec![
+            "backtest",
+            &cfg,
+            "--data",
+            data,
+            "--journal",
+            journal.to_str().unwrap(),
+            "-q",
+        ];
+        if example == "copy_trading" {
+            args.extend(["--signals", "examples/copy_trading_signals.txt"]);
+        }
+        let out = kestrel(&args);
+        let summary = text(&out);
+        assert!(out.status.success(), "{example}: {summary}");
+        let verify = kestrel(&["replay", "--verify", journal.to_str().unwrap()]);
+        assert!(
+            text(&verify).contains("all byte-identical"),
+            "{example}: {}",
+            text(&verify)
+        );
+        match example {
+            // One symbol per capture: the two-instrument controllers never see both books.
+            "arbitrage" | "xemm" => assert_eq!(count(&summary, "orders"), 0, "{summary}"),
+            "copy_trading" => {
+                assert!(
+                    summary.contains(
+                        "signals  opened 3, closed 1, rejected 2 (low confidence 1, duplicate 1)"
+                    ),
+                    "{summary}"
+                );
+                assert_eq!(count(&summary, "orders"), 6, "{summary}");
+            }
+            _ => assert!(count(&summary, "fills") > 0, "{example}: {summary}"),
+        }
+    }
+}
+
+#[test]
+fn a_malformed_signals_file_names_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signals = tmp.path().join("s.txt");
+    std::fs::write(
+        &signals,
+        "# ok\n1723161260000000000 {\"id\":\"a\",\"pair\":\"BTCUSDT\",\"side\":\"buy\",\"amount\":\"1\",\"action\":\"OPEN\"}\n1723161260000000001 {\"id\":\"b\",\"pair\":\"DOGEUSDT\",\"side\":\"buy\",\"amount\":\"1\"}\n",
+    )
+    .unwrap();
+    let journal = tmp.path().join("j");
+    let out = kestrel(&[
+        "backtest",
+        "examples/copy_trading.toml",
+        "--data",
+        "../shared/data/hftbacktest/spot/btcusdt_20240808.gz",
+        "--signals",
+        signals.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("s.txt:3") && t.contains("DOGEUSDT"), "{t}");
+    // A signals file for a config without copy trading is refused.
+    let out = kestrel(&[
+        "backtest",
+        "examples/market_making.toml",
+        "--data",
+        "../shared/data/hftbacktest/spot/btcusdt_20240808.gz",
+        "--signals",
+        signals.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("0 copy_trading controllers"),
+        "{}",
+        text(&out)
+    );
+}
