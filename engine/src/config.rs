@@ -441,10 +441,7 @@ impl BinanceVenueConfig {
             ("api_key_env", &self.api_key_env),
             ("api_secret_env", &self.api_secret_env),
         ] {
-            let ok = !var.is_empty()
-                && var
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let ok = !var.is_empty() && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !ok {
                 return Err(format!(
                     "{name} must name an environment variable (letters, digits, _), got {var:?}"
