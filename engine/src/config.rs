@@ -269,10 +269,15 @@ pub enum QueueModel {
     RiskAverse,
 }
 
-/// `[venue]`: the simulated venue.
+/// `[venue]`: where orders go (`kind`), and the simulated venue's parameters.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VenueConfig {
+    /// `sim` (default): the simulated venue; `binance`: real orders through the
+    /// Binance connector configured in `[venue.binance]`. Omitted from the journaled
+    /// config when `sim`, so existing sessions keep their config text.
+    #[serde(skip_serializing_if = "GatewayKind::is_sim")]
+    pub kind: GatewayKind,
     /// Order-entry latency in ns of event time (order reaches the matching engine this much later).
     pub latency_ns: u64,
     /// Market-data latency in ns of event time: the venue applies a market event this
@@ -289,11 +294,16 @@ pub struct VenueConfig {
     /// time (fixed one-second windows, counted at arrival); the rest are rejected with
     /// `RateLimited`. 0: no limit. Cancels are never limited.
     pub max_orders_per_sec: u32,
+    /// `[venue.binance]`: the Binance connector (used when `kind = "binance"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binance: Option<BinanceVenueConfig>,
 }
 
 impl Default for VenueConfig {
     fn default() -> Self {
         VenueConfig {
+            kind: GatewayKind::Sim,
+            binance: None,
             latency_ns: 1_000_000,
             md_latency_ns: 0,
             maker_fee: Dec(200_000),
@@ -301,6 +311,186 @@ impl Default for VenueConfig {
             queue_model: QueueModel::RiskAverse,
             max_orders_per_sec: 0,
         }
+    }
+}
+
+/// Where the gateway thread sends orders (`[venue] kind`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayKind {
+    /// The simulated venue (paper trading).
+    #[default]
+    Sim,
+    /// Binance, through the signed connector (`[venue.binance]`).
+    Binance,
+}
+
+impl GatewayKind {
+    /// True for the simulated venue.
+    pub fn is_sim(&self) -> bool {
+        *self == GatewayKind::Sim
+    }
+}
+
+/// Which Binance market `[venue.binance]` trades.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BinanceMarket {
+    /// Spot (`/api/v3`, WebSocket API `/ws-api/v3`); instruments must be `spot`.
+    Spot,
+    /// USD-M futures (`/fapi/v1`, `/ws-fapi/v1`); instruments must be perpetual.
+    Usdm,
+}
+
+/// Default environment variable holding the Binance API key.
+pub const DEFAULT_BINANCE_KEY_ENV: &str = "KESTREL_BINANCE_API_KEY";
+/// Default environment variable holding the Binance API secret.
+pub const DEFAULT_BINANCE_SECRET_ENV: &str = "KESTREL_BINANCE_API_SECRET";
+
+/// `[venue.binance]`: endpoints and credentials of the Binance connector. Credentials
+/// are named here (environment variables or a key file), never written: the config is
+/// journaled.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BinanceVenueConfig {
+    /// Spot or USD-M futures.
+    pub market: BinanceMarket,
+    /// WebSocket API URL, e.g. `ws://127.0.0.1:9000/ws-api/v3` (plain `ws://` only).
+    pub ws_api_url: String,
+    /// REST base, `http://host:port` (plain HTTP only, no path).
+    pub rest_url: String,
+    /// User-data-stream base URL; the stream is `<user_stream_url>/ws/<listenKey>`.
+    pub user_stream_url: String,
+    /// Environment variable holding the API key.
+    #[serde(default = "default_binance_key_env")]
+    pub api_key_env: String,
+    /// Environment variable holding the API secret.
+    #[serde(default = "default_binance_secret_env")]
+    pub api_secret_env: String,
+    /// Key file (mode 600: `api_key = …` and `api_secret = …` lines, or key then
+    /// secret on two lines); when set it is used instead of the environment variables.
+    #[serde(default)]
+    pub key_file: Option<String>,
+    /// `recvWindow` of signed requests, ms (1..=60000).
+    #[serde(default = "default_recv_window_ms")]
+    pub recv_window_ms: u64,
+    /// Bound of every REST call, ms.
+    #[serde(default = "default_http_timeout_ms")]
+    pub http_timeout_ms: u64,
+    /// How long startup waits for the WebSocket API and the user stream, ms.
+    #[serde(default = "default_ready_timeout_ms")]
+    pub ready_timeout_ms: u64,
+    /// After the session stops, how long the gateway waits for its open orders to
+    /// reach a final state (cancels confirmed, fills reported) before closing, ms.
+    #[serde(default = "default_settle_timeout_ms")]
+    pub settle_timeout_ms: u64,
+}
+
+fn default_binance_key_env() -> String {
+    DEFAULT_BINANCE_KEY_ENV.into()
+}
+fn default_binance_secret_env() -> String {
+    DEFAULT_BINANCE_SECRET_ENV.into()
+}
+fn default_recv_window_ms() -> u64 {
+    5_000
+}
+fn default_http_timeout_ms() -> u64 {
+    5_000
+}
+fn default_ready_timeout_ms() -> u64 {
+    10_000
+}
+fn default_settle_timeout_ms() -> u64 {
+    10_000
+}
+
+impl BinanceVenueConfig {
+    /// REST `host:port`, from `rest_url` without `http://` and a trailing `/`.
+    pub fn rest_addr(&self) -> &str {
+        let s = self.rest_url.trim_end_matches('/');
+        s.strip_prefix("http://").unwrap_or(s)
+    }
+
+    /// Checks endpoints, credentials and limits against the instruments.
+    pub fn validate(&self, instruments: &[InstrumentSpec]) -> Result<(), String> {
+        let tls = "TLS is not supported yet: use plain ws:// / http:// (for the real \
+                   venue, through a local TLS-terminating proxy)";
+        for (name, url) in [
+            ("ws_api_url", &self.ws_api_url),
+            ("user_stream_url", &self.user_stream_url),
+        ] {
+            if url.starts_with("wss://") {
+                return Err(format!("{name} {url:?}: {tls}"));
+            }
+            if !url.starts_with("ws://") || url.len() <= "ws://".len() {
+                return Err(format!("{name} {url:?} must start with ws://"));
+            }
+        }
+        if self.rest_url.starts_with("https://") {
+            return Err(format!("rest_url {:?}: {tls}", self.rest_url));
+        }
+        let addr = self.rest_addr();
+        if !self.rest_url.starts_with("http://") || addr.is_empty() || addr.contains('/') {
+            return Err(format!(
+                "rest_url {:?} must be http://host:port (no path)",
+                self.rest_url
+            ));
+        }
+        for (name, var) in [
+            ("api_key_env", &self.api_key_env),
+            ("api_secret_env", &self.api_secret_env),
+        ] {
+            let ok = !var.is_empty() && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok {
+                return Err(format!(
+                    "{name} must name an environment variable (letters, digits, _), got {var:?}"
+                ));
+            }
+        }
+        if self.api_key_env == self.api_secret_env {
+            return Err(format!(
+                "api_key_env and api_secret_env are both {}: key and secret need two variables",
+                self.api_key_env
+            ));
+        }
+        if matches!(&self.key_file, Some(f) if f.trim().is_empty()) {
+            return Err("key_file is empty".into());
+        }
+        if !(1..=60_000).contains(&self.recv_window_ms) {
+            return Err(format!(
+                "recv_window_ms {} must be in 1..=60000",
+                self.recv_window_ms
+            ));
+        }
+        for (name, v) in [
+            ("http_timeout_ms", self.http_timeout_ms),
+            ("ready_timeout_ms", self.ready_timeout_ms),
+            ("settle_timeout_ms", self.settle_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be > 0"));
+            }
+        }
+        for i in instruments {
+            let fits = match self.market {
+                BinanceMarket::Spot => i.market == crate::types::Market::Spot,
+                BinanceMarket::Usdm => i.market != crate::types::Market::Spot,
+            };
+            if !fits {
+                return Err(format!(
+                    "instrument {} is {:?} but market = {:?} trades only {}",
+                    i.symbol,
+                    i.market,
+                    format!("{:?}", self.market).to_lowercase(),
+                    match self.market {
+                        BinanceMarket::Spot => "spot instruments",
+                        BinanceMarket::Usdm => "perpetual instruments",
+                    }
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -866,6 +1056,20 @@ impl Config {
         for rate in [self.venue.maker_fee, self.venue.taker_fee] {
             if rate.raw() < 0 || rate >= Dec::ONE {
                 return err(format!("venue fee rate {rate} must be in [0, 1)"));
+            }
+        }
+        if self.venue.kind == GatewayKind::Binance {
+            let Some(b) = &self.venue.binance else {
+                return err("venue.kind = \"binance\" needs a [venue.binance] table".into());
+            };
+            b.validate(&self.instruments)
+                .map_err(|e| ConfigError(format!("venue.binance: {e}")))?;
+            if self.feed.kind != FeedKind::Live {
+                return err(format!(
+                    "venue.kind = \"binance\" sends real orders: it needs feed.kind = \"live\" \
+                     (prices from the venue), not {:?}",
+                    format!("{:?}", self.feed.kind).to_lowercase()
+                ));
             }
         }
         for (name, v) in &self.balances {

@@ -3,6 +3,7 @@
 mod backtest;
 mod clock;
 mod commands;
+mod gateway_binance;
 mod import;
 mod runtime;
 
@@ -28,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a paper session (default: market making on a synthetic book, simulated venue).
+    /// Run a session (default: paper market making on a synthetic book, simulated venue).
     Run {
         /// Config file (TOML); the embedded default when omitted.
         config: Option<PathBuf>,

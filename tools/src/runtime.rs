@@ -5,7 +5,7 @@
 use crate::clock::{mono_ns, unix_ns};
 use anyhow::{anyhow, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
-use kestrel_engine::config::{Config, Durability, FeedKind, WaitStrategy};
+use kestrel_engine::config::{Config, Durability, FeedKind, GatewayKind, WaitStrategy};
 use kestrel_engine::*;
 use kestrel_feeds::live::LiveFeed;
 use kestrel_feeds::signals::{CounterSnapshot, SignalParser, SignalSource};
@@ -75,7 +75,8 @@ pub struct RunSummary {
     pub copy_trading: String,
 }
 
-fn idle(wait: WaitStrategy, spins: &mut u32) {
+/// Waits once, as the wait strategy says (`spins` counts idle rounds in a row).
+pub(crate) fn idle(wait: WaitStrategy, spins: &mut u32) {
     match wait {
         WaitStrategy::BusySpin => std::hint::spin_loop(),
         WaitStrategy::Yield => thread::yield_now(),
@@ -249,7 +250,8 @@ impl Source {
     }
 }
 
-/// Runs a paper session through the full threaded pipeline and journals it.
+/// Runs a session through the full threaded pipeline and journals it: paper trading
+/// against the simulated venue, or real orders when `venue.kind = "binance"`.
 /// `preload` commands (e.g. positions carried over from an earlier session) are
 /// published right after the session start, so they are journaled like any input.
 pub fn run(
@@ -266,6 +268,11 @@ pub fn run(
         config: config_text.clone(),
     };
     let engine = Engine::new(&start).map_err(|e| anyhow!("{e}"))?;
+    // A real venue is connected (or refused) before anything is journaled.
+    let binance = match cfg.venue.kind {
+        GatewayKind::Binance => Some(crate::gateway_binance::connect(&cfg)?),
+        GatewayKind::Sim => None,
+    };
     let mut source = Source::open(&cfg)?;
     let meta = Meta {
         schema_version: SCHEMA_VERSION,
@@ -309,6 +316,8 @@ pub fn run(
     let mut out_producer = obuilder.build();
 
     let journaled = Arc::new(AtomicU64::new(0));
+    // Set by the gateway on a fatal venue error: the feed stops the session.
+    let halt = Arc::new(AtomicBool::new(false));
     let (lat_tx, lat_rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1024);
 
     // Session start is input 1.
@@ -369,6 +378,7 @@ pub fn run(
     let rate = cfg.feed.rate_per_sec;
     let feed = {
         let cores = cores.clone();
+        let halt = halt.clone();
         thread::Builder::new().name("kestrel-feed".into()).spawn(
             move || -> Result<FeedResult> {
                 pin(&cores, 0);
@@ -378,7 +388,7 @@ pub fn run(
                 let mut next_timer = 0u64;
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
-                while !STOP.load(Ordering::Relaxed) {
+                while !STOP.load(Ordering::Relaxed) && !halt.load(Ordering::Acquire) {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }
@@ -591,6 +601,19 @@ pub fn run(
             .name("kestrel-gateway".into())
             .spawn(move || -> Result<()> {
                 pin(&cores, 3);
+                if let Some(gw) = binance {
+                    let links = crate::gateway_binance::Links {
+                        outputs: gateway_out,
+                        inputs: gateway_in,
+                        producer: gateway_producer,
+                        latency: lat_tx,
+                        journaled,
+                        halt,
+                        durability,
+                        wait,
+                    };
+                    return crate::gateway_binance::run(gw, links);
+                }
                 let mut venue = SimVenue::new(&venue_cfg, &instruments, &balances);
                 let mut reports: Vec<(u64, ExecReport)> = Vec::with_capacity(1024);
                 let mut backlog: std::collections::VecDeque<(u64, ExecReport)> =

@@ -681,6 +681,16 @@ impl MockVenue {
             .count()
     }
 
+    /// Open orders as (client order id, price, quantity left), by venue order id.
+    pub fn open_order_list(&self) -> Vec<(String, Dec, Dec)> {
+        lock(&self.state)
+            .orders
+            .iter()
+            .filter(|(k, _)| *k & DONE_BIT == 0)
+            .map(|(_, o)| (o.cid.clone(), o.price, o.qty - o.cum))
+            .collect()
+    }
+
     /// Listen-key keep-alives received.
     pub fn keepalives(&self) -> u64 {
         lock(&self.state).keepalives
