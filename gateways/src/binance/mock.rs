@@ -95,6 +95,8 @@ struct State {
     signature_failures: u64,
     weight: u64,
     order_count: u64,
+    /// The 10 s order limit reported in `rateLimits` (0: none reported).
+    order_limit_10s: u64,
     cancel_seq: u64,
     /// The next new order fails with this (status, code, msg, retryAfter ms).
     fail_next: Option<(u16, i64, String, u64)>,
@@ -573,6 +575,7 @@ impl MockVenue {
             signature_failures: 0,
             weight: 0,
             order_count: 0,
+            order_limit_10s: 50,
             cancel_seq: 0,
             fail_next: None,
         }));
@@ -630,6 +633,12 @@ impl MockVenue {
     /// `px`; returns the trade id, or `None` if no such open order.
     pub fn fill(&self, cid: ClientOrderId, qty: Dec, px: Dec, maker: bool) -> Option<u64> {
         lock(&self.state).fill(&cid.to_string(), qty, px, maker)
+    }
+
+    /// Sets the 10 s order limit the WebSocket API reports (default 50, as Binance);
+    /// 0 reports no limit, so a connector never blocks orders locally (benchmarks).
+    pub fn set_order_limit_10s(&self, limit: u64) {
+        lock(&self.state).order_limit_10s = limit;
     }
 
     /// Moves the venue clock `ms` away from the wall clock.
@@ -871,7 +880,7 @@ fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, de
 fn rate_limits(st: &State) -> J {
     json!([
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": st.weight},
-        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50, "count": st.order_count}
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": st.order_limit_10s, "count": st.order_count}
     ])
 }
 
