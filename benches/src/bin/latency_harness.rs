@@ -301,7 +301,8 @@ fn btcusdt() -> Result<InstrumentSpec> {
 }
 
 /// The session config: live feed, Binance gateway on the mock, a market maker that
-/// cancels and re-quotes its three levels a side on every tick.
+/// cancels and re-quotes one level a side on every tick (balances large enough that
+/// orders awaiting their cancel never starve the next quote).
 fn config(o: &Opts, feed_url: &str, mock: &MockVenue) -> String {
     let pins = o
         .pin
@@ -345,15 +346,15 @@ tick_size = "0.01"
 lot_size = "0.00001"
 min_notional = "5"
 [balances]
-BTC = "10"
-USDT = "10000000"
+BTC = "1000000"
+USDT = "1000000000"
 [[controllers]]
 type = "market_making"
 id = "mm"
 instrument = "BTCUSDT"
-buy_spreads = "0.00001,0.00002,0.00003"
-sell_spreads = "0.00001,0.00002,0.00003"
-total_amount_quote = "6000"
+buy_spreads = "0.00001"
+sell_spreads = "0.00001"
+total_amount_quote = "2000"
 executor_refresh_time = 0
 cooldown_time = 0
 update_interval = "0"
