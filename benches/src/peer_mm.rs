@@ -394,9 +394,18 @@ mod tests {
             qty: Dec(1_000_000),
             seen_tickers: 0,
         };
-        assert_eq!(q.round_to_tick(Dec(60_000_005_000_000)), Dec(60_000_010_000_000));
-        assert_eq!(q.round_to_tick(Dec(60_000_004_999_999)), Dec(60_000_000_000_000));
-        assert_eq!(q.round_to_tick(Dec(60_000_010_000_000)), Dec(60_000_010_000_000));
+        assert_eq!(
+            q.round_to_tick(Dec(60_000_005_000_000)),
+            Dec(60_000_010_000_000)
+        );
+        assert_eq!(
+            q.round_to_tick(Dec(60_000_004_999_999)),
+            Dec(60_000_000_000_000)
+        );
+        assert_eq!(
+            q.round_to_tick(Dec(60_000_010_000_000)),
+            Dec(60_000_010_000_000)
+        );
     }
 
     #[test]

@@ -637,8 +637,9 @@ impl SimVenue {
         }
     }
 
-    /// Validates a new order; returns the reject reason, if any.
-    fn validate(&self, p: &PlaceOrder) -> Result<(), RejectReason> {
+    /// Validates a new order; returns the amount it must have free (which a resting
+    /// order locks, see [`SimVenue::lock_for`]), or the reject reason.
+    fn validate(&self, p: &PlaceOrder) -> Result<Dec, RejectReason> {
         let Some(inst) = self.instruments.get(p.instrument as usize) else {
             return Err(RejectReason::UnknownInstrument);
         };
@@ -663,23 +664,20 @@ impl SimVenue {
         } else {
             p.price
         };
-        if ref_px.mul(p.qty) < spec.min_notional {
+        let n = ref_px.mul(p.qty);
+        if n < spec.min_notional {
             return Err(RejectReason::MinNotional);
         }
         let (asset, need) = if spec.market.is_perpetual() {
             let need = if self.reduces(p.instrument, p.side, p.qty, p.position_action) {
                 Dec::ZERO
             } else {
-                let n = ref_px.mul(p.qty);
                 margin(n, spec.leverage) + n.mul(self.lock_rate)
             };
             (inst.quote, need)
         } else {
             match p.side {
-                Side::Buy => {
-                    let n = ref_px.mul(p.qty);
-                    (inst.quote, n + n.mul(self.lock_rate))
-                }
+                Side::Buy => (inst.quote, n + n.mul(self.lock_rate)),
                 Side::Sell => (inst.base, p.qty),
             }
         };
@@ -696,14 +694,17 @@ impl SimVenue {
                 return Err(RejectReason::WouldTake);
             }
         }
-        Ok(())
+        Ok(need)
     }
 
     fn place(&mut self, ts: u64, p: &PlaceOrder, out: &mut Vec<(u64, ExecReport)>) {
-        if let Err(reason) = self.validate(p) {
-            out.push((ts, Self::reject(p, reason)));
-            return;
-        }
+        let need = match self.validate(p) {
+            Ok(need) => need,
+            Err(reason) => {
+                out.push((ts, Self::reject(p, reason)));
+                return;
+            }
+        };
         let market = p.order_type == OrderType::Market;
         let queue_ahead = if market || self.queue_model == QueueModel::None {
             Dec::ZERO
@@ -727,14 +728,20 @@ impl SimVenue {
         };
         self.next_venue_id += 1;
         self.next_seq += 1;
-        order.locked = self.lock_for(
-            order.instrument,
-            order.side,
-            order.order_type,
-            order.price,
-            order.qty,
-            order.action,
-        );
+        // A priced order locks what it was checked for; a market order locks less
+        // (nothing, or the base a sell gives).
+        order.locked = if market {
+            self.lock_for(
+                order.instrument,
+                order.side,
+                order.order_type,
+                order.price,
+                order.qty,
+                order.action,
+            )
+        } else {
+            need
+        };
         let asset = self.lock_asset(&order);
         self.balances[asset].locked += order.locked;
         self.orders.insert(order.cid, order);

@@ -65,8 +65,7 @@ fn main() -> Result<()> {
         ModeArg::None => Mode::None,
     };
     if let Some(dir) = &a.journal {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let n = (ev.quotes + ev.trades) as f64;
     println!(
