@@ -81,11 +81,11 @@ fn main() -> Result<()> {
         let o = run(&ev.events, mode, dir.as_deref()).map_err(|e| anyhow!("{e}"))?;
         let wall = t.elapsed().as_secs_f64();
         let cpu = match (c, thread_cpu_s()) {
-            (Some(a), Some(b)) => format!("{:.3}s", b - a),
+            (Some(a), Some(b)) => format!("{:.6}s", b - a),
             _ => "n/a".into(),
         };
         println!(
-            "run {i}: wall={wall:.3}s cpu={cpu} events/s={:.0} quotes/s={:.0} inputs={} submitted={} canceled={} fills={} rejects={}",
+            "run {i}: wall={wall:.6}s cpu={cpu} events/s={:.0} quotes/s={:.0} inputs={} submitted={} canceled={} fills={} rejects={}",
             n / wall,
             ev.quotes as f64 / wall,
             o.inputs,
