@@ -40,13 +40,17 @@ struct Args {
     journal: Option<PathBuf>,
 }
 
-/// CPU time this thread has run, in seconds (Linux `/proc/thread-self/schedstat`),
-/// or `None` where that file is missing: on a shared machine the loop's CPU time
+/// CPU time this thread has run, in seconds (`CLOCK_THREAD_CPUTIME_ID`, exact to the
+/// call), or `None` where the clock is missing: on a shared machine the loop's CPU time
 /// stays put while its wall time grows with the load.
 fn thread_cpu_s() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns as f64 / 1e9)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
 }
 
 fn main() -> Result<()> {
