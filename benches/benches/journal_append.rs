@@ -1,5 +1,13 @@
-//! Throughput of `JournalWriter::append` for BookTicker inputs, fsync off, at batch
-//! sizes 1, 64 and 4096 (one LMDB write transaction per batch).
+//! Throughput of `JournalWriter::append` for BookTicker inputs at batch sizes 1, 64
+//! and 4096 (one LMDB write transaction per batch), with `fsync` off (`NO_SYNC`: the
+//! commit is in the OS page cache when `append` returns) and on (on disk when it
+//! returns).
+//!
+//! This is the journal thread's cost under both durability modes: with `durability =
+//! "async"` orders leave without waiting for it, with `"sync"` the gateway holds each
+//! order until the append that carries its cause returns, so one append (at the batch
+//! size the journal thread drained) is what a sync order waits for on top of the
+//! engine. `fsync` decides whether that append includes a disk flush.
 //!
 //! Each sample appends fresh, increasing seqs to one journal in a temporary directory,
 //! so the B-tree grows across the run as it does in a session.
@@ -37,10 +45,17 @@ fn journal_append(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    for batch in [1usize, 64, 4096] {
+    for (fsync, batch) in [
+        (false, 1usize),
+        (false, 64),
+        (false, 4096),
+        (true, 1),
+        (true, 64),
+        (true, 4096),
+    ] {
         let tmp = tempfile::tempdir().expect("temp dir");
         let opts = JournalOptions {
-            fsync: false,
+            fsync,
             max_mib: 16 * 1024,
         };
         let meta = Meta::new(1, 7, String::new(), 0);
@@ -48,7 +63,8 @@ fn journal_append(c: &mut Criterion) {
             JournalWriter::create(&tmp.path().join("j"), &meta, &opts).expect("create journal");
         let mut next_seq = 1u64;
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(format!("book_ticker_batch_{batch}"), |b| {
+        let mode = if fsync { "fsync_on" } else { "fsync_off" };
+        group.bench_function(format!("{mode}/book_ticker_batch_{batch}"), |b| {
             b.iter_batched_ref(
                 || {
                     let inputs: Vec<Input> =

@@ -1,1 +1,3 @@
 //! Shared helpers for Kestrel benchmarks.
+
+pub mod peer_mm;

@@ -19,6 +19,7 @@
 
 use crate::sim::SimVenue;
 use kestrel_engine::config::ConfigError;
+use kestrel_engine::controllers::Registry;
 use kestrel_engine::*;
 use std::collections::VecDeque;
 
@@ -35,6 +36,8 @@ pub struct SimLoop {
     pub outputs: Vec<Output>,
     /// Keep inputs and outputs (turn off for long runs that need neither).
     pub record: bool,
+    /// Requests sent to the venue so far.
+    pub sent: Sent,
     seq: u64,
     /// Market-data latency: the venue sees market events this much earlier.
     md_latency_ns: u64,
@@ -47,6 +50,17 @@ pub struct SimLoop {
     actions: Vec<Output>,
 }
 
+/// Requests the engine sent to the venue, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Place requests.
+    pub places: u64,
+    /// Cancel requests.
+    pub cancels: u64,
+    /// Modify requests.
+    pub modifies: u64,
+}
+
 fn is_market(e: &Event) -> bool {
     matches!(e, Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_))
 }
@@ -54,7 +68,17 @@ fn is_market(e: &Event) -> bool {
 impl SimLoop {
     /// Builds the engine and venue a session start describes, and applies it as input 1.
     pub fn new(start: SessionStart) -> Result<SimLoop, ConfigError> {
-        let engine = Engine::new(&start)?;
+        SimLoop::with_registry(start, &Registry::builtin())
+    }
+
+    /// Like [`SimLoop::new`], with the generic controllers' strategies taken from
+    /// `registry` (a replay of the session needs the same registry).
+    ///
+    /// # Errors
+    /// An invalid config, or a generic strategy `registry` does not hold.
+    pub fn with_registry(start: SessionStart, registry: &Registry) -> Result<SimLoop, ConfigError> {
+        let config = kestrel_engine::config::Config::from_toml(&start.config)?;
+        let engine = Engine::with_registry(start.session_id, start.seed, config, registry)?;
         let cfg = engine.config.clone();
         let venue = SimVenue::new(&cfg.venue, &cfg.instruments, &cfg.balances);
         let mut l = SimLoop {
@@ -63,6 +87,7 @@ impl SimLoop {
             inputs: Vec::new(),
             outputs: Vec::new(),
             record: true,
+            sent: Sent::default(),
             seq: 0,
             md_latency_ns: cfg.venue.md_latency_ns,
             pending: VecDeque::with_capacity(64),
@@ -99,7 +124,17 @@ impl SimLoop {
             event,
         };
         let outs = self.engine.apply(&input);
-        self.actions.extend_from_slice(outs);
+        // Only requests go to the venue.
+        self.actions.extend(
+            outs.iter()
+                .filter(|o| {
+                    matches!(
+                        o.action,
+                        Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. }
+                    )
+                })
+                .cloned(),
+        );
         if self.record {
             self.outputs.extend_from_slice(outs);
             self.inputs.push(input);
@@ -125,12 +160,14 @@ impl SimLoop {
     /// nothing more happens.
     fn settle(&mut self, now: u64) {
         loop {
-            let mut i = 0;
-            while i < self.actions.len() {
-                let o = self.actions[i].action.clone();
-                let ts = now.max(self.actions[i].ts);
-                self.venue.on_action(ts, &o, &mut self.reports);
-                i += 1;
+            for a in &self.actions {
+                match a.action {
+                    Action::Place(_) => self.sent.places += 1,
+                    Action::Cancel { .. } => self.sent.cancels += 1,
+                    _ => self.sent.modifies += 1,
+                }
+                self.venue
+                    .on_action(now.max(a.ts), &a.action, &mut self.reports);
             }
             self.actions.clear();
             if self.reports.is_empty() {

@@ -298,6 +298,52 @@ impl Order {
     }
 }
 
+/// Live orders sorted by client order id: the iteration order of the B-tree it
+/// replaces, at a lower cost for the few orders a venue holds at a time. Client order
+/// ids grow with every order, so a new order is appended, and a lookup is a binary
+/// search; a removal moves the orders after it (cheap while few are live).
+#[derive(Clone, Debug, Default)]
+struct LiveOrders(Vec<Order>);
+
+impl LiveOrders {
+    fn find(&self, cid: &ClientOrderId) -> Result<usize, usize> {
+        self.0.binary_search_by(|o| o.cid.cmp(cid))
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn contains_key(&self, cid: &ClientOrderId) -> bool {
+        self.find(cid).is_ok()
+    }
+    fn get(&self, cid: &ClientOrderId) -> Option<&Order> {
+        self.find(cid).ok().map(|i| &self.0[i])
+    }
+    fn get_mut(&mut self, cid: &ClientOrderId) -> Option<&mut Order> {
+        self.find(cid).ok().map(|i| &mut self.0[i])
+    }
+    /// Inserts `o` under `cid` (its own cid), replacing an order with that cid.
+    fn insert(&mut self, cid: ClientOrderId, o: Order) {
+        debug_assert_eq!(cid, o.cid, "invariant: orders are keyed by their own cid");
+        if self.0.last().is_none_or(|l| l.cid < cid) {
+            self.0.push(o);
+            return;
+        }
+        match self.find(&cid) {
+            Ok(i) => self.0[i] = o,
+            Err(i) => self.0.insert(i, o),
+        }
+    }
+    fn remove(&mut self, cid: &ClientOrderId) -> Option<Order> {
+        self.find(cid).ok().map(|i| self.0.remove(i))
+    }
+    fn values(&self) -> std::slice::Iter<'_, Order> {
+        self.0.iter()
+    }
+    fn values_mut(&mut self) -> std::slice::IterMut<'_, Order> {
+        self.0.iter_mut()
+    }
+}
+
 /// Deterministic simulated venue (see the module documentation for the model).
 #[derive(Clone, Debug)]
 pub struct SimVenue {
@@ -316,7 +362,7 @@ pub struct SimVenue {
     books: Vec<Book>,
     asset_index: BTreeMap<String, usize>,
     balances: Vec<Bal>,
-    orders: BTreeMap<ClientOrderId, Order>,
+    orders: LiveOrders,
     /// Requests in flight, keyed by (arrival time, send order).
     pending: BTreeMap<(u64, u64), Action>,
     next_request: u64,
@@ -377,7 +423,7 @@ impl SimVenue {
             instruments: insts,
             asset_index,
             balances: bals,
-            orders: BTreeMap::new(),
+            orders: LiveOrders::default(),
             pending: BTreeMap::new(),
             next_request: 0,
             next_venue_id: 1,
@@ -591,8 +637,9 @@ impl SimVenue {
         }
     }
 
-    /// Validates a new order; returns the reject reason, if any.
-    fn validate(&self, p: &PlaceOrder) -> Result<(), RejectReason> {
+    /// Validates a new order; returns the amount it must have free (which a resting
+    /// order locks, see [`SimVenue::lock_for`]), or the reject reason.
+    fn validate(&self, p: &PlaceOrder) -> Result<Dec, RejectReason> {
         let Some(inst) = self.instruments.get(p.instrument as usize) else {
             return Err(RejectReason::UnknownInstrument);
         };
@@ -617,23 +664,20 @@ impl SimVenue {
         } else {
             p.price
         };
-        if ref_px.mul(p.qty) < spec.min_notional {
+        let n = ref_px.mul(p.qty);
+        if n < spec.min_notional {
             return Err(RejectReason::MinNotional);
         }
         let (asset, need) = if spec.market.is_perpetual() {
             let need = if self.reduces(p.instrument, p.side, p.qty, p.position_action) {
                 Dec::ZERO
             } else {
-                let n = ref_px.mul(p.qty);
                 margin(n, spec.leverage) + n.mul(self.lock_rate)
             };
             (inst.quote, need)
         } else {
             match p.side {
-                Side::Buy => {
-                    let n = ref_px.mul(p.qty);
-                    (inst.quote, n + n.mul(self.lock_rate))
-                }
+                Side::Buy => (inst.quote, n + n.mul(self.lock_rate)),
                 Side::Sell => (inst.base, p.qty),
             }
         };
@@ -650,14 +694,17 @@ impl SimVenue {
                 return Err(RejectReason::WouldTake);
             }
         }
-        Ok(())
+        Ok(need)
     }
 
     fn place(&mut self, ts: u64, p: &PlaceOrder, out: &mut Vec<(u64, ExecReport)>) {
-        if let Err(reason) = self.validate(p) {
-            out.push((ts, Self::reject(p, reason)));
-            return;
-        }
+        let need = match self.validate(p) {
+            Ok(need) => need,
+            Err(reason) => {
+                out.push((ts, Self::reject(p, reason)));
+                return;
+            }
+        };
         let market = p.order_type == OrderType::Market;
         let queue_ahead = if market || self.queue_model == QueueModel::None {
             Dec::ZERO
@@ -681,14 +728,20 @@ impl SimVenue {
         };
         self.next_venue_id += 1;
         self.next_seq += 1;
-        order.locked = self.lock_for(
-            order.instrument,
-            order.side,
-            order.order_type,
-            order.price,
-            order.qty,
-            order.action,
-        );
+        // A priced order locks what it was checked for; a market order locks less
+        // (nothing, or the base a sell gives).
+        order.locked = if market {
+            self.lock_for(
+                order.instrument,
+                order.side,
+                order.order_type,
+                order.price,
+                order.qty,
+                order.action,
+            )
+        } else {
+            need
+        };
         let asset = self.lock_asset(&order);
         self.balances[asset].locked += order.locked;
         self.orders.insert(order.cid, order);

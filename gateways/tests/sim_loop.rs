@@ -181,3 +181,63 @@ fn same_calls_give_the_same_inputs_and_outputs() {
         assert!(a_out.iter().any(|o| matches!(o.action, Action::Stopped)));
     }
 }
+
+#[test]
+fn counts_the_requests_sent_to_the_venue() {
+    let mut l = session(0);
+    script(&mut l);
+    // One market buy placed; it filled at once, so the stop cancels nothing.
+    assert_eq!(
+        l.sent,
+        kestrel_gateways::backtest::Sent {
+            places: 1,
+            cancels: 0,
+            modifies: 0
+        }
+    );
+    let places = l
+        .outputs
+        .iter()
+        .filter(|o| matches!(o.action, Action::Place(_)))
+        .count();
+    assert_eq!(places as u64, l.sent.places);
+}
+
+#[test]
+fn a_registry_supplies_generic_strategies() {
+    use kestrel_engine::controllers::Registry;
+    let config = r#"
+[[instruments]]
+symbol = "ETHUSDT"
+base = "ETH"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.001"
+[[controllers]]
+type = "generic"
+id = "mine"
+strategy = "not_builtin"
+instrument = "ETHUSDT"
+"#;
+    let start = || SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: config.into(),
+    };
+    let err = SimLoop::new(start()).err().expect("unknown strategy");
+    assert!(
+        err.0.contains("unknown generic strategy \"not_builtin\""),
+        "{}",
+        err.0
+    );
+    let mut r = Registry::builtin();
+    r.register(
+        "not_builtin",
+        kestrel_engine::controllers::generic::DipBuyer::build,
+    );
+    let err = SimLoop::with_registry(start(), &r)
+        .err()
+        .expect("dip_buyer needs params");
+    // Now the strategy is found and its own builder reports the missing parameter.
+    assert!(err.0.contains("candles_interval"), "{}", err.0);
+}

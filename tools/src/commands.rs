@@ -322,36 +322,50 @@ pub fn inspect(dir: &Path, order: Option<&str>, limit: Option<usize>) -> Result<
 /// Extracts one stage's duration from a latency record.
 type Stage = fn(&kestrel_journal::LatencyRecord) -> u64;
 
-/// Tick-to-order percentiles, overall and per stage, from the journal's latency records.
-pub fn latency(dir: &Path) -> Result<String> {
+/// The stages of a latency record, in order, tick-to-order last.
+const STAGES: [(&str, Stage); 6] = [
+    ("parse (recv -> publish)", |r| {
+        r.publish_ns.saturating_sub(r.recv_ns)
+    }),
+    ("ring in (publish -> engine)", |r| {
+        r.engine_start_ns.saturating_sub(r.publish_ns)
+    }),
+    ("engine (apply)", |r| {
+        r.engine_end_ns.saturating_sub(r.engine_start_ns)
+    }),
+    ("ring out (engine -> gateway)", |r| {
+        r.gateway_read_ns.saturating_sub(r.engine_end_ns)
+    }),
+    ("gateway (read -> sent)", |r| {
+        r.sent_ns.saturating_sub(r.gateway_read_ns)
+    }),
+    ("tick-to-order (recv -> sent)", |r| {
+        r.sent_ns.saturating_sub(r.recv_ns)
+    }),
+];
+
+/// Tick-to-order percentiles, overall and per stage, from the journal's latency
+/// records; with `plot`, also writes their percentile curves there as SVG (see
+/// [`crate::plot`]).
+///
+/// # Errors
+/// An unreadable journal, a journal with no latency records, or a plot file that
+/// cannot be written.
+pub fn latency(dir: &Path, plot: Option<&Path>) -> Result<String> {
     let reader = JournalReader::open(dir)?;
     let records = reader.latency()?;
     if records.is_empty() {
         bail!(
-            "journal {} has no latency records (no orders were sent)",
-            dir.display()
+            "journal {} has no latency records{}: `kestrel run` records one per order it \
+             sends; a run that sent none, `kestrel import` and `kestrel backtest` leave none",
+            dir.display(),
+            if plot.is_some() {
+                ", nothing to plot"
+            } else {
+                ""
+            }
         );
     }
-    let stages: [(&str, Stage); 6] = [
-        ("parse (recv -> publish)", |r| {
-            r.publish_ns.saturating_sub(r.recv_ns)
-        }),
-        ("ring in (publish -> engine)", |r| {
-            r.engine_start_ns.saturating_sub(r.publish_ns)
-        }),
-        ("engine (apply)", |r| {
-            r.engine_end_ns.saturating_sub(r.engine_start_ns)
-        }),
-        ("ring out (engine -> gateway)", |r| {
-            r.gateway_read_ns.saturating_sub(r.engine_end_ns)
-        }),
-        ("gateway (read -> sent)", |r| {
-            r.sent_ns.saturating_sub(r.gateway_read_ns)
-        }),
-        ("tick-to-order (recv -> sent)", |r| {
-            r.sent_ns.saturating_sub(r.recv_ns)
-        }),
-    ];
     let mut s = String::new();
     if std::env::var_os("KESTREL_LATENCY_RAW").is_some() {
         for r in records.iter().take(5) {
@@ -364,7 +378,8 @@ pub fn latency(dir: &Path) -> Result<String> {
         "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "stage", "p50", "p90", "p99", "p99.9", "p99.99", "max"
     )?;
-    for (name, f) in stages {
+    let mut series = Vec::new();
+    for (name, f) in STAGES {
         let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
             .map_err(|e| anyhow!("{e}"))?;
         for r in &records {
@@ -381,6 +396,28 @@ pub fn latency(dir: &Path) -> Result<String> {
             h.value_at_quantile(0.9999),
             h.max()
         )?;
+        if plot.is_some() {
+            series.push(crate::plot::Series {
+                name: name.to_string(),
+                points: h
+                    .iter_quantiles(5)
+                    .map(|v| (v.quantile_iterated_to(), v.value_iterated_to()))
+                    .collect(),
+            });
+        }
+    }
+    if let Some(path) = plot {
+        // Tick-to-order first, so it gets the first colour and legend line.
+        series.rotate_right(1);
+        let title = format!(
+            "Tick-to-order latency by percentile ({} orders, {})",
+            records.len(),
+            dir.display()
+        );
+        let svg = crate::plot::percentile_svg(&title, records.len() as u64, &series);
+        std::fs::write(path, svg)
+            .map_err(|e| anyhow!("cannot write plot {}: {e}", path.display()))?;
+        writeln!(s, "plot written to {}", path.display())?;
     }
     s.push_str(&signal_to_order(&reader, &records)?);
     Ok(s)

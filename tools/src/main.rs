@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod gateway_binance;
 mod import;
+mod plot;
 mod runtime;
 
 use anyhow::{anyhow, Context, Result};
@@ -83,6 +84,10 @@ enum Cmd {
     Latency {
         /// Journal directory.
         dir: PathBuf,
+        /// Also draw the percentile curves (tick-to-order and each stage, tail on a
+        /// log scale) into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
     /// Print the embedded default configuration.
     DefaultConfig,
@@ -241,8 +246,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", commands::report(&dir)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Latency { dir } => {
-            print!("{}", commands::latency(&dir)?);
+        Cmd::Latency { dir, plot } => {
+            print!("{}", commands::latency(&dir, plot.as_deref())?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Import(args) => {
