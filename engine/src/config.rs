@@ -37,6 +37,9 @@ pub struct Config {
     /// Live venues (market-data streams and instrument rules).
     #[serde(default)]
     pub venues: Vec<VenueSpec>,
+    /// Pre-trade risk limits (all off by default; see [`crate::risk`]).
+    #[serde(default, skip_serializing_if = "crate::risk::RiskConfig::is_off")]
+    pub risk: crate::risk::RiskConfig,
 }
 
 /// Which venue API a `[[venues]]` entry speaks.
@@ -872,6 +875,7 @@ impl Config {
         if self.controllers.len() > u16::MAX as usize {
             return err("too many controllers".into());
         }
+        self.risk.validate(&self.instruments).map_err(ConfigError)?;
         Ok(())
     }
 

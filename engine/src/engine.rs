@@ -14,8 +14,11 @@ use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
+use crate::risk::Risk;
 use crate::types::{ClientOrderId, Instrument, InstrumentId, Side};
 use std::collections::VecDeque;
+
+mod kill_switch;
 
 /// After a Stop, executors that make no progress for this long are forced to stop.
 const STOP_STALL_NS: u64 = 20_000_000_000;
@@ -128,6 +131,8 @@ pub struct Engine {
     pub stopped: bool,
     /// Candle series from `[[candles]]`.
     pub candles: Vec<CandleSeries>,
+    /// Pre-trade risk limits and the kill switch.
+    pub risk: Risk,
     next_order: u32,
     stop_ts: Option<u64>,
     last_progress_ts: u64,
@@ -229,6 +234,7 @@ impl Engine {
             stats: Stats::default(),
             stopped: false,
             candles,
+            risk: Risk::new(&config.risk, &config.instruments),
             next_order: 1,
             stop_ts: None,
             last_progress_ts: 0,
@@ -323,6 +329,7 @@ impl Engine {
                 portfolio: &mut self.portfolio,
                 out: &mut self.out,
                 next_order: &mut self.next_order,
+                risk: &mut self.risk,
             },
             &mut self.executors,
         )
@@ -721,6 +728,9 @@ impl Engine {
                     }
                 }
             }
+            Command::CreateExecutor { .. } if self.risk.killed() => {
+                self.alert(AlertCode::KillSwitchActive)
+            }
             Command::CreateExecutor { controller, config } => {
                 if !self.stopped {
                     let id = self.create_executor(controller, u16::MAX, config);
@@ -770,6 +780,7 @@ impl Engine {
                 field,
                 value,
             } => self.update_controller(controller, field, value),
+            Command::KillSwitch => self.kill_switch(),
         }
     }
 

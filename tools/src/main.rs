@@ -4,6 +4,7 @@ mod backtest;
 mod clock;
 mod commands;
 mod import;
+mod operator;
 mod runtime;
 
 use anyhow::{anyhow, Context, Result};
@@ -81,6 +82,12 @@ enum Cmd {
     /// Tick-to-order latency percentiles, overall and per stage.
     Latency {
         /// Journal directory.
+        dir: PathBuf,
+    },
+    /// Engage the kill switch of the session writing this journal: cancel every open
+    /// order, stop every executor and controller, refuse further orders.
+    KillSwitch {
+        /// Journal directory of the running session (its --journal).
         dir: PathBuf,
     },
     /// Print the embedded default configuration.
@@ -246,6 +253,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Import(args) => {
             import::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::KillSwitch { dir } => {
+            let file = operator::request_kill(&dir)?;
+            println!(
+                "kill switch requested: {} (the session picks it up within {} ms)",
+                file.display(),
+                operator::POLL.as_millis()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DefaultConfig => {
