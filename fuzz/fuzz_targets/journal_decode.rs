@@ -85,7 +85,10 @@ fn check(bytes: &[u8]) {
         assert_eq!(decode_input(&encode_input(&input)).expect("decodes"), input);
     }
     if let Ok(output) = decode_output(bytes) {
-        assert_eq!(decode_output(&encode_output(&output)).expect("decodes"), output);
+        assert_eq!(
+            decode_output(&encode_output(&output)).expect("decodes"),
+            output
+        );
     }
     if let Ok(l) = decode_latency(bytes) {
         assert_eq!(decode_latency(&encode_latency(&l)).expect("decodes"), l);
