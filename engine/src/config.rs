@@ -114,14 +114,16 @@ pub fn interval_seconds(s: &str) -> Result<u32, ConfigError> {
             "interval {s:?} is not a number followed by s, m, h, d or w"
         ))
     };
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    // Split off the last character, not the last byte: it may be non-ASCII.
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let num = &s[..s.len() - unit.len_utf8()];
     let n: u32 = num.parse().map_err(|_| bad())?;
     let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
         _ => return Err(bad()),
     };
     n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)

@@ -75,3 +75,29 @@ fn wrong_configs_give_clear_messages() {
         assert!(e.contains(want), "{want:?} not in {e}");
     }
 }
+
+/// Regression: an interval whose last character is not ASCII (`"1é"`) split a UTF-8
+/// character in two and panicked instead of being refused.
+#[test]
+fn non_ascii_interval_unit_is_refused_not_a_panic() {
+    for interval in ["1é", "é", "15€", "日"] {
+        assert_eq!(
+            kestrel_engine::config::interval_seconds(interval)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "invalid config: interval {interval:?} is not a number followed by s, m, h, d or w"
+            )
+        );
+        let text = format!(
+            "{INSTRUMENT}[[candles]]\ninstrument = \"BTCUSDT\"\ninterval = \"{interval}\"\n"
+        );
+        assert_eq!(
+            error(&text),
+            format!(
+                "invalid config: interval {interval:?} is not a number followed by s, m, h, d or w"
+            )
+        );
+    }
+    assert_eq!(kestrel_engine::config::interval_seconds("15m"), Ok(900));
+}
