@@ -64,14 +64,29 @@ fn wrong_configs_give_clear_messages() {
     }
     // Parse errors carry the TOML position and name the key or the fix.
     let parse = [
-        (format!("{INSTRUMENT}[risk]\nmax_order_qty = 0.5\n"), "write decimals as strings (\"0.5\")"),
-        (format!("{INSTRUMENT}[risk]\nmax_ordr_qty = \"1\"\n"), "unknown field `max_ordr_qty`"),
-        (format!("[sesion]\nid = 1\n{INSTRUMENT}"), "unknown field `sesion`"),
-        (format!("{INSTRUMENT}[risk]\nmax_open_orders = -1\n"), "max_open_orders"),
+        (
+            format!("{INSTRUMENT}[risk]\nmax_order_qty = 0.5\n"),
+            "write decimals as strings (\"0.5\")",
+        ),
+        (
+            format!("{INSTRUMENT}[risk]\nmax_ordr_qty = \"1\"\n"),
+            "unknown field `max_ordr_qty`",
+        ),
+        (
+            format!("[sesion]\nid = 1\n{INSTRUMENT}"),
+            "unknown field `sesion`",
+        ),
+        (
+            format!("{INSTRUMENT}[risk]\nmax_open_orders = -1\n"),
+            "max_open_orders",
+        ),
     ];
     for (text, want) in parse {
         let e = error(&text);
-        assert!(e.starts_with("invalid config: TOML parse error at line"), "{e}");
+        assert!(
+            e.starts_with("invalid config: TOML parse error at line"),
+            "{e}"
+        );
         assert!(e.contains(want), "{want:?} not in {e}");
     }
 }
