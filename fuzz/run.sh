@@ -30,9 +30,11 @@ run_one() {
     mkdir -p "corpus/$t" "artifacts/$t"
     local before
     before=$(find "artifacts/$t" -type f | wc -l)
+    local dict=()
+    if [ -f "$t.dict" ]; then dict=(-dict="$t.dict"); fi
     set +e
     cargo fuzz run "${td[@]}" "$t" "corpus/$t" -- -max_total_time="$secs" -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 >"logs/$t.log" 2>&1
+        -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" >"logs/$t.log" 2>&1
     local rc=$?
     set -e
     local execs
