@@ -37,6 +37,9 @@ pub struct Config {
     /// Live venues (market-data streams and instrument rules).
     #[serde(default)]
     pub venues: Vec<VenueSpec>,
+    /// Pre-trade risk limits (all off by default; see [`crate::risk`]).
+    #[serde(default, skip_serializing_if = "crate::risk::RiskConfig::is_off")]
+    pub risk: crate::risk::RiskConfig,
 }
 
 /// Which venue API a `[[venues]]` entry speaks.
@@ -111,14 +114,16 @@ pub fn interval_seconds(s: &str) -> Result<u32, ConfigError> {
             "interval {s:?} is not a number followed by s, m, h, d or w"
         ))
     };
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    // Split off the last character, not the last byte: it may be non-ASCII.
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let num = &s[..s.len() - unit.len_utf8()];
     let n: u32 = num.parse().map_err(|_| bad())?;
     let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
         _ => return Err(bad()),
     };
     n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(bad)
@@ -1107,6 +1112,7 @@ impl Config {
         if self.controllers.len() > u16::MAX as usize {
             return err("too many controllers".into());
         }
+        self.risk.validate(&self.instruments).map_err(ConfigError)?;
         Ok(())
     }
 

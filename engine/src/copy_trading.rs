@@ -72,7 +72,8 @@ pub enum RejectReasonCode {
     ZeroAmount,
     /// CLOSE for a side and instrument with no open copied position.
     NoPosition,
-    /// The engine is stopped, or (OPEN only) the controller is paused.
+    /// The engine is stopped or its kill switch engaged, or (OPEN only) the controller
+    /// is paused.
     Inactive,
 }
 

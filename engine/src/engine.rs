@@ -18,9 +18,12 @@ use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
+use crate::risk::Risk;
 use crate::signal::Signal;
 use crate::types::{ClientOrderId, Instrument, InstrumentId, Side};
 use std::collections::VecDeque;
+
+mod kill_switch;
 
 /// After a Stop, executors that make no progress for this long are forced to stop.
 const STOP_STALL_NS: u64 = 20_000_000_000;
@@ -133,6 +136,8 @@ pub struct Engine {
     pub stopped: bool,
     /// Candle series from `[[candles]]`.
     pub candles: Vec<CandleSeries>,
+    /// Pre-trade risk limits and the kill switch.
+    pub risk: Risk,
     next_order: u32,
     stop_ts: Option<u64>,
     last_progress_ts: u64,
@@ -234,6 +239,7 @@ impl Engine {
             stats: Stats::default(),
             stopped: false,
             candles,
+            risk: Risk::new(&config.risk, &config.instruments),
             next_order: 1,
             stop_ts: None,
             last_progress_ts: 0,
@@ -328,6 +334,7 @@ impl Engine {
                 portfolio: &mut self.portfolio,
                 out: &mut self.out,
                 next_order: &mut self.next_order,
+                risk: &mut self.risk,
             },
             &mut self.executors,
         )
@@ -528,8 +535,11 @@ impl Engine {
             let inst = self.instruments.get(s.instrument as usize);
             let available = inst.map_or(Dec::ZERO, |i| self.portfolio.balance(i.quote).available());
             let leverage = inst.map_or(1, |i| i.spec.leverage);
-            let inactive =
-                self.stopped || (self.paused[c] && s.action == crate::SignalAction::Open);
+            // A stopped engine or an engaged kill switch takes no signal; a paused
+            // controller still closes.
+            let inactive = self.stopped
+                || self.risk.killed()
+                || (self.paused[c] && s.action == crate::SignalAction::Open);
             let ControllerKind::CopyTrading(ct) = &mut self.controllers[c].kind else {
                 continue;
             };
@@ -793,6 +803,9 @@ impl Engine {
                     }
                 }
             }
+            Command::CreateExecutor { .. } if self.risk.killed() => {
+                self.alert(AlertCode::KillSwitchActive)
+            }
             Command::CreateExecutor { controller, config } => {
                 if !self.stopped {
                     let id = self.create_executor(controller, u16::MAX, config);
@@ -842,6 +855,7 @@ impl Engine {
                 field,
                 value,
             } => self.update_controller(controller, field, value),
+            Command::KillSwitch => self.kill_switch(),
         }
     }
 

@@ -8,8 +8,14 @@ use crate::types::{ClientOrderId, InstrumentId, OrderType, Side, TimeInForce};
 
 /// Journal schema version; bump on any change to these types.
 /// 2: [`Source::Signal`] and [`Event::Signal`] (copy trading).
-/// 3: [`Action::SignalDecision`] (what the copy-trading controller did with a signal).
+/// 3: [`Action::SignalDecision`] (what the copy-trading controller did with a signal),
+/// [`Command::KillSwitch`] and the risk [`AlertCode`]s (appended variants only, so
+/// version 2 journals still decode; see [`MIN_READ_SCHEMA_VERSION`]).
 pub const SCHEMA_VERSION: u32 = 3;
+
+/// Oldest journal schema this build still reads: every change since only appended
+/// enum variants, which leaves older records' bytes meaning what they meant.
+pub const MIN_READ_SCHEMA_VERSION: u32 = 2;
 
 /// Levels carried by one depth input; larger updates are split into chunks.
 pub const DEPTH_CHUNK: usize = 16;
@@ -363,6 +369,11 @@ pub enum Command {
         /// New value (seconds, counts and fractions are all decimals).
         value: Dec,
     },
+    /// Kill switch: cancel every open order, terminate every executor at once (no
+    /// closing orders), stop every controller, and refuse every later order with
+    /// [`AlertCode::KillSwitchActive`]. The session keeps running (reports still
+    /// arrive); nothing releases the switch (schema version 3).
+    KillSwitch,
 }
 
 /// Everything the engine can be told. Variants are stored inline (ring slots are
@@ -513,6 +524,24 @@ pub enum AlertCode {
     FieldNotUpdatable,
     /// A controller update's value is out of range for the field.
     InvalidFieldValue,
+    /// An order was not sent: its quantity is above `risk.max_order_qty`.
+    RiskOrderQty,
+    /// An order was not sent: its notional is above `risk.max_order_notional`.
+    RiskOrderNotional,
+    /// An order was not sent: the position could pass `risk.max_position`.
+    RiskPosition,
+    /// An order was not sent: `risk.max_open_orders` orders are live.
+    RiskOpenOrders,
+    /// An order was not sent: its price is outside `risk.price_band` around the mid.
+    RiskPriceBand,
+    /// An order was not sent: `risk.max_orders_per_second` orders left in the last
+    /// second of event time.
+    RiskOrderRate,
+    /// The kill switch was engaged: every open order canceled, every executor and
+    /// controller stopped.
+    KillSwitchEngaged,
+    /// An order or executor was refused: the kill switch is engaged.
+    KillSwitchActive,
 }
 
 /// Everything the engine can emit.

@@ -180,10 +180,38 @@ fn second(
 
 #[test]
 fn steady_state_allocates_nothing_per_input() {
+    let e = measure(CONFIG);
+    assert_eq!(e.risk.refused, [0; 7]);
+}
+
+/// Every risk limit set; the rate limit is tight enough to refuse orders (and journal
+/// alerts) every simulated second, the others are checked on every order.
+const RISK: &str = r#"
+[risk]
+max_order_qty = "1"
+max_order_notional = "100000"
+max_position = "50"
+max_open_orders = 64
+price_band = "0.01"
+max_orders_per_second = 3
+[risk.instruments.BTCUSDT]
+max_order_qty = "2"
+"#;
+
+#[test]
+fn risk_checks_and_refusals_allocate_nothing() {
+    let e = measure(&format!("{CONFIG}{RISK}"));
+    // Refused by the rate limit while measured (position checks walked the orders).
+    assert!(e.risk.refused[6] > 100, "refused {:?}", e.risk.refused);
+}
+
+/// Runs the warm-up and the measured steady state; asserts no allocation and real
+/// trading while measured. Returns the engine.
+fn measure(config: &str) -> Engine {
     let start = SessionStart {
         session_id: 1,
         seed: 1,
-        config: CONFIG.into(),
+        config: config.into(),
     };
     let mut e = Engine::new(&start).unwrap();
     let mut seq = 0;
@@ -245,4 +273,5 @@ fn steady_state_allocates_nothing_per_input() {
     );
     assert!(outputs > 1000);
     assert_eq!(allocs, 0, "allocations in steady state");
+    e
 }

@@ -175,6 +175,7 @@ impl Bench {
             portfolio: &mut self.eng.portfolio,
             out: &mut self.out,
             next_order: &mut self.next,
+            risk: &mut Default::default(),
         };
         f(&mut self.ex, &mut ctx);
         self.out.items.clone()

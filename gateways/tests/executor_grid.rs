@@ -587,6 +587,7 @@ fn position_hold_records_the_held_exposure() {
         portfolio: &mut portfolio,
         out: &mut out,
         next_order: &mut next,
+        risk: &mut Default::default(),
     };
     x.start(&mut ctx);
     let Action::Place(p) = ctx.out.items[0].action else {

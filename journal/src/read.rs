@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
-use kestrel_engine::{Input, Output, SCHEMA_VERSION};
+use kestrel_engine::{Input, Output, MIN_READ_SCHEMA_VERSION, SCHEMA_VERSION};
 use rkyv::util::AlignedVec;
 
 use crate::codec::{decode_input_with, decode_with, LatencyRecord};
@@ -34,7 +34,8 @@ impl JournalReader {
     /// # Errors
     ///
     /// [`JournalError::NotAJournal`] if `dir` is missing or has no `data.mdb`,
-    /// [`JournalError::SchemaMismatch`] if it was written with another schema version,
+    /// [`JournalError::SchemaMismatch`] if it was written with a schema version outside
+    /// [`MIN_READ_SCHEMA_VERSION`]`..=`[`SCHEMA_VERSION`],
     /// [`JournalError::Corrupt`] if LMDB finds the file invalid or a database or meta
     /// key is missing, and other LMDB or I/O errors.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -281,7 +282,9 @@ fn read_meta(env: &Env<WithoutTls>, db: MetaDb, dir: &Path) -> Result<Meta> {
     }
     // The schema first: with another version nothing else may be trusted.
     let schema_version: u32 = num(dir, KEY_SCHEMA, &get(KEY_SCHEMA)?)?;
-    if schema_version != SCHEMA_VERSION {
+    // Versions since MIN_READ_SCHEMA_VERSION only appended enum variants: older
+    // records decode unchanged.
+    if !(MIN_READ_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&schema_version) {
         return Err(JournalError::SchemaMismatch {
             found: schema_version,
             expected: SCHEMA_VERSION,

@@ -372,6 +372,34 @@ fn schema_mismatch_is_refused_with_a_clear_message() {
 }
 
 #[test]
+fn older_readable_schema_opens_and_newer_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    {
+        let mut w = JournalWriter::create(&dir, &meta(), &opts()).unwrap();
+        w.append(&[ticker(1)], &[], &[]).unwrap();
+    }
+    // Version 2 records (no kill switch, no risk alerts) decode unchanged.
+    put_meta_raw(&dir, "schema_version", b"2");
+    let r = JournalReader::open(&dir).unwrap();
+    assert_eq!(r.meta().schema_version, 2);
+    assert_eq!(r.inputs().unwrap(), vec![ticker(1)]);
+    drop(r);
+    let next = (SCHEMA_VERSION + 1).to_string();
+    put_meta_raw(&dir, "schema_version", next.as_bytes());
+    let e = JournalReader::open(&dir)
+        .err()
+        .expect("a newer schema must be refused");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "journal schema version {}, this build reads {SCHEMA_VERSION}",
+            SCHEMA_VERSION + 1
+        )
+    );
+}
+
+#[test]
 fn missing_or_malformed_meta_is_corrupt() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");

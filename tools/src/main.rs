@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod gateway_binance;
 mod import;
+mod operator;
 mod plot;
 mod runtime;
 
@@ -88,6 +89,12 @@ enum Cmd {
         /// log scale) into this SVG file.
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
+    },
+    /// Engage the kill switch of the session writing this journal: cancel every open
+    /// order, stop every executor and controller, refuse further orders.
+    KillSwitch {
+        /// Journal directory of the running session (its --journal).
+        dir: PathBuf,
     },
     /// Print the embedded default configuration.
     DefaultConfig,
@@ -252,6 +259,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Import(args) => {
             import::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::KillSwitch { dir } => {
+            let file = operator::request_kill(&dir)?;
+            println!(
+                "kill switch requested: {} (the session picks it up within {} ms)",
+                file.display(),
+                operator::POLL.as_millis()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DefaultConfig => {

@@ -376,6 +376,7 @@ pub fn run(
     let cores = rt.pin_cores.clone();
     let timer_ns = rt.timer_interval_ms * 1_000_000;
     let rate = cfg.feed.rate_per_sec;
+    let mut kill = crate::operator::KillWatch::new(&journal);
     let feed = {
         let cores = cores.clone();
         let halt = halt.clone();
@@ -389,6 +390,7 @@ pub fn run(
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
                 while !STOP.load(Ordering::Relaxed) && !halt.load(Ordering::Acquire) {
+                    kill.publish_if_requested(&mut feed_producer, last_ts, mono_ns());
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }

@@ -6,6 +6,7 @@ use crate::events::{Action, AlertCode, CloseType, Output, PlaceOrder, RunStatus}
 use crate::num::Dec;
 use crate::orders::{Order, OrderEvent, OrderManager};
 use crate::portfolio::Portfolio;
+use crate::risk::{OrderCheck, Risk, RiskLimit};
 use crate::types::{
     ClientOrderId, Instrument, InstrumentId, OrderType, PositionAction, Side, TimeInForce,
 };
@@ -87,6 +88,8 @@ pub struct Ctx<'a> {
     pub out: &'a mut Outbox,
     /// Counter of client order ids.
     pub next_order: &'a mut u32,
+    /// Pre-trade limits and the kill switch.
+    pub risk: &'a mut Risk,
 }
 
 /// Why an order was not sent.
@@ -98,6 +101,8 @@ pub enum PlaceError {
     InsufficientBalance,
     /// No price to value the order at.
     NoMarket,
+    /// A pre-trade risk limit, or the kill switch, refused it.
+    Risk(RiskLimit),
 }
 
 impl Ctx<'_> {
@@ -166,6 +171,7 @@ impl Ctx<'_> {
             });
             return Err(PlaceError::BelowMinimum);
         }
+        self.check_risk(instrument, side, value_px, qty, cid)?;
         let (asset, amount) = self
             .portfolio
             .required(inst, side, value_px, qty, position_action);
@@ -188,8 +194,48 @@ impl Ctx<'_> {
             position_action,
         };
         self.orders.insert(req, executor, self.now, amount);
+        self.risk.on_sent(self.now);
         self.out.push(Action::Place(req));
         Ok(cid)
+    }
+
+    /// Runs the pre-trade limits on an order about to be sent; a breach is journaled
+    /// as the limit's alert with the order id it would have had.
+    fn check_risk(
+        &mut self,
+        instrument: InstrumentId,
+        side: Side,
+        price: Dec,
+        qty: Dec,
+        cid: ClientOrderId,
+    ) -> Result<(), PlaceError> {
+        let i = instrument as usize;
+        let open_same_side = if self.risk.needs_open_qty(i) {
+            self.orders
+                .iter()
+                .filter(|o| o.req.instrument == instrument && o.req.side == side)
+                .fold(Dec::ZERO, |acc, o| acc + o.remaining())
+        } else {
+            Dec::ZERO
+        };
+        let check = OrderCheck {
+            instrument: i,
+            side,
+            price,
+            qty,
+            mid: self.books[i].mid(),
+            open_orders: self.orders.live(),
+        };
+        let net = self.portfolio.positions.get(i).map_or(Dec::ZERO, |p| p.net);
+        self.risk
+            .check(self.now, &check, net, open_same_side)
+            .map_err(|limit| {
+                self.out.push(Action::Alert {
+                    code: limit.alert(),
+                    cid,
+                });
+                PlaceError::Risk(limit)
+            })
     }
 
     /// Sends a cancel if the order is working and not already being cancelled.

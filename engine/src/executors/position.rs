@@ -694,6 +694,7 @@ mod tests {
             portfolio: &mut portfolio,
             out: &mut out,
             next_order: &mut next_order,
+            risk: &mut Default::default(),
         };
         let cfg = PositionConfig {
             entry_price: Some(d("100")),

@@ -220,7 +220,7 @@ impl TwapExecutor {
             }
             // Less than one minimum order left for this slot: nothing more to trade there.
             Err(PlaceError::BelowMinimum) => self.slots[i].filled = true,
-            Err(PlaceError::InsufficientBalance) => core.retries += 1,
+            Err(PlaceError::InsufficientBalance | PlaceError::Risk(_)) => core.retries += 1,
             Err(PlaceError::NoMarket) => {}
         }
     }

@@ -1,0 +1,118 @@
+//! Wrong configurations are refused with messages that name the key and the value.
+
+use kestrel_engine::config::Config;
+
+const INSTRUMENT: &str = r#"
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.001"
+"#;
+
+fn error(text: &str) -> String {
+    Config::from_toml(text)
+        .err()
+        .unwrap_or_else(|| panic!("accepted:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn wrong_configs_give_clear_messages() {
+    let exact = [
+        ("", "invalid config: at least one [[instruments]] entry is required"),
+        (
+            &format!("{INSTRUMENT}{INSTRUMENT}"),
+            "invalid config: instrument BTCUSDT is listed twice",
+        ),
+        (
+            &INSTRUMENT.replace("\"0.01\"", "\"0\""),
+            "invalid config: BTCUSDT: tick_size must be > 0",
+        ),
+        (
+            &format!("[runtime]\nring_size = 100\n{INSTRUMENT}"),
+            "invalid config: runtime.ring_size must be a power of two >= 64, got 100",
+        ),
+        (
+            &format!("[venue]\ntaker_fee = \"1.5\"\n{INSTRUMENT}"),
+            "invalid config: venue fee rate 1.5 must be in [0, 1)",
+        ),
+        (
+            &format!("[feed]\nkind = \"recorded\"\n{INSTRUMENT}"),
+            "invalid config: feed.kind = \"recorded\" needs feed.data",
+        ),
+        (
+            &format!("{INSTRUMENT}[[controllers]]\ntype = \"market_making\"\nid = \"mm\"\ninstrument = \"DOGEUSDT\"\n"),
+            "invalid config: controller mm: instrument DOGEUSDT is not in [[instruments]]",
+        ),
+        (
+            &format!("{INSTRUMENT}[[candles]]\ninstrument = \"BTCUSDT\"\ninterval = \"5x\"\n"),
+            "invalid config: interval \"5x\" is not a number followed by s, m, h, d or w",
+        ),
+        (
+            &format!("{INSTRUMENT}[risk]\nprice_band = \"2\"\n"),
+            "invalid config: risk.price_band must be a fraction in (0, 1) such as 0.05, got 2",
+        ),
+        (
+            &format!("{INSTRUMENT}[risk.instruments.ETHUSDT]\nmax_order_qty = \"1\"\n"),
+            "invalid config: risk.instruments.ETHUSDT: ETHUSDT is not in [[instruments]]",
+        ),
+    ];
+    for (text, want) in exact {
+        assert_eq!(error(text), want, "{text}");
+    }
+    // Parse errors carry the TOML position and name the key or the fix.
+    let parse = [
+        (
+            format!("{INSTRUMENT}[risk]\nmax_order_qty = 0.5\n"),
+            "write decimals as strings (\"0.5\")",
+        ),
+        (
+            format!("{INSTRUMENT}[risk]\nmax_ordr_qty = \"1\"\n"),
+            "unknown field `max_ordr_qty`",
+        ),
+        (
+            format!("[sesion]\nid = 1\n{INSTRUMENT}"),
+            "unknown field `sesion`",
+        ),
+        (
+            format!("{INSTRUMENT}[risk]\nmax_open_orders = -1\n"),
+            "max_open_orders",
+        ),
+    ];
+    for (text, want) in parse {
+        let e = error(&text);
+        assert!(
+            e.starts_with("invalid config: TOML parse error at line"),
+            "{e}"
+        );
+        assert!(e.contains(want), "{want:?} not in {e}");
+    }
+}
+
+/// Regression: an interval whose last character is not ASCII (`"1é"`) split a UTF-8
+/// character in two and panicked instead of being refused.
+#[test]
+fn non_ascii_interval_unit_is_refused_not_a_panic() {
+    for interval in ["1é", "é", "15€", "日"] {
+        assert_eq!(
+            kestrel_engine::config::interval_seconds(interval)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "invalid config: interval {interval:?} is not a number followed by s, m, h, d or w"
+            )
+        );
+        let text = format!(
+            "{INSTRUMENT}[[candles]]\ninstrument = \"BTCUSDT\"\ninterval = \"{interval}\"\n"
+        );
+        assert_eq!(
+            error(&text),
+            format!(
+                "invalid config: interval {interval:?} is not a number followed by s, m, h, d or w"
+            )
+        );
+    }
+    assert_eq!(kestrel_engine::config::interval_seconds("15m"), Ok(900));
+}
