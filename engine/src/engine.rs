@@ -467,12 +467,7 @@ impl Engine {
         if self.stopped || self.paused[c] || !self.controllers[c].base.due(self.now) {
             return;
         }
-        self.ctl.infos.clear();
-        for e in self.executors.iter() {
-            if e.core.controller as usize == c {
-                self.ctl.infos.push(ExecutorInfo::of(e, &self.books));
-            }
-        }
+        self.snapshot_executors(c);
         self.ctl.actions.clear();
         let view = ControllerView {
             now: self.now,
@@ -511,6 +506,16 @@ impl Engine {
         }
     }
 
+    /// Fills the scratch list with snapshots of controller `c`'s live executors.
+    fn snapshot_executors(&mut self, c: usize) {
+        self.ctl.infos.clear();
+        for e in self.executors.iter() {
+            if e.core.controller as usize == c {
+                self.ctl.infos.push(ExecutorInfo::of(e, &self.books));
+            }
+        }
+    }
+
     /// A copy-trading signal: the controller listening to its source decides, and the
     /// engine opens or stops the position executor; the decision is an output.
     fn on_signal(&mut self, s: &Signal) {
@@ -521,12 +526,7 @@ impl Engine {
             if ct.logic.source() != s.source {
                 continue;
             }
-            self.ctl.infos.clear();
-            for e in self.executors.iter() {
-                if e.core.controller as usize == c {
-                    self.ctl.infos.push(ExecutorInfo::of(e, &self.books));
-                }
-            }
+            self.snapshot_executors(c);
             let mid = self
                 .books
                 .get(s.instrument as usize)

@@ -380,22 +380,8 @@ pub fn latency(dir: &Path, plot: Option<&Path>) -> Result<String> {
     )?;
     let mut series = Vec::new();
     for (name, f) in STAGES {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
-            .map_err(|e| anyhow!("{e}"))?;
-        for r in &records {
-            h.saturating_record(f(r).max(1));
-        }
-        writeln!(
-            s,
-            "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            name,
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.9),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.value_at_quantile(0.9999),
-            h.max()
-        )?;
+        let h = histogram(records.iter().map(f))?;
+        percentile_row(&mut s, name, &h)?;
         if plot.is_some() {
             series.push(crate::plot::Series {
                 name: name.to_string(),
@@ -437,13 +423,12 @@ fn signal_to_order(
         }
         ControlFlow::Continue(())
     })?;
-    let mut h =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| anyhow!("{e}"))?;
-    for r in records {
-        if signal_seqs.binary_search(&r.cause_seq).is_ok() {
-            h.saturating_record(r.sent_ns.saturating_sub(r.recv_ns).max(1));
-        }
-    }
+    let h = histogram(
+        records
+            .iter()
+            .filter(|r| signal_seqs.binary_search(&r.cause_seq).is_ok())
+            .map(|r| r.sent_ns.saturating_sub(r.recv_ns)),
+    )?;
     let mut s = String::new();
     if !h.is_empty() {
         writeln!(
@@ -451,19 +436,34 @@ fn signal_to_order(
             "{} orders caused by copy-trading signals; nanoseconds",
             h.len()
         )?;
-        writeln!(
-            s,
-            "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "signal-to-order (recv -> sent)",
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.9),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.value_at_quantile(0.9999),
-            h.max()
-        )?;
+        percentile_row(&mut s, "signal-to-order (recv -> sent)", &h)?;
     }
     Ok(s)
+}
+
+/// A histogram of durations in ns (1 ns to an hour, 3 significant digits; 0 counts as 1).
+fn histogram(values: impl Iterator<Item = u64>) -> Result<Histogram<u64>> {
+    let mut h =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| anyhow!("{e}"))?;
+    for v in values {
+        h.saturating_record(v.max(1));
+    }
+    Ok(h)
+}
+
+/// One line of the percentile table: name, p50, p90, p99, p99.9, p99.99, max.
+fn percentile_row(s: &mut String, name: &str, h: &Histogram<u64>) -> std::fmt::Result {
+    writeln!(
+        s,
+        "{:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        name,
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.value_at_quantile(0.9999),
+        h.max()
+    )
 }
 
 /// The engine a journal leaves behind: its inputs replayed through a fresh engine.
