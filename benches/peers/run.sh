@@ -16,7 +16,8 @@
 # Peers come from the virtual environment --venv (default $PEERS_VENV, else
 # /work/peers-venv): python3 -m venv DIR && DIR/bin/pip install -r ../shared/peers/requirements.txt
 # A peer that cannot be imported is skipped with the reason; gen_data.py needs numpy
-# and pandas. --clock cpu compares CPU seconds of each process instead of wall time
+# and pandas. Kestrel is built with the `perf` profile (fat LTO, one codegen unit).
+# --clock cpu compares CPU seconds of each process instead of wall time
 # (use it when other work shares the machine). Set CARGO_TARGET_DIR as for cargo.
 set -euo pipefail
 
@@ -61,8 +62,8 @@ log="$tmp/log"
 say() { echo "$@" | tee -a "$log"; }
 load() { say "#! load_average $1: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
-(cd "$root" && cargo build --release -q -p kestrel-benches --bin peer-mm)
-kestrel="${CARGO_TARGET_DIR:-$root/target}/release/peer-mm"
+(cd "$root" && cargo build --profile perf -q -p kestrel-benches --bin peer-mm)
+kestrel="${CARGO_TARGET_DIR:-$root/target}/perf/peer-mm"
 [[ "$kestrel" = /* ]] || kestrel="$root/$kestrel"
 
 peer_ok() { # engine module -> 0 if importable, else prints a skip line

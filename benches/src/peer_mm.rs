@@ -18,17 +18,16 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use kestrel_engine::controllers::generic::{GenericSetup, Params};
-use kestrel_engine::controllers::{ControllerAction, ControllerView, GenericStrategy, Registry};
-use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
-use kestrel_engine::{Dec, Event, InstrumentId, PositionAction, SessionStart, Side};
+pub use kestrel_engine::controllers::quote_replace::QuoteReplace;
+use kestrel_engine::controllers::Registry;
+use kestrel_engine::{Event, SessionStart};
 use kestrel_feeds::csv::{CsvReader, Symbols};
 use kestrel_feeds::{DepthSync, FeedError};
 use kestrel_gateways::SimLoop;
 use kestrel_journal::{JournalOptions, JournalWriter, Meta};
 
 /// Name the strategy is registered under.
-pub const STRATEGY: &str = "quote_replace";
+pub const STRATEGY: &str = kestrel_engine::controllers::quote_replace::NAME;
 
 /// Inputs per journal append when a run journals (as `kestrel backtest`).
 const BATCH: usize = 4096;
@@ -37,103 +36,9 @@ const BATCH: usize = 4096;
 /// backtest` publishes timers.
 const TIMER_NS: u64 = 1_000_000_000;
 
-/// The peers' cancel/replace market maker (see the module docs).
-#[derive(Clone, Debug, PartialEq)]
-pub struct QuoteReplace {
-    /// Instrument quoted.
-    pub instrument: InstrumentId,
-    /// Its tick size.
-    pub tick: Dec,
-    /// Distance of each quote from the mid.
-    pub offset: Dec,
-    /// Base amount of each order.
-    pub qty: Dec,
-    /// Ticker updates of the book at the last step (a step with no new ticker does
-    /// nothing).
-    pub seen_tickers: u64,
-}
-
-impl QuoteReplace {
-    /// Builds it from `[controllers.params]`: `offset_ticks` (10), `qty` ("0.001").
-    ///
-    /// # Errors
-    /// Unknown parameters, `offset_ticks` 0, or `qty` not a positive multiple of the lot.
-    pub fn build(setup: &GenericSetup) -> Result<Box<dyn GenericStrategy>, String> {
-        let p = Params::new(setup.params, &["offset_ticks", "qty"])?;
-        let spec = &setup.instrument.spec;
-        let ticks = p.int("offset_ticks", 10)?;
-        if ticks == 0 || ticks > 1_000_000 {
-            return Err(format!("offset_ticks {ticks} must be in 1..=1000000"));
-        }
-        let qty = p.dec("qty", Dec(1_000_000))?;
-        if qty.raw() <= 0 || !qty.is_multiple_of(spec.lot_size) {
-            return Err(format!(
-                "qty {qty} must be a positive multiple of the lot size {}",
-                spec.lot_size
-            ));
-        }
-        Ok(Box::new(QuoteReplace {
-            instrument: setup.instrument.id,
-            tick: spec.tick_size,
-            offset: Dec(spec.tick_size.raw().saturating_mul(ticks as i64)),
-            qty,
-            seen_tickers: 0,
-        }))
-    }
-
-    /// `px` rounded to the nearest tick, halves up.
-    pub fn round_to_tick(&self, px: Dec) -> Dec {
-        let t = self.tick.raw();
-        Dec((px.raw() + t / 2).div_euclid(t) * t)
-    }
-
-    fn order(&self, side: Side, price: Dec) -> ControllerAction {
-        ControllerAction::Create {
-            level: side as u16,
-            config: ExecutorConfig::Order(OrderExecutorConfig {
-                instrument: self.instrument,
-                side,
-                amount: self.qty,
-                strategy: ExecutionStrategy::Limit,
-                price,
-                position_action: PositionAction::Open,
-            }),
-        }
-    }
-}
-
-impl GenericStrategy for QuoteReplace {
-    fn on_step(&mut self, view: &ControllerView, actions: &mut Vec<ControllerAction>) {
-        let Some(book) = view.ready_book(self.instrument) else {
-            return;
-        };
-        if book.ticker_updates == self.seen_tickers {
-            return;
-        }
-        self.seen_tickers = book.ticker_updates;
-        let Some(mid) = book.mid() else {
-            return;
-        };
-        for e in view.active() {
-            actions.push(ControllerAction::Stop {
-                executor: e.id,
-                keep_position: true,
-            });
-        }
-        let bid = self.round_to_tick(mid - self.offset);
-        let ask = self.round_to_tick(mid + self.offset);
-        if bid.raw() > 0 {
-            actions.push(self.order(Side::Buy, bid));
-        }
-        actions.push(self.order(Side::Sell, ask));
-    }
-}
-
-/// The built-in strategies plus [`QuoteReplace`].
+/// The built-in strategies (they include [`QuoteReplace`]).
 pub fn registry() -> Registry {
-    let mut r = Registry::builtin();
-    r.register(STRATEGY, QuoteReplace::build);
-    r
+    Registry::builtin()
 }
 
 /// What to run.
@@ -362,7 +267,7 @@ pub fn run(events: &[(u64, Event)], mode: Mode, journal: Option<&Path>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kestrel_engine::BookTicker;
+    use kestrel_engine::{BookTicker, Dec, Side};
 
     fn quote(bid: i64, ask: i64) -> Event {
         Event::BookTicker(BookTicker {

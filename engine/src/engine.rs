@@ -12,7 +12,9 @@ use crate::events::{
     Action, AlertCode, CloseType, Command, Event, ExecKind, Input, Output, RunStatus, SessionStart,
     SignalOutcome,
 };
-use crate::executors::{Ctx, Executor, ExecutorConfig, ExecutorCore, Outbox};
+use crate::executors::{
+    Ctx, ExecutionStrategy, Executor, ExecutorConfig, ExecutorCore, OrderExecutorConfig, Outbox,
+};
 use crate::market_data::{CandleSeries, MarketData};
 use crate::num::Dec;
 use crate::orders::{OrderEvent, OrderManager, TransitionError};
@@ -20,7 +22,7 @@ use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
 use crate::risk::Risk;
 use crate::signal::Signal;
-use crate::types::{ClientOrderId, Instrument, InstrumentId, Side};
+use crate::types::{ClientOrderId, Instrument, InstrumentId, PositionAction, Side};
 use std::collections::VecDeque;
 
 mod kill_switch;
@@ -49,14 +51,24 @@ pub struct Stats {
     pub alerts: u64,
 }
 
-/// Executors in a slab with stable, deterministic ids.
+/// Executor boxes made when the engine is built and kept for reuse: enough for the
+/// done list and the live executors of a typical session, so creating an executor
+/// allocates nothing (a session with more live executors allocates the extra boxes
+/// once, and keeps up to this many for reuse).
+const POOL_KEPT: usize = DONE_KEPT + 32;
+
+/// Executors in a slab with stable, deterministic ids. Each executor lives in a box
+/// that moves, pointer-sized, from its slot to the done list and back to a pool of
+/// reusable boxes once stored: terminating one copies no executor state.
 #[derive(Debug, Default)]
 pub struct Executors {
-    slots: Vec<Option<Executor>>,
+    slots: Vec<Option<Box<Executor>>>,
     free: Vec<u32>,
     next_id: u32,
     /// Terminated executors not stored yet, oldest first.
-    done: VecDeque<Executor>,
+    done: VecDeque<Box<Executor>>,
+    /// Boxes of stored executors, reused by the next ones created.
+    pool: Vec<Box<Executor>>,
 }
 
 impl Executors {
@@ -70,25 +82,73 @@ impl Executors {
 
     /// The live executor with this id.
     pub fn get(&self, id: u32) -> Option<&Executor> {
-        self.slot_of(id).and_then(|s| self.slots[s].as_ref())
+        self.slot_of(id).and_then(|s| self.slots[s].as_deref())
     }
 
     fn insert(&mut self, e: Executor) -> usize {
+        let boxed = match self.pool.pop() {
+            Some(mut b) => {
+                *b = e;
+                b
+            }
+            None => Box::new(e),
+        };
         match self.free.pop() {
             Some(s) => {
-                self.slots[s as usize] = Some(e);
+                self.slots[s as usize] = Some(boxed);
                 s as usize
             }
             None => {
-                self.slots.push(Some(e));
+                self.slots.push(Some(boxed));
                 self.slots.len() - 1
             }
         }
     }
 
+    /// A slab with [`POOL_KEPT`] executor boxes ready for reuse.
+    fn with_pool() -> Executors {
+        let blank = || {
+            Box::new(Executor {
+                core: ExecutorCore {
+                    id: 0,
+                    controller: 0,
+                    level: 0,
+                    status: RunStatus::Terminated,
+                    close_type: None,
+                    created_ts: 0,
+                    close_ts: 0,
+                    retries: 0,
+                },
+                kind: ExecutorConfig::Order(OrderExecutorConfig {
+                    instrument: 0,
+                    side: Side::Buy,
+                    amount: Dec::ZERO,
+                    strategy: ExecutionStrategy::Limit,
+                    price: Dec::ZERO,
+                    position_action: PositionAction::Open,
+                })
+                .build(),
+            })
+        };
+        Executors {
+            slots: Vec::with_capacity(256),
+            free: Vec::with_capacity(256),
+            next_id: 1,
+            done: VecDeque::with_capacity(DONE_KEPT + 1),
+            pool: (0..POOL_KEPT).map(|_| blank()).collect(),
+        }
+    }
+
+    /// Keeps the box of a stored executor for the next one created.
+    fn recycle(&mut self, b: Box<Executor>) {
+        if self.pool.len() < POOL_KEPT {
+            self.pool.push(b);
+        }
+    }
+
     /// Live executors in slot order.
     pub fn iter(&self) -> impl Iterator<Item = &Executor> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().map(|b| &**b)
     }
 
     /// Number of live executors.
@@ -98,7 +158,7 @@ impl Executors {
 
     /// Terminated executors not stored yet, oldest first.
     pub fn done(&self) -> impl Iterator<Item = &Executor> {
-        self.done.iter()
+        self.done.iter().map(|b| &**b)
     }
 }
 
@@ -227,12 +287,7 @@ impl Engine {
             instruments,
             orders: OrderManager::default(),
             portfolio,
-            executors: Executors {
-                slots: Vec::with_capacity(256),
-                free: Vec::with_capacity(256),
-                next_id: 1,
-                done: VecDeque::with_capacity(DONE_KEPT + 1),
-            },
+            executors: Executors::with_pool(),
             controllers,
             paused: vec![false; n],
             performance: vec![Performance::default(); n + 1],
@@ -677,10 +732,11 @@ impl Engine {
     }
 
     /// Folds a terminated executor into its controller's cached performance.
-    fn store(&mut self, e: Executor) {
+    fn store(&mut self, e: Box<Executor>) {
         if let Some(p) = self.performance.get_mut(e.core.controller as usize) {
             p.store(&e, &self.books);
         }
+        self.executors.recycle(e);
     }
 
     /// Hummingbot's StoreExecutorAction: a terminated executor is folded in and

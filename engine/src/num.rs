@@ -156,6 +156,20 @@ impl Dec {
     #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn mul(self, other: Dec) -> Dec {
+        // a·b/S = a_hi·b + trunc(a_lo·b/S) with a = a_hi·S + a_lo (Rust's / and %
+        // truncate, so both parts carry a's sign and the sum truncates like the whole):
+        // exact, with 64-bit products and constant divisions when nothing overflows;
+        // the 128-bit path (a library division) otherwise.
+        let (a, b) = if self.0.unsigned_abs() >= other.0.unsigned_abs() {
+            (self.0, other.0)
+        } else {
+            (other.0, self.0)
+        };
+        if let (Some(x), Some(y)) = ((a / SCALE).checked_mul(b), (a % SCALE).checked_mul(b)) {
+            if let Some(v) = x.checked_add(y / SCALE) {
+                return Dec(v);
+            }
+        }
         Dec(mul_div(self.0, other.0, SCALE))
     }
 
@@ -370,6 +384,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn mul_matches_the_128_bit_quotient(a in proptest::num::i64::ANY, b in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(Dec(a).mul(Dec(b)), Dec(mul_div(a, b, SCALE)));
+        }
+
+        #[test]
+        fn mul_matches_for_prices_and_sizes(a in -10i64.pow(15)..10i64.pow(15), b in -10i64.pow(12)..10i64.pow(12)) {
+            proptest::prop_assert_eq!(Dec(a).mul(Dec(b)), Dec(mul_div(a, b, SCALE)));
+        }
+
         #[test]
         fn display_parse_roundtrip(raw in (i64::MIN + 1)..=i64::MAX) {
             let d = Dec(raw);

@@ -7,7 +7,27 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 /// Deterministic hasher for lookups (maps are never iterated into outputs).
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<CidHasher>>;
+
+/// Multiplicative (Fibonacci) hash of a client order id: ids are a session prefix and
+/// a counter, so one multiply spreads them over the table, at a fraction of SipHash's
+/// cost; deterministic (no random keys).
+#[derive(Default)]
+struct CidHasher(u64);
+
+impl std::hash::Hasher for CidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// Where an order is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

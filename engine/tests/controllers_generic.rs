@@ -196,7 +196,7 @@ fn registered_strategy_runs_with_its_view() {
     let e = Engine::with_config(7, 1, cfg).err().unwrap();
     assert_eq!(
         e.0,
-        "controller mine: unknown generic strategy \"one_shot\"; registered: dip_buyer"
+        "controller mine: unknown generic strategy \"one_shot\"; registered: dip_buyer, quote_replace"
     );
     let with_params = format!("{BASE}{ONE_SHOT}[controllers.params]\nx = 1\n");
     let e = Engine::with_registry(7, 1, Config::from_toml(&with_params).unwrap(), &reg)

@@ -48,6 +48,8 @@ pub struct SimLoop {
     now: u64,
     reports: Vec<(u64, ExecReport)>,
     actions: Vec<Output>,
+    /// The input being applied (reused; see `apply_input`).
+    input: Input,
 }
 
 /// Requests the engine sent to the venue, by kind.
@@ -94,6 +96,7 @@ impl SimLoop {
             now: 0,
             reports: Vec::with_capacity(256),
             actions: Vec::with_capacity(256),
+            input: Input::default(),
         };
         l.apply(0, Source::Session, Event::SessionStart(start));
         Ok(l)
@@ -110,20 +113,25 @@ impl SimLoop {
     }
 
     fn apply(&mut self, ts: u64, source: Source, event: Event) {
+        self.input.event = event;
+        self.apply_input(ts, source);
+    }
+
+    /// Applies `self.input` (its event already set) with a fresh header. The input is
+    /// a reused slot: an execution report overwrites just its own bytes instead of
+    /// moving a whole `Event` (sized by its largest variant) on every report.
+    fn apply_input(&mut self, ts: u64, source: Source) {
         self.seq += 1;
         self.now = self.now.max(ts);
-        let input = Input {
-            header: Header {
-                seq: self.seq,
-                source,
-                ts,
-                venue_ts: 0,
-                recv_ns: 0,
-                publish_ns: 0,
-            },
-            event,
+        self.input.header = Header {
+            seq: self.seq,
+            source,
+            ts,
+            venue_ts: 0,
+            recv_ns: 0,
+            publish_ns: 0,
         };
-        let outs = self.engine.apply(&input);
+        let outs = self.engine.apply(&self.input);
         // Only requests go to the venue.
         self.actions.extend(
             outs.iter()
@@ -137,7 +145,7 @@ impl SimLoop {
         );
         if self.record {
             self.outputs.extend_from_slice(outs);
-            self.inputs.push(input);
+            self.inputs.push(self.input.clone());
         }
     }
 
@@ -148,9 +156,13 @@ impl SimLoop {
         }
         let mut reports = std::mem::take(&mut self.reports);
         for (ts, r) in &reports {
+            match &mut self.input.event {
+                Event::Exec(slot) => *slot = *r,
+                e => *e = Event::Exec(*r),
+            }
             // A report never goes back in time (a request can arrive in the past of
             // the engine only when the caller pushed out of order).
-            self.apply((*ts).max(self.now), Source::Venue, Event::Exec(*r));
+            self.apply_input((*ts).max(self.now), Source::Venue);
         }
         reports.clear();
         self.reports = reports;

@@ -5,7 +5,8 @@
 //! build the engine with [`Engine::with_registry`](crate::Engine::with_registry). A
 //! config selects it with `type = "generic"` and `strategy = "<name>"`. The built-in
 //! registry ([`Registry::builtin`], used by `Engine::new`) holds the example below,
-//! [`DipBuyer`] (`strategy = "dip_buyer"`).
+//! [`DipBuyer`] (`strategy = "dip_buyer"`), and the cancel/replace market maker
+//! [`QuoteReplace`](super::quote_replace::QuoteReplace) (`strategy = "quote_replace"`).
 //!
 //! Rules a strategy must keep so that replay reproduces it:
 //! - decide only from the [`ControllerView`] and its own state (no clock, no
@@ -35,7 +36,7 @@
 //!
 //! let mut registry = Registry::builtin();
 //! registry.register("idle", build);
-//! assert_eq!(registry.names().collect::<Vec<_>>(), ["dip_buyer", "idle"]);
+//! assert_eq!(registry.names().collect::<Vec<_>>(), ["dip_buyer", "quote_replace", "idle"]);
 //! ```
 
 use super::config::{barrier, TpOrderType};
@@ -97,10 +98,14 @@ impl Registry {
         }
     }
 
-    /// The strategies shipped with Kestrel: `dip_buyer`.
+    /// The strategies shipped with Kestrel: `dip_buyer` and `quote_replace`.
     pub fn builtin() -> Registry {
         let mut r = Registry::empty();
         r.register("dip_buyer", DipBuyer::build);
+        r.register(
+            super::quote_replace::NAME,
+            super::quote_replace::QuoteReplace::build,
+        );
         r
     }
 

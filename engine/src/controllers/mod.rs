@@ -30,6 +30,7 @@ pub mod directional;
 pub mod generic;
 pub mod indicators;
 pub mod market_making;
+pub mod quote_replace;
 pub mod xemm;
 
 use crate::book::Book;
@@ -342,8 +343,10 @@ pub struct ControllerBase {
     pub update_interval_ns: u64,
     /// Time of the last step that found its market ready.
     pub last_step: Option<u64>,
-    /// Recently closed executors, oldest first.
-    pub recent: Vec<ExecutorInfo>,
+    /// Closed executors, oldest first; the last [`RECENT_CLOSED`] are the recent ones
+    /// (see [`ControllerBase::recent`]). Holds up to twice that and drops the older
+    /// half at once, so closing an executor does not shift the list.
+    closed: Vec<ExecutorInfo>,
 }
 
 impl ControllerBase {
@@ -353,8 +356,21 @@ impl ControllerBase {
             instruments,
             update_interval_ns: interval.raw().max(0) as u64,
             last_step: None,
-            recent: Vec::with_capacity(RECENT_CLOSED),
+            closed: Vec::with_capacity(2 * RECENT_CLOSED),
         }
+    }
+
+    /// This controller's most recently closed executors, oldest first (at most
+    /// [`RECENT_CLOSED`]).
+    pub fn recent(&self) -> &[ExecutorInfo] {
+        &self.closed[self.closed.len().saturating_sub(RECENT_CLOSED)..]
+    }
+
+    fn push_closed(&mut self, info: ExecutorInfo) {
+        if self.closed.len() == 2 * RECENT_CLOSED {
+            self.closed.drain(..RECENT_CLOSED);
+        }
+        self.closed.push(info);
     }
 
     /// True if market data of `i` runs a step.
@@ -501,7 +517,7 @@ impl Controller {
     /// was ready (the step then counts against the update interval).
     pub fn step(&mut self, view: ControllerView<'_>, actions: &mut Vec<ControllerAction>) -> bool {
         let view = ControllerView {
-            closed: &self.base.recent,
+            closed: self.base.recent(),
             ..view
         };
         let ran = match &mut self.kind {
@@ -528,10 +544,7 @@ impl Controller {
 
     /// One of its executors terminated (called once, before it is dropped).
     pub fn on_closed(&mut self, info: ExecutorInfo) {
-        if self.base.recent.len() == RECENT_CLOSED {
-            self.base.recent.remove(0);
-        }
-        self.base.recent.push(info);
+        self.base.push_closed(info);
         match &mut self.kind {
             ControllerKind::MarketMaking(c) => c.on_closed(&info),
             ControllerKind::Directional(_) => {}
