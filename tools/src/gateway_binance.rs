@@ -146,6 +146,32 @@ pub fn connect(cfg: &Config) -> Result<BinanceGateway> {
     })
 }
 
+/// Reconciles a resumed session's working orders with the venue before any new
+/// input (see [`BinanceConnector::resume`]): returns the reports the journal lacks,
+/// in the order the venue gave them. Orders the venue does not know yet stay
+/// pending; the gateway loop's polls look again until their `recvWindow` passed.
+///
+/// # Errors
+/// A REST query that failed (nothing has been journaled for it).
+pub fn resume(
+    gw: &mut BinanceGateway,
+    live: &[crate::resume::LiveOrder],
+) -> Result<Vec<kestrel_engine::ExecReport>> {
+    let mut out = Vec::new();
+    let r = gw
+        .conn
+        .resume(live, &mut out)
+        .map_err(|e| anyhow!("cannot reconcile the resumed orders with Binance: {e}"))?;
+    if r.pending > 0 {
+        eprintln!(
+            "kestrel run: {} resumed order(s) not known to Binance yet; looking again until \
+             their recvWindow has passed",
+            r.pending
+        );
+    }
+    Ok(out.into_iter().map(|r| r.exec).collect())
+}
+
 /// What the gateway thread hands the Binance loop: its ends of the rings and the
 /// runtime's shared state.
 pub struct Links {

@@ -254,6 +254,12 @@ impl Source {
 /// against the simulated venue, or real orders when `venue.kind = "binance"`.
 /// `preload` commands (e.g. positions carried over from an earlier session) are
 /// published right after the session start, so they are journaled like any input.
+///
+/// When `journal` already holds a journal the session resumes it (see
+/// [`crate::resume`]): the engine is rebuilt by replay, the gateway reconciles the
+/// working orders with the venue (the differences are journaled `Venue` inputs after
+/// a `Session` input with `Event::None` that marks the resume), and the sequences
+/// continue; `preload` is then ignored.
 pub fn run(
     cfg: Config,
     journal: PathBuf,
@@ -267,12 +273,50 @@ pub fn run(
         seed: cfg.session.seed,
         config: config_text.clone(),
     };
-    let engine = Engine::new(&start).map_err(|e| anyhow!("{e}"))?;
-    // A real venue is connected (or refused) before anything is journaled.
-    let binance = match cfg.venue.kind {
+    let opts = JournalOptions {
+        fsync: cfg.runtime.fsync,
+        max_mib: cfg.runtime.journal_max_mib,
+    };
+    let resumed = if crate::resume::exists(&journal) {
+        Some(crate::resume::open(&journal, &cfg, &opts)?)
+    } else {
+        None
+    };
+    // A real venue is connected (or refused) before anything new is journaled.
+    let mut binance = match cfg.venue.kind {
         GatewayKind::Binance => Some(crate::gateway_binance::connect(&cfg)?),
         GatewayKind::Sim => None,
     };
+    // Reports for the resumed engine's working orders: (ts, report).
+    let mut reconciled: Vec<ExecReport> = Vec::new();
+    if let Some(r) = resumed.as_ref().filter(|r| r.inputs > 0) {
+        match binance.as_mut() {
+            Some(gw) => reconciled = crate::gateway_binance::resume(gw, &r.live)?,
+            // The simulated venue restarts empty: every working order is gone.
+            None => {
+                reconciled = r
+                    .live
+                    .iter()
+                    .map(|(p, venue_id, _, filled)| ExecReport {
+                        cid: p.cid,
+                        instrument: p.instrument,
+                        kind: ExecKind::Expired,
+                        venue_order_id: *venue_id,
+                        cum_qty: *filled,
+                        ..ExecReport::default()
+                    })
+                    .collect()
+            }
+        }
+        eprintln!(
+            "kestrel run: resumed {} after input {} ({} missing outputs journaled, {}              working orders reconciled, {} reports)",
+            journal.display(),
+            r.inputs,
+            r.missing_outputs,
+            r.live.len(),
+            reconciled.len()
+        );
+    }
     let mut source = Source::open(&cfg)?;
     let meta = Meta {
         schema_version: SCHEMA_VERSION,
@@ -290,12 +334,15 @@ pub fn run(
             .map_err(|e| anyhow!("controller {}: {e}", ct.id))?;
         signal_sources.push((ct.id.clone(), source));
     }
-    let opts = JournalOptions {
-        fsync: cfg.runtime.fsync,
-        max_mib: cfg.runtime.journal_max_mib,
+    let (engine, mut writer, first_seq) = match resumed {
+        Some(r) => (r.engine, r.writer, r.inputs),
+        None => (
+            Engine::new(&start).map_err(|e| anyhow!("{e}"))?,
+            JournalWriter::create(&journal, &meta, &opts)
+                .with_context(|| format!("cannot create journal {}", journal.display()))?,
+            0,
+        ),
     };
-    let mut writer = JournalWriter::create(&journal, &meta, &opts)
-        .with_context(|| format!("cannot create journal {}", journal.display()))?;
 
     let rt = cfg.runtime.clone();
     let size = rt.ring_size;
@@ -315,23 +362,54 @@ pub fn run(
     let (mut journal_out, obuilder) = obuilder.new_event_poller();
     let mut out_producer = obuilder.build();
 
-    let journaled = Arc::new(AtomicU64::new(0));
+    let journaled = Arc::new(AtomicU64::new(first_seq));
     // Set by the gateway on a fatal venue error: the feed stops the session.
     let halt = Arc::new(AtomicBool::new(false));
     let (lat_tx, lat_rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1024);
 
-    // Session start is input 1.
-    feed_producer.publish(|slot: &mut Input| {
-        slot.header = Header {
-            seq: 0,
-            source: kestrel_engine::Source::Session,
-            ts: 0, // engine time starts with the first market event
-            recv_ns: mono_ns(),
-            publish_ns: mono_ns(),
-            venue_ts: 0,
-        };
-        slot.event = Event::SessionStart(start.clone());
-    });
+    if first_seq > 0 {
+        // Resumed: a marker, then what reconcile found, at the engine's time.
+        let ts = engine.now;
+        feed_producer.publish(|slot: &mut Input| {
+            slot.header = Header {
+                seq: 0,
+                source: kestrel_engine::Source::Session,
+                ts,
+                recv_ns: mono_ns(),
+                publish_ns: mono_ns(),
+                venue_ts: 0,
+            };
+            slot.event = Event::None;
+        });
+        for r in reconciled {
+            feed_producer.publish(|slot: &mut Input| {
+                let now = mono_ns();
+                slot.header = Header {
+                    seq: 0,
+                    source: kestrel_engine::Source::Venue,
+                    ts,
+                    recv_ns: now,
+                    publish_ns: now,
+                    venue_ts: 0,
+                };
+                slot.event = Event::Exec(r);
+            });
+        }
+    } else {
+        // Session start is input 1.
+        feed_producer.publish(|slot: &mut Input| {
+            slot.header = Header {
+                seq: 0,
+                source: kestrel_engine::Source::Session,
+                ts: 0, // engine time starts with the first market event
+                recv_ns: mono_ns(),
+                publish_ns: mono_ns(),
+                venue_ts: 0,
+            };
+            slot.event = Event::SessionStart(start.clone());
+        });
+    }
+    let preload = if first_seq > 0 { Vec::new() } else { preload };
     for c in preload {
         feed_producer.publish(|slot: &mut Input| {
             slot.header = Header {
@@ -482,7 +560,7 @@ pub fn run(
             .spawn(move || -> Engine {
                 pin(&cores, 1);
                 let mut engine = engine;
-                let mut seq = 0u64;
+                let mut seq = first_seq;
                 let mut cur = Input::default();
                 let mut spins = 0;
                 loop {
@@ -531,7 +609,7 @@ pub fn run(
                 let mut lat: Vec<LatencyRecord> = Vec::with_capacity(4096);
                 let (mut n_in, mut n_out, mut n_lat) = (0u64, 0u64, 0u64);
                 let (mut in_done, mut out_done) = (false, false);
-                let mut seq = 0u64;
+                let mut seq = first_seq;
                 let mut spins = 0;
                 loop {
                     if !in_done {
@@ -735,6 +813,11 @@ pub fn run(
             })?
     };
 
+    // Readiness line (tests and operators wait for it).
+    eprintln!(
+        "kestrel run: running, journal {} (inputs continue after seq {first_seq})",
+        journal.display()
+    );
     let fed = feed.join().map_err(|_| anyhow!("feed thread panicked"))?;
     let engine = engine_thread
         .join()
