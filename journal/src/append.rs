@@ -210,34 +210,31 @@ fn open_env(dir: &Path, map_size: usize, fsync: bool) -> Result<Env<WithoutTls>>
 
 /// Creates the four databases in a new environment and commits `meta`.
 fn create_meta(env: &Env<WithoutTls>, dir: &Path, meta: &Meta) -> Result<()> {
-
-        let wtxn = env.write_txn()?;
-        let _ = env
-            .create_databases_and_commit(wtxn, |dbo, wtxn| -> Result<_, heed::Error> {
-                let inputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(INPUTS))?;
-                let outputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(OUTPUTS))?;
-                let latency = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(LATENCY))?;
-                let meta_db = dbo.create_database::<Str, Bytes>(wtxn, Some(META))?;
-                meta_db.put(wtxn, KEY_SCHEMA, meta.schema_version.to_string().as_bytes())?;
-                meta_db.put(wtxn, KEY_SESSION, meta.session_id.to_string().as_bytes())?;
-                meta_db.put(wtxn, KEY_SEED, meta.seed.to_string().as_bytes())?;
-                meta_db.put(wtxn, KEY_CONFIG, meta.config_toml.as_bytes())?;
-                meta_db.put(
-                    wtxn,
-                    KEY_CREATED,
-                    meta.created_unix_ns.to_string().as_bytes(),
-                )?;
-                Ok(CommitOrAbort::<_, ()>::Commit((
-                    inputs, outputs, latency, meta_db,
-                )))
-            })
-            .map_err(|e| map_lmdb(dir, e))?
-            .commit()
-            .ok_or_else(|| {
-                JournalError::Corrupt(format!("{}: meta not committed", dir.display()))
-            })?;
-        Ok(())
-    }
+    let wtxn = env.write_txn()?;
+    let _ = env
+        .create_databases_and_commit(wtxn, |dbo, wtxn| -> Result<_, heed::Error> {
+            let inputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(INPUTS))?;
+            let outputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(OUTPUTS))?;
+            let latency = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(LATENCY))?;
+            let meta_db = dbo.create_database::<Str, Bytes>(wtxn, Some(META))?;
+            meta_db.put(wtxn, KEY_SCHEMA, meta.schema_version.to_string().as_bytes())?;
+            meta_db.put(wtxn, KEY_SESSION, meta.session_id.to_string().as_bytes())?;
+            meta_db.put(wtxn, KEY_SEED, meta.seed.to_string().as_bytes())?;
+            meta_db.put(wtxn, KEY_CONFIG, meta.config_toml.as_bytes())?;
+            meta_db.put(
+                wtxn,
+                KEY_CREATED,
+                meta.created_unix_ns.to_string().as_bytes(),
+            )?;
+            Ok(CommitOrAbort::<_, ()>::Commit((
+                inputs, outputs, latency, meta_db,
+            )))
+        })
+        .map_err(|e| map_lmdb(dir, e))?
+        .commit()
+        .ok_or_else(|| JournalError::Corrupt(format!("{}: meta not committed", dir.display())))?;
+    Ok(())
+}
 
 impl JournalWriter {
     /// Appends a batch in one write transaction, committed (and fsynced when

@@ -93,8 +93,8 @@ pub fn run(a: PaperArgs) -> Result<()> {
         quote_balance: dec("quote-balance", &a.quote_balance)?,
         lifetime: Duration::from_secs(a.lifetime_s),
     };
-    let venue = PaperVenue::start(&key, secret.as_bytes(), cfg)
-        .context("cannot start the paper venue")?;
+    let venue =
+        PaperVenue::start(&key, secret.as_bytes(), cfg).context("cannot start the paper venue")?;
     let v = venue.venue();
     let line = format!(
         "{{\"rest_url\":\"http://{}\",\"ws_api_url\":\"{}\",\"user_stream_url\":\"{}\",\"market_url\":\"{}\"}}",

@@ -56,10 +56,14 @@ pub fn exists(dir: &Path) -> bool {
 /// # Errors
 /// The journal cannot be read, or its configuration does not parse.
 pub fn journal_config(dir: &Path) -> Result<Config> {
-    let reader = JournalReader::open(dir)
-        .with_context(|| format!("cannot resume {}", dir.display()))?;
-    Config::from_toml(&reader.meta().config_toml)
-        .map_err(|e| anyhow!("cannot resume {}: its configuration is invalid: {e}", dir.display()))
+    let reader =
+        JournalReader::open(dir).with_context(|| format!("cannot resume {}", dir.display()))?;
+    Config::from_toml(&reader.meta().config_toml).map_err(|e| {
+        anyhow!(
+            "cannot resume {}: its configuration is invalid: {e}",
+            dir.display()
+        )
+    })
 }
 
 /// Checks the rules on the run's configuration (see the module docs).
@@ -95,8 +99,8 @@ pub fn check_config(cfg: &Config, dir: &Path) -> Result<()> {
 pub fn open(dir: &Path, cfg: &Config, opts: &JournalOptions) -> Result<Resumed> {
     let fail = |why: String| anyhow!("cannot resume {}: {why}", dir.display());
     check_config(cfg, dir)?;
-    let reader = JournalReader::open(dir)
-        .with_context(|| format!("cannot resume {}", dir.display()))?;
+    let reader =
+        JournalReader::open(dir).with_context(|| format!("cannot resume {}", dir.display()))?;
     let meta = reader.meta().clone();
     if meta.schema_version != SCHEMA_VERSION {
         return Err(fail(format!(
@@ -202,8 +206,8 @@ pub fn open(dir: &Path, cfg: &Config, opts: &JournalOptions) -> Result<Resumed> 
         ));
     }
     drop(reader);
-    let (mut writer, _) =
-        JournalWriter::open(dir, opts).with_context(|| format!("cannot resume {}", dir.display()))?;
+    let (mut writer, _) = JournalWriter::open(dir, opts)
+        .with_context(|| format!("cannot resume {}", dir.display()))?;
     if writer.last_input_seq() != inputs {
         return Err(fail(format!(
             "its last input seq is {} but it holds {inputs} inputs",

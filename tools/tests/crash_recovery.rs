@@ -10,6 +10,7 @@
 //!
 //! `KESTREL_CRASH_KILLS` sets the number of kills (default 100).
 
+use kestrel_engine::{Event, Source};
 use kestrel_journal::{encode_input, JournalReader};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -311,7 +312,10 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         }
         if let Ok(Some(st)) = run.child.try_wait() {
             run.drain();
-            panic!("kill {k}: kestrel run exited by itself ({st}):\n{}", run.seen.join("\n"));
+            panic!(
+                "kill {k}: kestrel run exited by itself ({st}):\n{}",
+                run.seen.join("\n")
+            );
         }
         run.child.kill().unwrap(); // SIGKILL
         run.child.wait().unwrap();
@@ -327,9 +331,16 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
             .filter(|(a, b)| a == b)
             .count();
         lost += (before.len() - kept) as u64;
-        assert_eq!(kept, before.len(), "kill {k}: journaled inputs lost or changed");
+        assert_eq!(
+            kept,
+            before.len(),
+            "kill {k}: journaled inputs lost or changed"
+        );
         let dups = duplicates(&venue_state(&paper));
-        assert!(dups.is_empty(), "kill {k}: client order ids sent twice: {dups:?}");
+        assert!(
+            dups.is_empty(),
+            "kill {k}: client order ids sent twice: {dups:?}"
+        );
         before = after;
         survived += 1;
     }
@@ -384,6 +395,18 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
     let dups = duplicates(&state);
     let trades = state["trades"].as_array().unwrap().len();
     let ids = state["receivedClientOrderIds"].as_array().unwrap().len();
+    // Resume markers, and the reconcile reports journaled right after them.
+    let (mut resumes, mut reconciled) = (0u32, 0u32);
+    let inputs = JournalReader::open(&journal).unwrap().inputs().unwrap();
+    for (i, inp) in inputs.iter().enumerate() {
+        if inp.header.source == Source::Session && matches!(inp.event, Event::None) {
+            resumes += 1;
+            reconciled += inputs[i + 1..]
+                .iter()
+                .take_while(|n| n.header.source == Source::Venue)
+                .count() as u32;
+        }
+    }
     let verify = kestrel(&["replay", "--verify", journal.to_str().unwrap()])
         .output()
         .unwrap();
@@ -391,7 +414,8 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         "crash recovery: {survived}/{kills} kill points survived in {:.1} s, inputs lost \
          {lost}, duplicate client order ids {} (of {ids} received), venue trades {trades}, \
          final position engine {engine_pos} vs venue {venue_pos}, journal {} inputs {} \
-         outputs, open orders at the venue {}",
+         outputs, open orders at the venue {}, resumes {resumes} with {reconciled} \
+         reconcile reports",
         kill_time.as_secs_f64(),
         dups.len(),
         after.len(),
@@ -399,6 +423,7 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         state["openOrders"]
     );
     assert_eq!(survived, kills);
+    assert!(resumes > 0, "no kill left a journal to resume");
     assert_eq!(lost, 0);
     assert!(dups.is_empty(), "client order ids sent twice: {dups:?}");
     assert_eq!(
@@ -407,7 +432,10 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         "engine position vs venue position"
     );
     assert_eq!(state["openOrders"], 0, "orders left open at the venue");
-    assert!(trades > 0, "the venue filled nothing: the test exercised no fill");
+    assert!(
+        trades > 0,
+        "the venue filled nothing: the test exercised no fill"
+    );
     assert!(
         verify.status.success(),
         "replay --verify failed: {}",

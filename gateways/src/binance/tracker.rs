@@ -489,6 +489,40 @@ mod tests {
     }
 
     #[test]
+    fn seeded_order_reports_only_trades_beyond_the_engine() {
+        let mut t = OrderTracker::new();
+        let mut out = Vec::new();
+        // The engine has 1 of 3 filled (trade id unknown here) and the ack.
+        t.seed(&order(), 77, true, d("1"), 1_000);
+        t.apply(&upd(ExecType::New, None, "0"), &mut out);
+        t.apply(&upd(ExecType::Trade, Some(1), "1"), &mut out);
+        t.apply(&upd(ExecType::Trade, Some(2), "2"), &mut out);
+        t.apply(&upd(ExecType::Trade, Some(2), "2"), &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.kind, r.last_qty, r.cum_qty, r.leaves_qty))
+            .collect();
+        assert_eq!(got, vec![(ExecKind::Fill, d("2"), d("3"), Dec::ZERO)]);
+        assert_eq!(t.stats.after_terminal, 1);
+        // Unknown at the venue: never acked -> Rejected; acked -> Expired.
+        let mut o2 = order();
+        o2.cid = ClientOrderId(1 << 32 | 2);
+        let mut o3 = order();
+        o3.cid = ClientOrderId(1 << 32 | 3);
+        t.seed(&o2, 0, false, Dec::ZERO, 1_000);
+        t.seed(&o3, 90, true, Dec::ZERO, 1_000);
+        t.unknown_at_venue(o2.cid, &mut out);
+        t.unknown_at_venue(o3.cid, &mut out);
+        t.unknown_at_venue(o3.cid, &mut out);
+        let got: Vec<_> = out[1..].iter().map(|r| (r.cid, r.kind)).collect();
+        assert_eq!(
+            got,
+            vec![(o2.cid, ExecKind::Rejected), (o3.cid, ExecKind::Expired)]
+        );
+        assert_eq!(t.live().count(), 0);
+    }
+
+    #[test]
     fn rejects_and_cancel_rejects() {
         let mut t = OrderTracker::new();
         let mut out = Vec::new();
