@@ -622,7 +622,14 @@ fn open_appends_after_the_last_seqs_and_refuses_older_schemas() {
         assert_eq!((w.last_input_seq(), w.last_output_seq()), (4, 2));
         let e = w.append(&inputs[3..4], &[], &[]).unwrap_err();
         assert!(
-            matches!(e, JournalError::OutOfOrder { seq: 4, last: 4, .. }),
+            matches!(
+                e,
+                JournalError::OutOfOrder {
+                    seq: 4,
+                    last: 4,
+                    ..
+                }
+            ),
             "{e:?}"
         );
         w.append(&inputs[4..], &outputs[2..], &[]).unwrap();

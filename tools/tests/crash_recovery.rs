@@ -304,7 +304,7 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         // Half the kills land anywhere from spawn on (startup, replay, reconcile), half
         // 30-400 ms after the session is running (quoting, fills, cancels).
         let r = rand(&mut rng);
-        if r % 2 == 0 {
+        if r.is_multiple_of(2) {
             std::thread::sleep(Duration::from_millis(r / 2 % 300));
         } else {
             run.wait_ready();
@@ -440,5 +440,39 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         verify.status.success(),
         "replay --verify failed: {}",
         String::from_utf8_lossy(&verify.stdout)
+    );
+
+    // Refusals, each before anything is appended.
+    let refused = |cfg_text: &str| -> String {
+        std::fs::write(tmp.path().join("other.toml"), cfg_text).unwrap();
+        let o = kestrel(&[
+            "run",
+            tmp.path().join("other.toml").to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let text = config(&paper);
+    let e = refused(&text);
+    assert!(e.contains("its session ended with a Stop"), "{e}");
+    let e = refused(&text.replace("durability = \"sync\"", "durability = \"async\""));
+    assert!(
+        e.contains("resuming needs runtime.durability = \"sync\""),
+        "{e}"
+    );
+    let e = refused(&text.replace("seed = 5", "seed = 6"));
+    assert!(
+        e.contains("the configuration differs from the one the journal recorded")
+            && e.contains("journal `seed = 5`, given `seed = 6`"),
+        "{e}"
+    );
+    assert_eq!(
+        journal_digest(&journal).0,
+        after,
+        "a refusal appended inputs"
     );
 }
