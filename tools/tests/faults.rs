@@ -271,7 +271,7 @@ fn a_slow_journal_delays_sync_orders_only_and_loses_nothing() {
     assert!(asyn.len() >= 4, "{t}");
     // Async: orders do not wait for the journal.
     asyn.sort_unstable();
-    assert!(asyn[asyn.len() / 2] < DELAY_NS / 5, "{asyn:?}");
+    assert!(asyn[asyn.len() / 2] < DELAY_NS / 2, "{asyn:?}");
 }
 
 #[test]
@@ -468,7 +468,7 @@ total_amount_quote = "1000"
         .filter(|i| i.header.source == Source::Timer)
         .map(|i| i.header.ts)
         .collect();
-    assert!(timers[0] % 100_000_000 == 0, "{timers:?}");
+    assert!(timers[0].is_multiple_of(100_000_000), "{timers:?}");
     for w in timers.windows(2) {
         assert_eq!(w[1] - w[0], 100_000_000, "{timers:?}");
     }
