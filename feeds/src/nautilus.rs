@@ -593,8 +593,9 @@ mod tests {
         assert_eq!(decimal_text(&Decimal::from_i32(5, 9, 3)).unwrap(), "0.005");
         assert_eq!(decimal_text(&Decimal::from_i32(42, 9, 0)).unwrap(), "42");
         let max = Decimal::from_bytes(ByteArray::from(vec![0x7f; 16]), 38, 38);
-        assert_eq!(decimal_text(&max).unwrap().len(), 41); // "1." + 38 digits + 1
-                                                           // A crafted scale would have asked for a 2 GiB string of zeros.
+        // i128::MAX has 39 digits: "1." then 38 decimals.
+        assert_eq!(decimal_text(&max).unwrap().len(), 40);
+        // A crafted scale would have asked for a 2 GiB string of zeros.
         assert_eq!(
             decimal_text(&Decimal::from_i64(1, 18, i32::MAX)).unwrap_err(),
             "DECIMAL scale 2147483647 is outside 0..=38"
