@@ -28,7 +28,7 @@
 //! with every other latency stage. Secrets stay inside the connector; nothing here
 //! prints or journals them.
 
-use crate::clock::{mono_ns, unix_ns};
+use crate::clock::mono_ns;
 use crate::runtime::{idle, OutSlot};
 use anyhow::{anyhow, Result};
 use crossbeam_channel::Sender;
@@ -46,7 +46,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// After `Stopped`, how long the engine must send nothing before the gateway closes
 /// (once no order is live): room for follow-up orders a report may trigger.
@@ -62,9 +62,7 @@ pub struct RuntimeClock;
 
 impl Clock for RuntimeClock {
     fn wall_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        crate::clock::unix_ns() / 1_000_000
     }
     fn mono_ns(&self) -> u64 {
         mono_ns()
@@ -224,7 +222,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
         wait,
     } = links;
     // Event time of a report = its receive stamp on the live feed's clock.
-    let unix0 = unix_ns().saturating_sub(mono_ns());
+    let unix0 = crate::clock::epoch_ns();
     let mut reports: Vec<Report> = Vec::with_capacity(1024);
     let mut backlog: VecDeque<Report> = VecDeque::with_capacity(1024);
     let mut lat: Vec<LatencyRecord> = Vec::with_capacity(512);
@@ -248,10 +246,17 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                         let o = &slot.output;
                         match o.action {
                             Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. } => {
-                                if durability == Durability::Sync {
-                                    while journaled.load(Ordering::Acquire) < o.cause {
-                                        std::hint::spin_loop();
-                                    }
+                                if durability == Durability::Sync
+                                    && !crate::faults::wait_committed(&journaled, o.cause)
+                                    && !matches!(o.action, Action::Cancel { .. })
+                                {
+                                    // The journal failed first: never send an order
+                                    // whose cause is not durable.
+                                    eprintln!(
+                                        "error: output {} not sent: the journal failed before its cause was committed",
+                                        o.seq
+                                    );
+                                    continue;
                                 }
                                 match conn.on_action(&o.action) {
                                     Ok(Some(sent)) if matches!(o.action, Action::Place(_)) => lat

@@ -3,6 +3,7 @@
 mod backtest;
 mod clock;
 mod commands;
+mod faults;
 mod gateway_binance;
 mod import;
 mod operator;
