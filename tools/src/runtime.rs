@@ -719,6 +719,9 @@ pub fn run(
                     while let Ok(batch) = lat_rx.try_recv() {
                         lat.extend(batch);
                     }
+                    // Outputs whose cause this thread has not taken from the ring yet
+                    // wait too (the engine can be ahead of the journal).
+                    let cut = cut.min(seq);
                     let ni = inputs.partition_point(|i| i.header.seq <= cut);
                     let no = outputs.partition_point(|o| o.cause <= cut);
                     if ni == 0 && no == 0 && lat.is_empty() {
