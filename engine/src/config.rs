@@ -299,6 +299,11 @@ pub struct VenueConfig {
     /// time (fixed one-second windows, counted at arrival); the rest are rejected with
     /// `RateLimited`. 0: no limit. Cancels are never limited.
     pub max_orders_per_sec: u32,
+    /// Fault injection (tests, drills): the simulated venue rejects every order
+    /// placement with reason `Other` (a reject storm); cancels and modifies of live
+    /// orders work as usual. Omitted from the journaled config when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reject_all: bool,
     /// `[venue.binance]`: the Binance connector (used when `kind = "binance"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binance: Option<BinanceVenueConfig>,
@@ -315,6 +320,7 @@ impl Default for VenueConfig {
             taker_fee: Dec(400_000),
             queue_model: QueueModel::RiskAverse,
             max_orders_per_sec: 0,
+            reject_all: false,
         }
     }
 }
@@ -1024,6 +1030,9 @@ impl Config {
                 "runtime.ring_size must be a power of two >= 64, got {}",
                 self.runtime.ring_size
             ));
+        }
+        if self.runtime.journal_max_mib == 0 {
+            return err("runtime.journal_max_mib must be >= 1 (MiB)".into());
         }
         if self.runtime.timer_interval_ms == 0 {
             return err("runtime.timer_interval_ms must be > 0".into());

@@ -47,7 +47,7 @@ pub struct Stats {
     pub cancels: u64,
     /// Reject reports.
     pub rejects: u64,
-    /// Alerts emitted.
+    /// Alerts emitted, all codes (risk refusals included).
     pub alerts: u64,
 }
 
@@ -367,11 +367,18 @@ impl Engine {
             }
         }
         self.stats.outputs += self.out.items.len() as u64;
+        // Every alert counts, wherever it was raised (engine, executors' risk and
+        // balance refusals, controllers).
+        self.stats.alerts += self
+            .out
+            .items
+            .iter()
+            .filter(|o| matches!(o.action, Action::Alert { .. }))
+            .count() as u64;
         &self.out.items
     }
 
     fn alert(&mut self, code: AlertCode) {
-        self.stats.alerts += 1;
         self.out.push(Action::Alert {
             code,
             cid: Default::default(),
@@ -766,7 +773,6 @@ impl Engine {
                 // A cancel refused for an order that already finished is the normal
                 // end of a cancel/fill race, not an anomaly.
                 if r.kind != ExecKind::CancelRejected {
-                    self.stats.alerts += 1;
                     self.out.push(Action::Alert {
                         code: AlertCode::UnknownOrder,
                         cid: r.cid,
@@ -775,7 +781,6 @@ impl Engine {
                 return;
             }
             Err(TransitionError::Invalid) => {
-                self.stats.alerts += 1;
                 self.out.push(Action::Alert {
                     code: AlertCode::InvalidTransition,
                     cid: r.cid,

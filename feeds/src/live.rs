@@ -163,6 +163,29 @@ impl LiveFeed {
         seed: u64,
         mono_ns: fn() -> u64,
     ) -> Result<LiveFeed, WsError> {
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self::with_epoch(
+            venues,
+            symbols,
+            seed,
+            mono_ns,
+            unix_now.saturating_sub(mono_ns()),
+        )
+    }
+
+    /// [`new`](Self::new) with the event-time origin given: event time is
+    /// `epoch_ns + mono_ns()`, the wall clock read once by the caller, so every
+    /// thread stamping event time shares one origin and a later host clock jump
+    /// changes nothing.
+    pub fn with_epoch(
+        venues: &[VenueSpec],
+        symbols: &[(String, InstrumentId)],
+        seed: u64,
+        mono_ns: fn() -> u64,
+        epoch_ns: u64,
+    ) -> Result<LiveFeed, WsError> {
         let mut client = WsClient::new(WsConfig {
             seed,
             ..WsConfig::default()
@@ -192,10 +215,7 @@ impl LiveFeed {
                 snapshot_limit: v.snapshot_limit,
             });
         }
-        let unix_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let unix0 = unix_now.saturating_sub(mono_ns());
+        let unix0 = epoch_ns;
         Ok(LiveFeed {
             client,
             venues: vs,

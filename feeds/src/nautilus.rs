@@ -447,7 +447,10 @@ impl ParquetReader {
             Field::Double(v) => write!(self.text, "{v:.9}").ok(),
             Field::Float(v) => write!(self.text, "{v}").ok(),
             Field::Str(s) => write!(self.text, "{s}").ok(),
-            Field::Decimal(d) => write!(self.text, "{}", decimal_text(d)).ok(),
+            Field::Decimal(d) => match decimal_text(d) {
+                Ok(t) => write!(self.text, "{t}").ok(),
+                Err(reason) => return Err(self.malformed(format!("column {name:?}: {reason}"))),
+            },
             Field::Long(v) => write!(self.text, "{v}").ok(),
             Field::Int(v) => write!(self.text, "{v}").ok(),
             other => {
@@ -533,9 +536,29 @@ impl ParquetReader {
     }
 }
 
+/// Largest DECIMAL scale read: 38 digits is the most a 128-bit unscaled value holds
+/// (Parquet's own limit for 16-byte decimals), and far beyond Kestrel's 9.
+const MAX_DECIMAL_SCALE: i32 = 38;
+
 /// Decimal text of a Parquet DECIMAL (big-endian two's complement unscaled value).
-fn decimal_text(d: &parquet::data_type::Decimal) -> String {
+///
+/// # Errors
+/// An unscaled value wider than 128 bits, or a scale outside `0..=38` (a crafted file
+/// could otherwise ask for a string of billions of zeros).
+fn decimal_text(d: &parquet::data_type::Decimal) -> Result<String, String> {
     let bytes = d.data();
+    if bytes.len() > 16 {
+        return Err(format!(
+            "DECIMAL of {} bytes is wider than 128 bits",
+            bytes.len()
+        ));
+    }
+    if !(0..=MAX_DECIMAL_SCALE).contains(&d.scale()) {
+        return Err(format!(
+            "DECIMAL scale {} is outside 0..={MAX_DECIMAL_SCALE}",
+            d.scale()
+        ));
+    }
     let mut v: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         -1
     } else {
@@ -544,14 +567,47 @@ fn decimal_text(d: &parquet::data_type::Decimal) -> String {
     for &b in bytes {
         v = (v << 8) | b as i128;
     }
-    let scale = d.scale().max(0) as u32;
+    let scale = d.scale() as usize;
     let neg = v < 0;
     let digits = v.unsigned_abs().to_string();
-    let digits = format!("{digits:0>width$}", width = scale as usize + 1);
-    let (i, f) = digits.split_at(digits.len() - scale as usize);
-    format!(
+    let digits = format!("{digits:0>width$}", width = scale + 1);
+    let (i, f) = digits.split_at(digits.len() - scale);
+    Ok(format!(
         "{}{i}{}{f}",
         if neg { "-" } else { "" },
         if scale > 0 { "." } else { "" }
-    )
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal_text;
+    use parquet::data_type::{ByteArray, Decimal};
+
+    #[test]
+    fn decimal_text_reads_scaled_values_and_bounds_the_scale() {
+        assert_eq!(
+            decimal_text(&Decimal::from_i64(-6_000_012, 18, 2)).unwrap(),
+            "-60000.12"
+        );
+        assert_eq!(decimal_text(&Decimal::from_i32(5, 9, 3)).unwrap(), "0.005");
+        assert_eq!(decimal_text(&Decimal::from_i32(42, 9, 0)).unwrap(), "42");
+        let max = Decimal::from_bytes(ByteArray::from(vec![0x7f; 16]), 38, 38);
+        // i128::MAX has 39 digits: "1." then 38 decimals.
+        assert_eq!(decimal_text(&max).unwrap().len(), 40);
+        // A crafted scale would have asked for a 2 GiB string of zeros.
+        assert_eq!(
+            decimal_text(&Decimal::from_i64(1, 18, i32::MAX)).unwrap_err(),
+            "DECIMAL scale 2147483647 is outside 0..=38"
+        );
+        assert_eq!(
+            decimal_text(&Decimal::from_i64(1, 18, -3)).unwrap_err(),
+            "DECIMAL scale -3 is outside 0..=38"
+        );
+        let wide = Decimal::from_bytes(ByteArray::from(vec![1; 17]), 38, 2);
+        assert_eq!(
+            decimal_text(&wide).unwrap_err(),
+            "DECIMAL of 17 bytes is wider than 128 bits"
+        );
+    }
 }

@@ -51,6 +51,8 @@
 //!   limit is `Rejected` with `RateLimited`; a modify beyond it is `CancelRejected`
 //!   with `RateLimited` and the order keeps working unchanged. Cancels are never
 //!   limited. Refused requests do not count.
+//! - Reject storm (`reject_all`, fault injection): every place is `Rejected` with
+//!   `Other` when it reaches the matching engine, before the rate limit counts it.
 //! - Post-only (`LimitMaker`) orders that would cross the venue's book on arrival are
 //!   `Rejected` with `WouldTake`.
 //! - Accepted orders get venue order ids 1, 2, …; `Rejected` and `CancelRejected`
@@ -355,6 +357,8 @@ pub struct SimVenue {
     queue_model: QueueModel,
     /// New orders admitted per one-second window; 0: unlimited.
     max_orders_per_sec: u32,
+    /// Fault injection: every new order is rejected (`VenueConfig::reject_all`).
+    reject_all: bool,
     /// Current rate-limit window (`ts / 1e9`) and orders admitted in it.
     rate_window: u64,
     rate_count: u32,
@@ -417,6 +421,7 @@ impl SimVenue {
             lock_rate: maker_fee.max(taker_fee),
             queue_model: cfg.queue_model,
             max_orders_per_sec: cfg.max_orders_per_sec,
+            reject_all: cfg.reject_all,
             rate_window: 0,
             rate_count: 0,
             books: vec![Book::new(); insts.len()],
@@ -522,7 +527,9 @@ impl SimVenue {
     fn process(&mut self, ts: u64, action: &Action, out: &mut Vec<(u64, ExecReport)>) {
         match action {
             Action::Place(p) => {
-                if self.admit(ts) {
+                if self.reject_all {
+                    out.push((ts, Self::reject(p, RejectReason::Other)));
+                } else if self.admit(ts) {
                     self.place(ts, p, out);
                 } else {
                     out.push((ts, Self::reject(p, RejectReason::RateLimited)));

@@ -10,7 +10,7 @@ use crate::codec::{encode_input_into, encode_into, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
     map_lmdb, Bytes, Meta, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG, KEY_CREATED,
-    KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, MAX_DBS, META, OUTPUTS,
+    KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, LOCK_FILE, MAX_DBS, META, OUTPUTS,
 };
 
 /// How a journal is written.
@@ -73,72 +73,170 @@ impl JournalWriter {
                 expected: SCHEMA_VERSION,
             });
         }
-        if opts.max_mib == 0 {
-            return Err(JournalError::InvalidOptions("max_mib must be at least 1"));
-        }
-        let map_size = opts
-            .max_mib
-            .checked_mul(1 << 20)
-            .ok_or(JournalError::InvalidOptions(
-                "max_mib too large for this platform",
-            ))?;
+        let map_size = map_size(opts)?;
         if dir.join(DATA_FILE).try_exists()? {
             return Err(JournalError::AlreadyExists(dir.to_path_buf()));
         }
         create_private_dir(dir)?;
-
-        let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(map_size).max_dbs(MAX_DBS);
-        if !opts.fsync {
-            // SAFETY: NO_SYNC only drops durability against host crashes (documented on
-            // `JournalOptions::fsync`); LMDB stays consistent.
-            unsafe { options.flags(EnvFlags::NO_SYNC) };
+        // The journal is built in a sibling directory and its files moved into place
+        // once its meta is committed, so a crash during creation never leaves a journal
+        // without meta behind.
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "journal".into());
+        let tmp = dir.with_file_name(format!(".{name}.creating"));
+        if tmp.try_exists()? {
+            // Left by a crash during an earlier creation: never a complete journal.
+            std::fs::remove_dir_all(&tmp)?;
         }
-        // SAFETY: the directory is ours (new journal, owner-only); nothing else in this
-        // process maps it (heed refuses a second open) and the journal is never
-        // modified by other means while open.
-        let env = unsafe { options.open(dir) }.map_err(|e| map_lmdb(dir, e))?;
+        create_private_dir(&tmp)?;
+        {
+            let env = open_env(&tmp, map_size, opts.fsync)?;
+            create_meta(&env, &tmp, meta)?;
+            env.prepare_for_closing().wait();
+        }
+        // data.mdb last: its presence makes `dir` a journal.
+        std::fs::rename(tmp.join(LOCK_FILE), dir.join(LOCK_FILE))?;
+        std::fs::rename(tmp.join(DATA_FILE), dir.join(DATA_FILE))?;
+        std::fs::remove_dir(&tmp)?;
+        JournalWriter::open_env_at(dir, opts, map_size).map(|(w, _)| w)
+    }
 
-        let wtxn = env.write_txn()?;
-        let (inputs, outputs, latency, _meta) = env
-            .create_databases_and_commit(wtxn, |dbo, wtxn| -> Result<_, heed::Error> {
-                let inputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(INPUTS))?;
-                let outputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(OUTPUTS))?;
-                let latency = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(LATENCY))?;
-                let meta_db = dbo.create_database::<Str, Bytes>(wtxn, Some(META))?;
-                meta_db.put(wtxn, KEY_SCHEMA, meta.schema_version.to_string().as_bytes())?;
-                meta_db.put(wtxn, KEY_SESSION, meta.session_id.to_string().as_bytes())?;
-                meta_db.put(wtxn, KEY_SEED, meta.seed.to_string().as_bytes())?;
-                meta_db.put(wtxn, KEY_CONFIG, meta.config_toml.as_bytes())?;
-                meta_db.put(
-                    wtxn,
-                    KEY_CREATED,
-                    meta.created_unix_ns.to_string().as_bytes(),
-                )?;
+    /// Opens the journal in `dir` to append to it (a resumed session): the next input
+    /// and output seqs must be above the last ones stored
+    /// ([`last_input_seq`](Self::last_input_seq), [`last_output_seq`](Self::last_output_seq)).
+    /// Returns the writer and the journal's meta.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::NotAJournal`] without `data.mdb`, [`JournalError::SchemaMismatch`]
+    /// unless it was written with this build's [`SCHEMA_VERSION`] (records of two
+    /// versions are never mixed in one journal), [`JournalError::InvalidOptions`] as
+    /// for [`create`](Self::create), [`JournalError::Corrupt`] for a missing database or
+    /// meta key, and LMDB or I/O errors.
+    pub fn open(dir: &Path, opts: &JournalOptions) -> Result<(Self, Meta)> {
+        if !dir.join(DATA_FILE).is_file() {
+            return Err(JournalError::NotAJournal(dir.to_path_buf()));
+        }
+        let map_size = map_size(opts)?;
+        JournalWriter::open_env_at(dir, opts, map_size)
+    }
+
+    /// Opens the existing environment in `dir` and its databases.
+    fn open_env_at(dir: &Path, opts: &JournalOptions, map_size: usize) -> Result<(Self, Meta)> {
+        let env = open_env(dir, map_size, opts.fsync)?;
+        let missing = |name: &str| {
+            JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()))
+        };
+        let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
+        let (inputs, outputs, latency, meta_db) = env
+            .open_databases_and_commit(rtxn, |dbo, rtxn| -> Result<_, heed::Error> {
+                let inputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(INPUTS))?;
+                let outputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(OUTPUTS))?;
+                let latency = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(LATENCY))?;
+                let meta = dbo.open_database::<Str, Bytes>(rtxn, Some(META))?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
-                    inputs, outputs, latency, meta_db,
+                    inputs, outputs, latency, meta,
                 )))
             })
             .map_err(|e| map_lmdb(dir, e))?
             .commit()
-            .ok_or_else(|| {
-                JournalError::Corrupt(format!("{}: meta not committed", dir.display()))
-            })?;
-
-        Ok(JournalWriter {
-            env,
-            dir: dir.to_path_buf(),
-            max_mib: opts.max_mib,
-            inputs,
-            outputs,
-            latency,
-            last_input: None,
-            last_output: None,
-            buf: AlignedVec::new(),
-            levels: Vec::new(),
-        })
+            .ok_or_else(|| missing(META))?;
+        let inputs = inputs.ok_or_else(|| missing(INPUTS))?;
+        let outputs = outputs.ok_or_else(|| missing(OUTPUTS))?;
+        let latency = latency.ok_or_else(|| missing(LATENCY))?;
+        let meta = crate::read::read_meta(&env, meta_db.ok_or_else(|| missing(META))?, dir)?;
+        if meta.schema_version != SCHEMA_VERSION {
+            return Err(JournalError::SchemaMismatch {
+                found: meta.schema_version,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        let (last_input, last_output) = {
+            let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
+            let last = |db: SeqDb| -> Result<Option<u64>> {
+                Ok(db
+                    .last(&rtxn)
+                    .map_err(|e| map_lmdb(dir, e))?
+                    .map(|(k, _)| k))
+            };
+            (last(inputs)?, last(outputs)?)
+        };
+        Ok((
+            JournalWriter {
+                env,
+                dir: dir.to_path_buf(),
+                max_mib: opts.max_mib,
+                inputs,
+                outputs,
+                latency,
+                last_input,
+                last_output,
+                buf: AlignedVec::new(),
+                levels: Vec::new(),
+            },
+            meta,
+        ))
     }
+}
 
+/// The LMDB map size `opts` asks for.
+fn map_size(opts: &JournalOptions) -> Result<usize> {
+    if opts.max_mib == 0 {
+        return Err(JournalError::InvalidOptions("max_mib must be at least 1"));
+    }
+    opts.max_mib
+        .checked_mul(1 << 20)
+        .ok_or(JournalError::InvalidOptions(
+            "max_mib too large for this platform",
+        ))
+}
+
+/// Opens (creating the files if needed) the LMDB environment in `dir`.
+fn open_env(dir: &Path, map_size: usize, fsync: bool) -> Result<Env<WithoutTls>> {
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(map_size).max_dbs(MAX_DBS);
+    if !fsync {
+        // SAFETY: NO_SYNC only drops durability against host crashes (documented on
+        // `JournalOptions::fsync`); LMDB stays consistent.
+        unsafe { options.flags(EnvFlags::NO_SYNC) };
+    }
+    // SAFETY: the directory is ours (owner-only journal); nothing else in this
+    // process maps it (heed refuses a second open) and the journal is never
+    // modified by other means while open.
+    unsafe { options.open(dir) }.map_err(|e| map_lmdb(dir, e))
+}
+
+/// Creates the four databases in a new environment and commits `meta`.
+fn create_meta(env: &Env<WithoutTls>, dir: &Path, meta: &Meta) -> Result<()> {
+    let wtxn = env.write_txn()?;
+    let _ = env
+        .create_databases_and_commit(wtxn, |dbo, wtxn| -> Result<_, heed::Error> {
+            let inputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(INPUTS))?;
+            let outputs = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(OUTPUTS))?;
+            let latency = dbo.create_database::<SeqKey, Bytes>(wtxn, Some(LATENCY))?;
+            let meta_db = dbo.create_database::<Str, Bytes>(wtxn, Some(META))?;
+            meta_db.put(wtxn, KEY_SCHEMA, meta.schema_version.to_string().as_bytes())?;
+            meta_db.put(wtxn, KEY_SESSION, meta.session_id.to_string().as_bytes())?;
+            meta_db.put(wtxn, KEY_SEED, meta.seed.to_string().as_bytes())?;
+            meta_db.put(wtxn, KEY_CONFIG, meta.config_toml.as_bytes())?;
+            meta_db.put(
+                wtxn,
+                KEY_CREATED,
+                meta.created_unix_ns.to_string().as_bytes(),
+            )?;
+            Ok(CommitOrAbort::<_, ()>::Commit((
+                inputs, outputs, latency, meta_db,
+            )))
+        })
+        .map_err(|e| map_lmdb(dir, e))?
+        .commit()
+        .ok_or_else(|| JournalError::Corrupt(format!("{}: meta not committed", dir.display())))?;
+    Ok(())
+}
+
+impl JournalWriter {
     /// Appends a batch in one write transaction, committed (and fsynced when
     /// `fsync` is on) before it returns. Every record is stored as given (inputs in their
     /// compact stored form, see [`crate::encode_input`]), keyed by

@@ -44,7 +44,11 @@ pub enum JournalError {
         last: u64,
     },
     /// The journal reached its map size; nothing of the failed batch was committed.
-    #[error("journal {} is full ({max_mib} MiB); raise max_mib", .dir.display())]
+    #[error(
+        "journal full: map size {max_mib} MiB of {} reached; nothing of the failed batch \
+         was written (raise the map size: [runtime] journal_max_mib)",
+        .dir.display()
+    )]
     Full {
         /// Journal directory.
         dir: PathBuf,

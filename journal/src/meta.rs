@@ -32,6 +32,8 @@ pub(crate) const KEY_CREATED: &str = "created_unix_ns";
 
 /// LMDB's data file; its presence makes a directory a journal.
 pub(crate) const DATA_FILE: &str = "data.mdb";
+/// LMDB's lock file.
+pub(crate) const LOCK_FILE: &str = "lock.mdb";
 
 /// What a journal records about its session, stored in the `meta` database.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

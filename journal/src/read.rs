@@ -259,7 +259,7 @@ impl JournalReader {
     }
 }
 
-fn read_meta(env: &Env<WithoutTls>, db: MetaDb, dir: &Path) -> Result<Meta> {
+pub(crate) fn read_meta(env: &Env<WithoutTls>, db: MetaDb, dir: &Path) -> Result<Meta> {
     let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
     let get = |key: &str| -> Result<String> {
         let bytes = db

@@ -603,3 +603,52 @@ fn fsync_on_round_trips() {
     assert_eq!(r.inputs().unwrap(), vec![ticker(1)]);
     assert_eq!(r.latency().unwrap(), vec![latency(1)]);
 }
+
+#[test]
+fn open_appends_after_the_last_seqs_and_refuses_older_schemas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("resumed");
+    let inputs = mixed_inputs();
+    let outputs = mixed_outputs();
+    {
+        let mut w = JournalWriter::create(&dir, &meta(), &opts()).unwrap();
+        w.append(&inputs[..4], &outputs[..2], &[]).unwrap();
+    }
+    // Created atomically: no staging directory is left next to the journal.
+    assert!(!tmp.path().join(".resumed.creating").exists());
+    {
+        let (mut w, m) = JournalWriter::open(&dir, &opts()).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!((w.last_input_seq(), w.last_output_seq()), (4, 2));
+        let e = w.append(&inputs[3..4], &[], &[]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                JournalError::OutOfOrder {
+                    seq: 4,
+                    last: 4,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        w.append(&inputs[4..], &outputs[2..], &[]).unwrap();
+    }
+    let r = JournalReader::open(&dir).unwrap();
+    assert_eq!(r.inputs().unwrap(), inputs);
+    assert_eq!(r.outputs().unwrap(), outputs);
+    drop(r);
+
+    let e = JournalWriter::open(&tmp.path().join("none"), &opts())
+        .err()
+        .expect("no journal there");
+    assert!(matches!(e, JournalError::NotAJournal(_)), "{e:?}");
+    put_meta_raw(&dir, "schema_version", b"2");
+    let e = JournalWriter::open(&dir, &opts())
+        .err()
+        .expect("an older schema is read, never appended to");
+    assert!(
+        matches!(e, JournalError::SchemaMismatch { found: 2, .. }),
+        "{e:?}"
+    );
+}

@@ -28,7 +28,7 @@
 //! with every other latency stage. Secrets stay inside the connector; nothing here
 //! prints or journals them.
 
-use crate::clock::{mono_ns, unix_ns};
+use crate::clock::mono_ns;
 use crate::runtime::{idle, OutSlot};
 use anyhow::{anyhow, Result};
 use crossbeam_channel::Sender;
@@ -46,7 +46,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// After `Stopped`, how long the engine must send nothing before the gateway closes
 /// (once no order is live): room for follow-up orders a report may trigger.
@@ -62,9 +62,7 @@ pub struct RuntimeClock;
 
 impl Clock for RuntimeClock {
     fn wall_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        crate::clock::unix_ns() / 1_000_000
     }
     fn mono_ns(&self) -> u64 {
         mono_ns()
@@ -146,6 +144,32 @@ pub fn connect(cfg: &Config) -> Result<BinanceGateway> {
     })
 }
 
+/// Reconciles a resumed session's working orders with the venue before any new
+/// input (see [`BinanceConnector::resume`]): returns the reports the journal lacks,
+/// in the order the venue gave them. Orders the venue does not know yet stay
+/// pending; the gateway loop's polls look again until their `recvWindow` passed.
+///
+/// # Errors
+/// A REST query that failed (nothing has been journaled for it).
+pub fn resume(
+    gw: &mut BinanceGateway,
+    live: &[crate::resume::LiveOrder],
+) -> Result<Vec<kestrel_engine::ExecReport>> {
+    let mut out = Vec::new();
+    let r = gw
+        .conn
+        .resume(live, &mut out)
+        .map_err(|e| anyhow!("cannot reconcile the resumed orders with Binance: {e}"))?;
+    if r.pending > 0 {
+        eprintln!(
+            "kestrel run: {} resumed order(s) not known to Binance yet; looking again until \
+             their recvWindow has passed",
+            r.pending
+        );
+    }
+    Ok(out.into_iter().map(|r| r.exec).collect())
+}
+
 /// What the gateway thread hands the Binance loop: its ends of the rings and the
 /// runtime's shared state.
 pub struct Links {
@@ -198,7 +222,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
         wait,
     } = links;
     // Event time of a report = its receive stamp on the live feed's clock.
-    let unix0 = unix_ns().saturating_sub(mono_ns());
+    let unix0 = crate::clock::epoch_ns();
     let mut reports: Vec<Report> = Vec::with_capacity(1024);
     let mut backlog: VecDeque<Report> = VecDeque::with_capacity(1024);
     let mut lat: Vec<LatencyRecord> = Vec::with_capacity(512);
@@ -222,10 +246,17 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                         let o = &slot.output;
                         match o.action {
                             Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. } => {
-                                if durability == Durability::Sync {
-                                    while journaled.load(Ordering::Acquire) < o.cause {
-                                        std::hint::spin_loop();
-                                    }
+                                if durability == Durability::Sync
+                                    && !crate::faults::wait_committed(&journaled, o.cause)
+                                    && !matches!(o.action, Action::Cancel { .. })
+                                {
+                                    // The journal failed first: never send an order
+                                    // whose cause is not durable.
+                                    eprintln!(
+                                        "error: output {} not sent: the journal failed before its cause was committed",
+                                        o.seq
+                                    );
+                                    continue;
                                 }
                                 match conn.on_action(&o.action) {
                                     Ok(Some(sent)) if matches!(o.action, Action::Place(_)) => lat

@@ -3,10 +3,13 @@
 mod backtest;
 mod clock;
 mod commands;
+mod faults;
 mod gateway_binance;
 mod import;
 mod operator;
+mod paper;
 mod plot;
+mod resume;
 mod runtime;
 
 use anyhow::{anyhow, Context, Result};
@@ -32,13 +35,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a session (default: paper market making on a synthetic book, simulated venue).
+    ///
+    /// With --journal DIR naming an existing journal the session resumes it after a
+    /// crash: the engine is rebuilt by replaying the journal, working orders are
+    /// reconciled with the venue, and the sequences continue. Resume rules: CONFIG
+    /// must equal the journal's configuration (omit CONFIG to use the journal's), the
+    /// feed must be live, a Binance venue needs runtime.durability = "sync", and a
+    /// session that ended with a Stop is not resumed.
     Run {
-        /// Config file (TOML); the embedded default when omitted.
+        /// Config file (TOML); the embedded default when omitted (when resuming, the
+        /// journal's configuration).
         config: Option<PathBuf>,
         /// Feed this recorded data file instead of the configured feed.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Journal directory (default: kestrel-journal/session-<id>-<n>).
+        /// Journal directory (default: kestrel-journal/session-<id>-<n>); an existing
+        /// journal is resumed.
         #[arg(long)]
         journal: Option<PathBuf>,
         /// Synthetic feed: number of book updates.
@@ -98,6 +110,11 @@ enum Cmd {
     },
     /// Print the embedded default configuration.
     DefaultConfig,
+    /// Run a paper Binance spot venue on loopback for tests and demos: REST, WebSocket
+    /// API and user stream, plus a bookTicker market-data WebSocket of a seeded random
+    /// walk that fills resting orders when it crosses them. Prints one JSON line with
+    /// the URLs, then runs until stdin closes.
+    PaperVenue(paper::PaperArgs),
     /// Turn recorded market data files into a journal (see the README).
     Import(import::ImportArgs),
 }
@@ -173,7 +190,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             duration,
             positions_from,
         } => {
-            let mut cfg = load_config(config.as_ref())?;
+            let mut cfg = match (&config, &journal) {
+                (None, Some(j)) if resume::exists(j) => resume::journal_config(j)?,
+                _ => load_config(config.as_ref())?,
+            };
             if let Some(d) = data {
                 if !d.exists() {
                     return Err(anyhow!("data file {} does not exist", d.display()));
@@ -268,6 +288,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 file.display(),
                 operator::POLL.as_millis()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::PaperVenue(args) => {
+            paper::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DefaultConfig => {

@@ -3,6 +3,7 @@
 //! event pollers so each thread owns its loop, wait strategy and core.
 
 use crate::clock::{mono_ns, unix_ns};
+use crate::faults::{Pressure, PressureCounts, JOURNAL_FAILED};
 use anyhow::{anyhow, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, Durability, FeedKind, GatewayKind, WaitStrategy};
@@ -36,9 +37,9 @@ pub struct OutSlot {
     pub engine_end_ns: u64,
 }
 
-/// What the feed thread reports: events published, malformed records skipped, and
-/// each signal source's final counters.
-type FeedResult = (u64, u64, Vec<(String, CounterSnapshot)>);
+/// What the feed thread reports: events published, malformed records skipped, each
+/// signal source's final counters, and live events whose time was clamped.
+type FeedResult = (u64, u64, Vec<(String, CounterSnapshot)>, u64);
 
 /// What a run did.
 #[derive(Debug)]
@@ -73,6 +74,13 @@ pub struct RunSummary {
     pub signal_sources: Vec<(String, CounterSnapshot)>,
     /// Status of the copy-trading controllers (empty without any).
     pub copy_trading: String,
+    /// Back-pressure of the input ring (and the gateway's report backlog).
+    pub input_ring: PressureCounts,
+    /// Back-pressure of the output ring.
+    pub output_ring: PressureCounts,
+    /// Live events stamped earlier than the one before (buffered depth diffs released
+    /// after their snapshot), published at the previous event time instead.
+    pub clamped: u64,
 }
 
 /// Waits once, as the wait strategy says (`spins` counts idle rounds in a row).
@@ -103,6 +111,8 @@ fn pin(cores: &[usize], i: usize) {
 /// advancing `next` by `step`.
 fn publish_timers(
     producer: &mut impl Producer<Input>,
+    pressure: &Pressure,
+    wait: WaitStrategy,
     next: &mut u64,
     until: u64,
     step: u64,
@@ -110,7 +120,7 @@ fn publish_timers(
 ) {
     while until >= *next {
         let ts = *next;
-        producer.publish(|slot| {
+        crate::faults::publish(producer, pressure, wait, |slot: &mut Input| {
             slot.header = Header {
                 seq: 0,
                 source: kestrel_engine::Source::Timer,
@@ -163,6 +173,9 @@ struct Source {
     origin: Origin,
     sync: DepthSync,
     ready: std::collections::VecDeque<(u64, u64, Event)>,
+    /// Live feeds: the last event time published, and how many events were clamped to it.
+    last_live_ts: u64,
+    clamped: u64,
 }
 
 impl Source {
@@ -175,8 +188,14 @@ impl Source {
                     .enumerate()
                     .map(|(i, s)| (s.symbol.clone(), i as InstrumentId))
                     .collect();
-                let feed = LiveFeed::new(&cfg.venues, &symbols, cfg.session.seed, mono_ns)
-                    .map_err(|e| anyhow!("cannot start the live feed: {e}"))?;
+                let feed = LiveFeed::with_epoch(
+                    &cfg.venues,
+                    &symbols,
+                    cfg.session.seed,
+                    mono_ns,
+                    crate::clock::epoch_ns(),
+                )
+                .map_err(|e| anyhow!("cannot start the live feed: {e}"))?;
                 Origin::Live(Box::new(feed))
             }
             FeedKind::Synthetic => {
@@ -218,6 +237,8 @@ impl Source {
             origin,
             sync: DepthSync::new(),
             ready: std::collections::VecDeque::with_capacity(1024),
+            last_live_ts: 0,
+            clamped: 0,
         })
     }
 
@@ -239,7 +260,15 @@ impl Source {
                         eprintln!("warning: {e}");
                     }
                     return Some(match f.next_event(Duration::from_millis(50)) {
-                        Ok(Some((ts, v, recv, e))) => Ok(Next::Event(ts, v, recv, e)),
+                        Ok(Some((ts, v, recv, e))) => {
+                            // Event time never goes back (buffered diffs released after
+                            // a later snapshot carry their earlier receive time).
+                            if ts < self.last_live_ts {
+                                self.clamped += 1;
+                            }
+                            self.last_live_ts = self.last_live_ts.max(ts);
+                            Ok(Next::Event(self.last_live_ts, v, recv, e))
+                        }
                         Ok(None) => Ok(Next::Idle(f.now_ts())),
                         Err(e) => Err(anyhow!("live feed: {e}")),
                     });
@@ -254,6 +283,12 @@ impl Source {
 /// against the simulated venue, or real orders when `venue.kind = "binance"`.
 /// `preload` commands (e.g. positions carried over from an earlier session) are
 /// published right after the session start, so they are journaled like any input.
+///
+/// When `journal` already holds a journal the session resumes it (see
+/// [`crate::resume`]): the engine is rebuilt by replay, the gateway reconciles the
+/// working orders with the venue (the differences are journaled `Venue` inputs after
+/// a `Session` input with `Event::None` that marks the resume), and the sequences
+/// continue; `preload` is then ignored.
 pub fn run(
     cfg: Config,
     journal: PathBuf,
@@ -261,18 +296,59 @@ pub fn run(
     preload: Vec<Command>,
 ) -> Result<RunSummary> {
     let started = Instant::now();
+    crate::clock::init_faults()?;
+    // Live event time's origin: the wall clock, read once, before any thread starts.
+    crate::clock::epoch_ns();
     let config_text = cfg.to_toml();
     let start = SessionStart {
         session_id: cfg.session.id,
         seed: cfg.session.seed,
         config: config_text.clone(),
     };
-    let engine = Engine::new(&start).map_err(|e| anyhow!("{e}"))?;
-    // A real venue is connected (or refused) before anything is journaled.
-    let binance = match cfg.venue.kind {
+    let opts = JournalOptions {
+        fsync: cfg.runtime.fsync,
+        max_mib: cfg.runtime.journal_max_mib,
+    };
+    let resumed = if crate::resume::exists(&journal) {
+        Some(crate::resume::open(&journal, &cfg, &opts)?)
+    } else {
+        None
+    };
+    // A real venue is connected (or refused) before anything new is journaled.
+    let mut binance = match cfg.venue.kind {
         GatewayKind::Binance => Some(crate::gateway_binance::connect(&cfg)?),
         GatewayKind::Sim => None,
     };
+    // Reports for the resumed engine's working orders: (ts, report).
+    let mut reconciled: Vec<ExecReport> = Vec::new();
+    if let Some(r) = resumed.as_ref().filter(|r| r.inputs > 0) {
+        match binance.as_mut() {
+            Some(gw) => reconciled = crate::gateway_binance::resume(gw, &r.live)?,
+            // The simulated venue restarts empty: every working order is gone.
+            None => {
+                reconciled = r
+                    .live
+                    .iter()
+                    .map(|(p, venue_id, _, filled)| ExecReport {
+                        cid: p.cid,
+                        instrument: p.instrument,
+                        kind: ExecKind::Expired,
+                        venue_order_id: *venue_id,
+                        cum_qty: *filled,
+                        ..ExecReport::default()
+                    })
+                    .collect()
+            }
+        }
+        eprintln!(
+            "kestrel run: resumed {} after input {} ({} missing outputs journaled, {}              working orders reconciled, {} reports)",
+            journal.display(),
+            r.inputs,
+            r.missing_outputs,
+            r.live.len(),
+            reconciled.len()
+        );
+    }
     let mut source = Source::open(&cfg)?;
     let meta = Meta {
         schema_version: SCHEMA_VERSION,
@@ -290,12 +366,16 @@ pub fn run(
             .map_err(|e| anyhow!("controller {}: {e}", ct.id))?;
         signal_sources.push((ct.id.clone(), source));
     }
-    let opts = JournalOptions {
-        fsync: cfg.runtime.fsync,
-        max_mib: cfg.runtime.journal_max_mib,
+    let (engine, mut writer, first_seq) = match resumed {
+        Some(r) => (r.engine, r.writer, r.inputs),
+        None => (
+            Engine::new(&start).map_err(|e| anyhow!("{e}"))?,
+            JournalWriter::create(&journal, &meta, &opts)
+                .with_context(|| format!("cannot create journal {}", journal.display()))?,
+            0,
+        ),
     };
-    let mut writer = JournalWriter::create(&journal, &meta, &opts)
-        .with_context(|| format!("cannot create journal {}", journal.display()))?;
+    let journal_delay = crate::faults::journal_delay()?;
 
     let rt = cfg.runtime.clone();
     let size = rt.ring_size;
@@ -315,35 +395,76 @@ pub fn run(
     let (mut journal_out, obuilder) = obuilder.new_event_poller();
     let mut out_producer = obuilder.build();
 
-    let journaled = Arc::new(AtomicU64::new(0));
+    // Last input seq committed; `JOURNAL_FAILED` is or-ed in when the journal fails.
+    let journaled = Arc::new(AtomicU64::new(first_seq));
+    // Last input seq the engine applied (its outputs are in the output ring by then).
+    let applied = Arc::new(AtomicU64::new(first_seq));
+    let in_pressure = Arc::new(Pressure::default());
+    let out_pressure = Arc::new(Pressure::default());
     // Set by the gateway on a fatal venue error: the feed stops the session.
     let halt = Arc::new(AtomicBool::new(false));
     let (lat_tx, lat_rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1024);
 
-    // Session start is input 1.
-    feed_producer.publish(|slot: &mut Input| {
-        slot.header = Header {
-            seq: 0,
-            source: kestrel_engine::Source::Session,
-            ts: 0, // engine time starts with the first market event
-            recv_ns: mono_ns(),
-            publish_ns: mono_ns(),
-            venue_ts: 0,
-        };
-        slot.event = Event::SessionStart(start.clone());
-    });
-    for c in preload {
-        feed_producer.publish(|slot: &mut Input| {
+    if first_seq > 0 {
+        // Resumed: a marker, then what reconcile found, at the engine's time.
+        let ts = engine.now;
+        crate::faults::publish(&mut feed_producer, &in_pressure, wait, |slot: &mut Input| {
             slot.header = Header {
                 seq: 0,
                 source: kestrel_engine::Source::Session,
-                ts: 0,
+                ts,
                 recv_ns: mono_ns(),
                 publish_ns: mono_ns(),
                 venue_ts: 0,
             };
-            slot.event = Event::Command(c);
+            slot.event = Event::None;
         });
+        for r in reconciled {
+            crate::faults::publish(&mut feed_producer, &in_pressure, wait, |slot: &mut Input| {
+                let now = mono_ns();
+                slot.header = Header {
+                    seq: 0,
+                    source: kestrel_engine::Source::Venue,
+                    ts,
+                    recv_ns: now,
+                    publish_ns: now,
+                    venue_ts: 0,
+                };
+                slot.event = Event::Exec(r);
+            });
+        }
+    } else {
+        // Session start is input 1.
+        crate::faults::publish(&mut feed_producer, &in_pressure, wait, |slot: &mut Input| {
+            slot.header = Header {
+                seq: 0,
+                source: kestrel_engine::Source::Session,
+                ts: 0, // engine time starts with the first market event
+                recv_ns: mono_ns(),
+                publish_ns: mono_ns(),
+                venue_ts: 0,
+            };
+            slot.event = Event::SessionStart(start.clone());
+        });
+    }
+    let preload = if first_seq > 0 { Vec::new() } else { preload };
+    for c in preload {
+        crate::faults::publish(
+            &mut feed_producer,
+            &in_pressure,
+            wait,
+            |slot: &mut Input| {
+                slot.header = Header {
+                    seq: 0,
+                    source: kestrel_engine::Source::Session,
+                    ts: 0,
+                    recv_ns: mono_ns(),
+                    publish_ns: mono_ns(),
+                    venue_ts: 0,
+                };
+                slot.event = Event::Command(c);
+            },
+        );
     }
 
     // Each source thread publishes its signals with its own producer; the feed thread
@@ -351,9 +472,10 @@ pub fn run(
     let mut signal_handles = Vec::new();
     for (id, source) in signal_sources {
         let mut producer = feed_producer.clone();
+        let pressure = in_pressure.clone();
         let handle = source
             .spawn(move |r| {
-                producer.publish(|slot: &mut Input| {
+                crate::faults::publish(&mut producer, &pressure, wait, |slot: &mut Input| {
                     slot.header = Header {
                         seq: 0,
                         source: kestrel_engine::Source::Signal,
@@ -380,6 +502,7 @@ pub fn run(
     let feed = {
         let cores = cores.clone();
         let halt = halt.clone();
+        let pressure = in_pressure.clone();
         thread::Builder::new().name("kestrel-feed".into()).spawn(
             move || -> Result<FeedResult> {
                 pin(&cores, 0);
@@ -402,6 +525,8 @@ pub fn run(
                             if next_timer != 0 {
                                 publish_timers(
                                     &mut feed_producer,
+                                    &pressure,
+                                    wait,
                                     &mut next_timer,
                                     now,
                                     timer_ns,
@@ -423,18 +548,31 @@ pub fn run(
                     if next_timer == 0 {
                         next_timer = ts - ts % timer_ns + timer_ns;
                     }
-                    publish_timers(&mut feed_producer, &mut next_timer, ts, timer_ns, recv);
-                    feed_producer.publish(|slot| {
-                        slot.header = Header {
-                            seq: 0,
-                            source: kestrel_engine::Source::Feed,
-                            ts,
-                            recv_ns: recv,
-                            publish_ns: mono_ns(),
-                            venue_ts,
-                        };
-                        slot.event = event;
-                    });
+                    publish_timers(
+                        &mut feed_producer,
+                        &pressure,
+                        wait,
+                        &mut next_timer,
+                        ts,
+                        timer_ns,
+                        recv,
+                    );
+                    crate::faults::publish(
+                        &mut feed_producer,
+                        &pressure,
+                        wait,
+                        |slot: &mut Input| {
+                            slot.header = Header {
+                                seq: 0,
+                                source: kestrel_engine::Source::Feed,
+                                ts,
+                                recv_ns: recv,
+                                publish_ns: mono_ns(),
+                                venue_ts,
+                            };
+                            slot.event = event;
+                        },
+                    );
                     last_ts = ts;
                     n += 1;
                     if let Some(ns) = (n * 1_000_000_000).checked_div(rate) {
@@ -458,7 +596,7 @@ pub fn run(
                     .into_iter()
                     .map(|(id, h)| (id, h.stop()))
                     .collect();
-                feed_producer.publish(|slot| {
+                crate::faults::publish(&mut feed_producer, &pressure, wait, |slot: &mut Input| {
                     slot.header = Header {
                         seq: 0,
                         source: kestrel_engine::Source::Operator,
@@ -470,19 +608,21 @@ pub fn run(
                     slot.event = Event::Command(Command::Stop);
                 });
                 drop(feed_producer);
-                Ok((n, skipped, counters))
+                Ok((n, skipped, counters, source.clamped))
             },
         )?
     };
 
     let engine_thread = {
         let cores = cores.clone();
+        let applied = applied.clone();
+        let pressure = out_pressure.clone();
         thread::Builder::new()
             .name("kestrel-engine".into())
             .spawn(move || -> Engine {
                 pin(&cores, 1);
                 let mut engine = engine;
-                let mut seq = 0u64;
+                let mut seq = first_seq;
                 let mut cur = Input::default();
                 let mut spins = 0;
                 loop {
@@ -496,18 +636,25 @@ pub fn run(
                                 let start = mono_ns();
                                 let outs = engine.apply(&cur);
                                 if outs.is_empty() {
+                                    applied.store(seq, Ordering::Release);
                                     continue;
                                 }
                                 let end = mono_ns();
                                 for o in outs {
-                                    out_producer.publish(|s| {
-                                        s.output.clone_from(o);
-                                        s.recv_ns = cur.header.recv_ns;
-                                        s.publish_ns = cur.header.publish_ns;
-                                        s.engine_start_ns = start;
-                                        s.engine_end_ns = end;
-                                    });
+                                    crate::faults::publish(
+                                        &mut out_producer,
+                                        &pressure,
+                                        wait,
+                                        |s: &mut OutSlot| {
+                                            s.output.clone_from(o);
+                                            s.recv_ns = cur.header.recv_ns;
+                                            s.publish_ns = cur.header.publish_ns;
+                                            s.engine_start_ns = start;
+                                            s.engine_end_ns = end;
+                                        },
+                                    );
                                 }
+                                applied.store(seq, Ordering::Release);
                             }
                         }
                         Err(Polling::NoEvents) => idle(wait, &mut spins),
@@ -522,19 +669,29 @@ pub fn run(
     let journal_thread = {
         let cores = cores.clone();
         let journaled = journaled.clone();
+        let applied = applied.clone();
+        let halt = halt.clone();
+        let dir = journal.clone();
         thread::Builder::new()
             .name("kestrel-journal".into())
             .spawn(move || -> Result<(u64, u64, u64)> {
                 pin(&cores, 2);
-                let mut inputs: Vec<Input> = Vec::with_capacity(4096);
-                let mut outputs: Vec<Output> = Vec::with_capacity(4096);
+                let mut inputs: Vec<Input> = Vec::with_capacity(8192);
+                let mut outputs: Vec<Output> = Vec::with_capacity(8192);
                 let mut lat: Vec<LatencyRecord> = Vec::with_capacity(4096);
                 let (mut n_in, mut n_out, mut n_lat) = (0u64, 0u64, 0u64);
                 let (mut in_done, mut out_done) = (false, false);
-                let mut seq = 0u64;
+                let mut seq = first_seq;
                 let mut spins = 0;
+                // Set when a commit failed: the session stops, nothing more is written,
+                // and the rings keep draining so no producer waits forever.
+                let mut failed: Option<anyhow::Error> = None;
                 loop {
-                    if !in_done {
+                    // Every batch is a consistent cut: inputs the engine has applied and
+                    // exactly the outputs they caused (the rest waits for the next one),
+                    // so whatever is committed when a commit fails replays identically.
+                    let cut = applied.load(Ordering::Acquire);
+                    if !in_done && inputs.len() < 4096 {
                         match journal_in.take(4096) {
                             Ok(mut g) => {
                                 for slot in &mut g {
@@ -548,7 +705,7 @@ pub fn run(
                             Err(Polling::Shutdown) => in_done = true,
                         }
                     }
-                    if !out_done {
+                    if !out_done && outputs.len() < 4096 {
                         match journal_out.take(4096) {
                             Ok(mut g) => {
                                 for slot in &mut g {
@@ -562,8 +719,13 @@ pub fn run(
                     while let Ok(batch) = lat_rx.try_recv() {
                         lat.extend(batch);
                     }
-                    if inputs.is_empty() && outputs.is_empty() && lat.is_empty() {
-                        if in_done && out_done {
+                    // Outputs whose cause this thread has not taken from the ring yet
+                    // wait too (the engine can be ahead of the journal).
+                    let cut = cut.min(seq);
+                    let ni = inputs.partition_point(|i| i.header.seq <= cut);
+                    let no = outputs.partition_point(|o| o.cause <= cut);
+                    if ni == 0 && no == 0 && lat.is_empty() {
+                        if in_done && out_done && inputs.is_empty() && outputs.is_empty() {
                             // The gateway sends its last latency batch after the output ring closes.
                             match lat_rx.recv_timeout(Duration::from_millis(10)) {
                                 Ok(batch) => {
@@ -578,18 +740,42 @@ pub fn run(
                         continue;
                     }
                     spins = 0;
-                    writer
-                        .append(&inputs, &outputs, &lat)
-                        .context("journal append failed")?;
-                    n_in += inputs.len() as u64;
-                    n_out += outputs.len() as u64;
-                    n_lat += lat.len() as u64;
-                    journaled.store(seq, Ordering::Release);
-                    inputs.clear();
-                    outputs.clear();
+                    if failed.is_none() {
+                        if !journal_delay.is_zero() {
+                            thread::sleep(journal_delay);
+                        }
+                        match writer.append(&inputs[..ni], &outputs[..no], &lat) {
+                            Ok(()) => {
+                                n_in += ni as u64;
+                                n_out += no as u64;
+                                n_lat += lat.len() as u64;
+                                if let Some(last) = inputs[..ni].last() {
+                                    journaled.store(last.header.seq, Ordering::Release);
+                                }
+                            }
+                            Err(e) => {
+                                let at = inputs.first().map_or(seq + 1, |i| i.header.seq);
+                                let e = anyhow!(e).context(format!(
+                                    "journal {} failed at input seq {at}; the session was \
+                                     stopped, inputs 1..={} are committed and intact",
+                                    dir.display(),
+                                    writer.last_input_seq()
+                                ));
+                                eprintln!("error: {e:#}");
+                                journaled.fetch_or(JOURNAL_FAILED, Ordering::AcqRel);
+                                halt.store(true, Ordering::Release);
+                                failed = Some(e);
+                            }
+                        }
+                    }
+                    inputs.drain(..ni);
+                    outputs.drain(..no);
                     lat.clear();
                 }
-                Ok((n_in, n_out, n_lat))
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok((n_in, n_out, n_lat)),
+                }
             })?
     };
 
@@ -599,6 +785,7 @@ pub fn run(
     let durability = rt.durability;
     let gateway = {
         let journaled = journaled.clone();
+        let pressure = in_pressure.clone();
         thread::Builder::new()
             .name("kestrel-gateway".into())
             .spawn(move || -> Result<()> {
@@ -624,6 +811,7 @@ pub fn run(
                 let mut producer = Some(gateway_producer);
                 let (mut stop_seen, mut out_done, mut in_done) = (false, false, false);
                 let mut venue_now = 0u64;
+                let mut withheld = 0u64;
                 let mut spins = 0;
                 loop {
                     let mut busy = false;
@@ -638,10 +826,14 @@ pub fn run(
                                         Action::Place(_)
                                         | Action::Cancel { .. }
                                         | Action::Modify { .. } => {
-                                            if durability == Durability::Sync {
-                                                while journaled.load(Ordering::Acquire) < o.cause {
-                                                    std::hint::spin_loop();
-                                                }
+                                            if durability == Durability::Sync
+                                                && !crate::faults::wait_committed(&journaled, o.cause)
+                                                && !matches!(o.action, Action::Cancel { .. })
+                                            {
+                                                // The journal failed first: never send an
+                                                // order whose cause is not durable.
+                                                withheld += 1;
+                                                continue;
                                             }
                                             venue_now = venue_now.max(o.ts);
                                             venue.on_action(venue_now, &o.action, &mut reports);
@@ -709,6 +901,7 @@ pub fn run(
                                 slot.event = Event::Exec(r);
                             });
                             if published.is_err() {
+                                pressure.record_backlog(backlog.len() as u64);
                                 break;
                             }
                             backlog.pop_front();
@@ -731,10 +924,18 @@ pub fn run(
                     let _ = lat_tx.send(lat);
                 }
                 drop(lat_tx);
+                if withheld > 0 {
+                    eprintln!("error: {withheld} order(s) not sent: the journal failed before their cause was committed (durability = \"sync\")");
+                }
                 Ok(())
             })?
     };
 
+    // Readiness line (tests and operators wait for it).
+    eprintln!(
+        "kestrel run: running, journal {} (inputs continue after seq {first_seq})",
+        journal.display()
+    );
     let fed = feed.join().map_err(|_| anyhow!("feed thread panicked"))?;
     let engine = engine_thread
         .join()
@@ -747,11 +948,14 @@ pub fn run(
         .map_err(|_| anyhow!("journal thread panicked"))?;
     let (n_in, n_out, n_lat) = journaled?;
     gw?;
-    let (_, skipped, signal_counters) = fed?;
+    let (_, skipped, signal_counters, clamped) = fed?;
     let mut summary = summarize(&engine, journal, n_in, n_out, n_lat, started.elapsed());
     summary.skipped = skipped;
     summary.signal_sources = signal_counters;
     summary.copy_trading = crate::commands::copy_trading_status(&engine);
+    summary.clamped = clamped;
+    summary.input_ring = in_pressure.counts();
+    summary.output_ring = out_pressure.counts();
     Ok(summary)
 }
 
@@ -807,6 +1011,20 @@ pub fn summary_text(s: &RunSummary) -> String {
     for line in s.copy_trading.lines() {
         let _ = writeln!(t, "  {line}");
     }
+    if s.clamped > 0 {
+        let _ = writeln!(
+            t,
+            "  event time: {} live events stamped before their predecessor were published at its time",
+            s.clamped
+        );
+    }
+    if s.input_ring != PressureCounts::default() || s.output_ring != PressureCounts::default() {
+        let _ = writeln!(
+            t,
+            "  {}",
+            crate::faults::summary_line(&s.input_ring, &s.output_ring)
+        );
+    }
     t
 }
 
@@ -861,5 +1079,8 @@ pub fn summarize(
         skipped: 0,
         signal_sources: Vec::new(),
         copy_trading: String::new(),
+        input_ring: PressureCounts::default(),
+        output_ring: PressureCounts::default(),
+        clamped: 0,
     }
 }

@@ -1048,6 +1048,35 @@ impl BinanceConnector {
         Ok(r)
     }
 
+    /// Resumes a session after a restart: tracks the orders the journal's replay
+    /// left working (`(request, venue order id or 0, acknowledged, filled quantity)`,
+    /// see [`OrderTracker::seed`]) and reconciles them with the venue at once,
+    /// appending what the venue knows and the engine does not (fills while down,
+    /// cancels, acks, orders it never received) to `out`. Orders the venue does not
+    /// know yet stay pending; later [`poll`](Self::poll)s look again until their
+    /// `recvWindow` has passed.
+    ///
+    /// # Errors
+    /// The first REST query that failed.
+    pub fn resume(
+        &mut self,
+        orders: &[(PlaceOrder, u64, bool, Dec)],
+        out: &mut Vec<Report>,
+    ) -> Result<Reconciled, BinanceError> {
+        let now_ms = self.venue_now_ms();
+        for (p, venue_id, acked, filled) in orders {
+            self.tracker.seed(p, *venue_id, *acked, *filled, now_ms);
+        }
+        let r = self.reconcile_into(out)?;
+        self.reconcile_needed = r.pending > 0;
+        self.reconcile_not_before_ns = if r.pending > 0 {
+            self.clock.mono_ns() + self.cfg.reconcile_retry_ms.saturating_mul(1_000_000)
+        } else {
+            0
+        };
+        Ok(r)
+    }
+
     /// The venue's rate-limit counters as last reported.
     pub fn rate_limits(&self) -> RateLimits {
         self.inbox.rate

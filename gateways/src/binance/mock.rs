@@ -15,7 +15,13 @@
 //!   [`MockVenue::set_skew_ms`]), symbol (-1121), `LOT_SIZE` / `PRICE_FILTER`
 //!   (-1013), quote balance for buys (-2010 spot, -2019 USD-M), duplicate open client
 //!   id (-2010), unknown order on cancel (-2011) and query (-2013).
-//! - Orders rest until the test fills them ([`MockVenue::fill`]); there is no book.
+//! - Orders rest until the test fills them ([`MockVenue::fill`]); there is no book
+//!   unless [`MockVenue::set_book`] sets one: from then on a limit order of that
+//!   symbol that crosses the book on arrival fills at once in full as taker (buy at
+//!   the ask, sell at the bid), and resting orders fill in full as maker at their
+//!   price when a later book crosses them (buy limit >= ask, sell limit <= bid).
+//! - [`MockVenue::state_json`] (also `GET /mock/state`, unsigned): every client
+//!   order id received, the trades, and the net position per symbol.
 //! - Faults: [`MockVenue::set_ws_down`] drops every WebSocket and refuses new ones
 //!   (user-stream events meanwhile are lost, as on the real venue);
 //!   [`MockVenue::expire_listen_key`].
@@ -100,6 +106,12 @@ struct State {
     cancel_seq: u64,
     /// The next new order fails with this (status, code, msg, retryAfter ms).
     fail_next: Option<(u16, i64, String, u64)>,
+    /// Every client order id a new order (place or replace) arrived with, in order,
+    /// refused ones included.
+    received_cids: Vec<String>,
+    /// Best bid and ask per symbol, once [`MockVenue::set_book`] was called: orders
+    /// then fill against it (see the module docs).
+    books: BTreeMap<String, (Dec, Dec)>,
 }
 
 fn wall_ms() -> u64 {
@@ -275,6 +287,9 @@ impl State {
     }
 
     fn place(&mut self, params: &BTreeMap<String, String>) -> Result<J, Failure> {
+        if let Some(c) = params.get("newClientOrderId") {
+            self.received_cids.push(c.clone());
+        }
         if let Some((status, code, msg, _)) = self.fail_next.clone() {
             return Err((status, code, msg));
         }
@@ -347,8 +362,91 @@ impl State {
         let ev = self.order_event(&o, "NEW", None, None);
         self.push_user(ev);
         let j = self.order_json(&o);
-        self.orders.insert(o.id, o);
+        let id = o.id;
+        let taker_px = self.crossing_px(&o);
+        self.orders.insert(id, o);
+        if let Some(px) = taker_px {
+            self.fill_id(id, Dec(i64::MAX), px, false);
+        }
         Ok(j)
+    }
+
+    /// The price a limit order trades at against the current book, if it crosses
+    /// it: the ask for a buy at or above it, the bid for a sell at or below it.
+    fn crossing_px(&self, o: &MockOrder) -> Option<Dec> {
+        let &(bid, ask) = self.books.get(&o.symbol)?;
+        if o.ty != "LIMIT" && o.ty != "LIMIT_MAKER" {
+            return None;
+        }
+        match o.side.as_str() {
+            "BUY" if o.price >= ask => Some(ask),
+            "SELL" if o.price <= bid => Some(bid),
+            _ => None,
+        }
+    }
+
+    /// Sets the book of `symbol` and fills every resting order it crosses, in full,
+    /// as maker at the order's price.
+    fn set_book(&mut self, symbol: &str, bid: Dec, ask: Dec) {
+        self.books.insert(symbol.to_string(), (bid, ask));
+        let crossed: Vec<(u64, Dec)> = self
+            .orders
+            .iter()
+            .filter(|(k, o)| *k & DONE_BIT == 0 && o.symbol == symbol)
+            .filter(|(_, o)| self.crossing_px(o).is_some())
+            .map(|(k, o)| (*k, o.price))
+            .collect();
+        for (id, px) in crossed {
+            self.fill_id(id, Dec(i64::MAX), px, true);
+        }
+    }
+
+    /// Net position per symbol from the trades: bought minus sold base quantity, and
+    /// the quote spent or received net of fees.
+    fn positions(&self) -> BTreeMap<String, (Dec, Dec)> {
+        let mut m: BTreeMap<String, (Dec, Dec)> = BTreeMap::new();
+        for t in &self.trades {
+            let e = m.entry(t.symbol.clone()).or_default();
+            let notional = t.price.mul(t.qty);
+            if t.buyer {
+                e.0 += t.qty;
+                e.1 -= notional;
+            } else {
+                e.0 -= t.qty;
+                e.1 += notional;
+            }
+            e.1 -= t.fee;
+        }
+        m
+    }
+
+    fn state_json(&self) -> J {
+        let positions: Map<String, J> = self
+            .positions()
+            .into_iter()
+            .map(|(sym, (base, quote))| (sym, json!({"base": s(base), "quote": s(quote)})))
+            .collect();
+        let trades: Vec<J> = self
+            .trades
+            .iter()
+            .map(|t| {
+                let cid = self
+                    .orders
+                    .values()
+                    .find(|o| o.id == t.order_id)
+                    .map(|o| o.cid.clone())
+                    .unwrap_or_default();
+                json!({"id": t.id, "orderId": t.order_id, "clientOrderId": cid,
+                    "symbol": t.symbol, "price": s(t.price), "qty": s(t.qty), "fee": s(t.fee),
+                    "isBuyer": t.buyer, "isMaker": t.maker})
+            })
+            .collect();
+        json!({
+            "receivedClientOrderIds": self.received_cids,
+            "trades": trades,
+            "positions": positions,
+            "openOrders": self.orders.keys().filter(|k| *k & DONE_BIT == 0).count(),
+        })
     }
 
     fn cancel(&mut self, params: &BTreeMap<String, String>) -> Result<J, Failure> {
@@ -475,6 +573,11 @@ impl State {
             .iter()
             .find(|(k, o)| *k & DONE_BIT == 0 && o.cid == cid)?
             .0;
+        self.fill_id(id, qty, px, maker)
+    }
+
+    /// Fills up to `qty` of open order `id` at `px`; returns the trade id.
+    fn fill_id(&mut self, id: u64, qty: Dec, px: Dec, maker: bool) -> Option<u64> {
         let mut o = self.orders.remove(&id)?;
         let qty = qty.min(o.qty - o.cum);
         let spec = self.spec(&o.symbol)?.clone();
@@ -578,6 +681,8 @@ impl MockVenue {
             order_limit_10s: 50,
             cancel_seq: 0,
             fail_next: None,
+            received_cids: Vec::new(),
+            books: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
@@ -681,7 +786,22 @@ impl MockVenue {
         lock(&self.state).log.clone()
     }
 
-    /// Open orders.
+    /// Sets the best bid and ask of `symbol` and fills the resting orders it crosses
+    /// (see the module docs); later orders that cross it fill on arrival.
+    pub fn set_book(&self, symbol: &str, bid: Dec, ask: Dec) {
+        lock(&self.state).set_book(symbol, bid, ask);
+    }
+
+    /// The venue's state as JSON (what `GET /mock/state` returns):
+    /// `receivedClientOrderIds` (every client order id a new order arrived with, in
+    /// order), `trades` (id, orderId, clientOrderId, symbol, price, qty, fee, isBuyer,
+    /// isMaker), `positions` (per symbol: net `base` bought minus sold, `quote` net of
+    /// fees) and `openOrders` (count).
+    pub fn state_json(&self) -> String {
+        lock(&self.state).state_json().to_string()
+    }
+
+    /// Number of open orders.
     pub fn open_orders(&self) -> usize {
         lock(&self.state)
             .orders
@@ -1077,7 +1197,9 @@ fn http_request(
     let ok = |j: J| -> Result<J, Failure> { Ok(j) };
     let order_path = v.order_path();
     let (replace_method, replace_path) = v.replace_endpoint();
-    let result: Result<J, Failure> = if path == v.time_path() && method == "GET" {
+    let result: Result<J, Failure> = if path == "/mock/state" && method == "GET" {
+        ok(st.state_json())
+    } else if path == v.time_path() && method == "GET" {
         ok(json!({"serverTime": st.now()}))
     } else if path == v.listen_key_path() {
         if api_key != Some(st.api_key.as_str()) {

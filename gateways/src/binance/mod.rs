@@ -36,6 +36,7 @@ pub mod encode;
 pub mod errors;
 pub mod keys;
 pub mod mock;
+pub mod paper;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod reports;
@@ -50,6 +51,7 @@ pub use encode::{OrderEncoder, Transport};
 pub use errors::{BinanceError, ErrorAction, VenueError};
 pub use keys::{Credentials, Secret};
 pub use mock::MockVenue;
+pub use paper::{PaperConfig, PaperVenue};
 pub use sign::Signer;
 
 /// Which Binance market the connector trades; it selects endpoints and parameters.

@@ -11,10 +11,11 @@
 //!    the stream or a response) are dropped by trade id.
 //! 4. Terminal statuses (CANCELED, EXPIRED, REJECTED) are applied after the fills.
 //! 5. An order the venue does not know (-2013) was lost on the way: once its
-//!    `recvWindow` has passed it can never execute and is reported `Rejected`;
-//!    before that it stays pending and [`Reconciled::pending`] asks for another pass.
+//!    `recvWindow` has passed it can never execute and is reported `Rejected` (or
+//!    `Expired` if it had been acknowledged or filled: the venue dropped it); before
+//!    that it stays pending and [`Reconciled::pending`] asks for another pass.
 
-use kestrel_engine::{ClientOrderId, ExecReport, InstrumentId, RejectReason};
+use kestrel_engine::{ClientOrderId, ExecReport, InstrumentId};
 
 use super::errors::BinanceError;
 use super::reports::{ExecType, OrderUpdate};
@@ -102,7 +103,7 @@ pub fn reconcile(
             if !found {
                 let sent = tracker.get(cid).map_or(0, |t| t.sent_venue_ms);
                 if now_venue_ms > sent.saturating_add(recv_window_ms) {
-                    tracker.reject(cid, RejectReason::Other, out);
+                    tracker.unknown_at_venue(cid, out);
                 } else {
                     res.pending += 1;
                 }
@@ -141,7 +142,7 @@ pub fn reconcile(
 mod tests {
     use super::*;
     use crate::binance::reports::OrdStatus;
-    use kestrel_engine::{Dec, ExecKind, OrderType, PlaceOrder, Side, TimeInForce};
+    use kestrel_engine::{Dec, ExecKind, OrderType, PlaceOrder, RejectReason, Side, TimeInForce};
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).unwrap()

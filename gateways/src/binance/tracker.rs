@@ -49,6 +49,11 @@ pub struct Tracked {
     pub replacing: bool,
     /// A cancel is in flight.
     pub canceling: bool,
+    /// Quantity the engine already has as filled by trades whose ids are not known
+    /// here (an order [seeded](OrderTracker::seed) on resume): the order's first
+    /// trades, in trade-id order, up to this quantity are recorded as seen and not
+    /// reported again.
+    pub unmatched_qty: Dec,
 }
 
 /// Counters of what was deduplicated or dropped.
@@ -107,9 +112,72 @@ impl OrderTracker {
             resent: false,
             replacing: false,
             canceling: false,
+            unmatched_qty: Dec::ZERO,
         });
         t.sent_ns = sent_ns;
         t.sent_venue_ms = venue_ms;
+    }
+
+    /// Tracks an order a resumed session rebuilt from its journal: `venue_order_id`
+    /// (0 if never acknowledged), whether the engine has its `Ack`, and the quantity
+    /// it has as filled. Fills the venue reports beyond `filled` are reported; the
+    /// first trades up to `filled` are taken as already reported (see
+    /// [`Tracked::unmatched_qty`]). `venue_ms` (the venue time at resume) counts as
+    /// its send time: a reconcile waits `recvWindow` past it before it reports an
+    /// order the venue does not know (a request signed before the crash can no longer
+    /// execute by then).
+    pub fn seed(
+        &mut self,
+        p: &PlaceOrder,
+        venue_order_id: u64,
+        acked: bool,
+        filled: Dec,
+        venue_ms: u64,
+    ) {
+        self.orders.insert(
+            p.cid,
+            Tracked {
+                order: *p,
+                venue_order_id,
+                acked,
+                cum_qty: filled,
+                terminal: false,
+                trade_ids: Vec::new(),
+                sent_ns: 0,
+                sent_venue_ms: venue_ms,
+                resent: false,
+                replacing: false,
+                canceling: false,
+                unmatched_qty: filled,
+            },
+        );
+        if venue_order_id != 0 {
+            self.by_venue.insert(venue_order_id, p.cid);
+        }
+    }
+
+    /// Reports an order the venue does not know: `Rejected` if it was never
+    /// acknowledged or filled, else `Expired` (the venue dropped it). Nothing for an
+    /// unknown or terminal order.
+    pub fn unknown_at_venue(&mut self, cid: ClientOrderId, out: &mut Vec<ExecReport>) {
+        let Some(t) = self.orders.get_mut(&cid) else {
+            self.stats.unknown_orders += 1;
+            return;
+        };
+        if t.terminal {
+            self.stats.after_terminal += 1;
+            return;
+        }
+        if !t.acked && t.cum_qty.raw() == 0 {
+            self.reject(cid, RejectReason::Other, out);
+            return;
+        }
+        t.terminal = true;
+        let mut r = report(t, ExecKind::Expired);
+        r.leaves_qty = Dec::ZERO;
+        r.reason = RejectReason::UnknownOrder;
+        out.push(r);
+        self.finish(cid);
     }
 
     /// The order, if tracked.
@@ -215,6 +283,12 @@ impl OrderTracker {
                     return;
                 }
                 if u.last_qty.raw() <= 0 {
+                    return;
+                }
+                if t.unmatched_qty.raw() > 0 {
+                    // Already in the engine (filled before a resume).
+                    t.trade_ids.push(id);
+                    t.unmatched_qty = (t.unmatched_qty - u.last_qty).max(Dec::ZERO);
                     return;
                 }
                 t.trade_ids.push(id);
@@ -411,6 +485,40 @@ mod tests {
         assert_eq!((out[1].fee, out[1].liquidity), (d("0.1"), Liquidity::Maker));
         assert_eq!(t.stats.duplicate_fills, 1);
         assert_eq!(t.stats.after_terminal, 1);
+        assert_eq!(t.live().count(), 0);
+    }
+
+    #[test]
+    fn seeded_order_reports_only_trades_beyond_the_engine() {
+        let mut t = OrderTracker::new();
+        let mut out = Vec::new();
+        // The engine has 1 of 3 filled (trade id unknown here) and the ack.
+        t.seed(&order(), 77, true, d("1"), 1_000);
+        t.apply(&upd(ExecType::New, None, "0"), &mut out);
+        t.apply(&upd(ExecType::Trade, Some(1), "1"), &mut out);
+        t.apply(&upd(ExecType::Trade, Some(2), "2"), &mut out);
+        t.apply(&upd(ExecType::Trade, Some(2), "2"), &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|r| (r.kind, r.last_qty, r.cum_qty, r.leaves_qty))
+            .collect();
+        assert_eq!(got, vec![(ExecKind::Fill, d("2"), d("3"), Dec::ZERO)]);
+        assert_eq!(t.stats.after_terminal, 1);
+        // Unknown at the venue: never acked -> Rejected; acked -> Expired.
+        let mut o2 = order();
+        o2.cid = ClientOrderId(1 << 32 | 2);
+        let mut o3 = order();
+        o3.cid = ClientOrderId(1 << 32 | 3);
+        t.seed(&o2, 0, false, Dec::ZERO, 1_000);
+        t.seed(&o3, 90, true, Dec::ZERO, 1_000);
+        t.unknown_at_venue(o2.cid, &mut out);
+        t.unknown_at_venue(o3.cid, &mut out);
+        t.unknown_at_venue(o3.cid, &mut out);
+        let got: Vec<_> = out[1..].iter().map(|r| (r.cid, r.kind)).collect();
+        assert_eq!(
+            got,
+            vec![(o2.cid, ExecKind::Rejected), (o3.cid, ExecKind::Expired)]
+        );
         assert_eq!(t.live().count(), 0);
     }
 
