@@ -68,6 +68,7 @@ pub struct Executors {
     /// Terminated executors not stored yet, oldest first.
     done: VecDeque<Box<Executor>>,
     /// Boxes of stored executors, reused by the next ones created.
+    #[allow(clippy::vec_box)] // boxes move between slots, done list and pool by pointer
     pool: Vec<Box<Executor>>,
 }
 

@@ -281,9 +281,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                             _ => {}
                         }
                     }
-                    if lat.len() >= 256 {
-                        let _ = latency.try_send(std::mem::take(&mut lat));
-                    }
+                    crate::runtime::hand_latency(&latency, &mut lat);
                 }
                 Err(Polling::NoEvents) => {}
                 Err(Polling::Shutdown) => out_done = true,

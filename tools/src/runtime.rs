@@ -83,6 +83,23 @@ pub struct RunSummary {
     pub clamped: u64,
 }
 
+/// Hands the gateway's latency records to the journal thread in batches of 256 or
+/// more. When the journal's queue is full the batch stays with the gateway and grows
+/// until the next try: records are never dropped.
+pub(crate) fn hand_latency(
+    tx: &crossbeam_channel::Sender<Vec<LatencyRecord>>,
+    lat: &mut Vec<LatencyRecord>,
+) {
+    if lat.len() < 256 {
+        return;
+    }
+    match tx.try_send(std::mem::take(lat)) {
+        Ok(()) => {}
+        Err(crossbeam_channel::TrySendError::Full(back))
+        | Err(crossbeam_channel::TrySendError::Disconnected(back)) => *lat = back,
+    }
+}
+
 /// Waits once, as the wait strategy says (`spins` counts idle rounds in a row).
 pub(crate) fn idle(wait: WaitStrategy, spins: &mut u32) {
     match wait {
@@ -408,44 +425,59 @@ pub fn run(
     if first_seq > 0 {
         // Resumed: a marker, then what reconcile found, at the engine's time.
         let ts = engine.now;
-        crate::faults::publish(&mut feed_producer, &in_pressure, wait, |slot: &mut Input| {
-            slot.header = Header {
-                seq: 0,
-                source: kestrel_engine::Source::Session,
-                ts,
-                recv_ns: mono_ns(),
-                publish_ns: mono_ns(),
-                venue_ts: 0,
-            };
-            slot.event = Event::None;
-        });
-        for r in reconciled {
-            crate::faults::publish(&mut feed_producer, &in_pressure, wait, |slot: &mut Input| {
-                let now = mono_ns();
+        crate::faults::publish(
+            &mut feed_producer,
+            &in_pressure,
+            wait,
+            |slot: &mut Input| {
                 slot.header = Header {
                     seq: 0,
-                    source: kestrel_engine::Source::Venue,
+                    source: kestrel_engine::Source::Session,
                     ts,
-                    recv_ns: now,
-                    publish_ns: now,
+                    recv_ns: mono_ns(),
+                    publish_ns: mono_ns(),
                     venue_ts: 0,
                 };
-                slot.event = Event::Exec(r);
-            });
+                slot.event = Event::None;
+            },
+        );
+        for r in reconciled {
+            crate::faults::publish(
+                &mut feed_producer,
+                &in_pressure,
+                wait,
+                |slot: &mut Input| {
+                    let now = mono_ns();
+                    slot.header = Header {
+                        seq: 0,
+                        source: kestrel_engine::Source::Venue,
+                        ts,
+                        recv_ns: now,
+                        publish_ns: now,
+                        venue_ts: 0,
+                    };
+                    slot.event = Event::Exec(r);
+                },
+            );
         }
     } else {
         // Session start is input 1.
-        crate::faults::publish(&mut feed_producer, &in_pressure, wait, |slot: &mut Input| {
-            slot.header = Header {
-                seq: 0,
-                source: kestrel_engine::Source::Session,
-                ts: 0, // engine time starts with the first market event
-                recv_ns: mono_ns(),
-                publish_ns: mono_ns(),
-                venue_ts: 0,
-            };
-            slot.event = Event::SessionStart(start.clone());
-        });
+        crate::faults::publish(
+            &mut feed_producer,
+            &in_pressure,
+            wait,
+            |slot: &mut Input| {
+                slot.header = Header {
+                    seq: 0,
+                    source: kestrel_engine::Source::Session,
+                    ts: 0, // engine time starts with the first market event
+                    recv_ns: mono_ns(),
+                    publish_ns: mono_ns(),
+                    venue_ts: 0,
+                };
+                slot.event = Event::SessionStart(start.clone());
+            },
+        );
     }
     let preload = if first_seq > 0 { Vec::new() } else { preload };
     for c in preload {
@@ -855,9 +887,7 @@ pub fn run(
                                         _ => {}
                                     }
                                 }
-                                if lat.len() >= 256 {
-                                    let _ = lat_tx.try_send(std::mem::take(&mut lat));
-                                }
+                                hand_latency(&lat_tx, &mut lat);
                             }
                             Err(Polling::NoEvents) => {}
                             Err(Polling::Shutdown) => out_done = true,
@@ -1082,5 +1112,37 @@ pub fn summarize(
         input_ring: PressureCounts::default(),
         output_ring: PressureCounts::default(),
         clamped: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: u64) -> Vec<LatencyRecord> {
+        (1..=n)
+            .map(|i| LatencyRecord {
+                output_seq: i,
+                ..LatencyRecord::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn latency_batches_wait_for_room_and_are_never_dropped() {
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1);
+        let mut lat = records(255);
+        hand_latency(&tx, &mut lat);
+        assert_eq!((lat.len(), rx.len()), (255, 0), "under a batch: kept");
+        lat.extend(records(1));
+        hand_latency(&tx, &mut lat);
+        assert_eq!((lat.len(), rx.len()), (0, 1), "a full batch goes");
+        lat = records(300);
+        hand_latency(&tx, &mut lat);
+        assert_eq!(lat.len(), 300, "queue full: the batch stays");
+        let first = rx.recv().unwrap();
+        assert_eq!(first.len(), 256);
+        hand_latency(&tx, &mut lat);
+        assert_eq!((lat.len(), rx.recv().unwrap().len()), (0, 300));
     }
 }
