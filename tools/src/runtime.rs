@@ -83,6 +83,20 @@ pub struct RunSummary {
     pub clamped: u64,
 }
 
+/// The header of an input published now: event time `ts`, received at `recv_ns`
+/// (monotonic), the venue's own time `venue_ts` (0: none). Consumers number inputs, so
+/// `seq` stays 0 in the ring.
+fn stamped(source: kestrel_engine::Source, ts: u64, recv_ns: u64, venue_ts: u64) -> Header {
+    Header {
+        seq: 0,
+        source,
+        ts,
+        recv_ns,
+        publish_ns: mono_ns(),
+        venue_ts,
+    }
+}
+
 /// Hands the gateway's latency records to the journal thread in batches of 256 or
 /// more. When the journal's queue is full the batch stays with the gateway and grows
 /// until the next try: records are never dropped.
@@ -138,14 +152,7 @@ fn publish_timers(
     while until >= *next {
         let ts = *next;
         crate::faults::publish(producer, pressure, wait, |slot: &mut Input| {
-            slot.header = Header {
-                seq: 0,
-                source: kestrel_engine::Source::Timer,
-                ts,
-                recv_ns,
-                publish_ns: mono_ns(),
-                venue_ts: 0,
-            };
+            slot.header = stamped(kestrel_engine::Source::Timer, ts, recv_ns, 0);
             slot.event = Event::Timer(0);
         });
         *next += step;
@@ -430,14 +437,7 @@ pub fn run(
             &in_pressure,
             wait,
             |slot: &mut Input| {
-                slot.header = Header {
-                    seq: 0,
-                    source: kestrel_engine::Source::Session,
-                    ts,
-                    recv_ns: mono_ns(),
-                    publish_ns: mono_ns(),
-                    venue_ts: 0,
-                };
+                slot.header = stamped(kestrel_engine::Source::Session, ts, mono_ns(), 0);
                 slot.event = Event::None;
             },
         );
@@ -448,14 +448,7 @@ pub fn run(
                 wait,
                 |slot: &mut Input| {
                     let now = mono_ns();
-                    slot.header = Header {
-                        seq: 0,
-                        source: kestrel_engine::Source::Venue,
-                        ts,
-                        recv_ns: now,
-                        publish_ns: now,
-                        venue_ts: 0,
-                    };
+                    slot.header = stamped(kestrel_engine::Source::Venue, ts, now, 0);
                     slot.event = Event::Exec(r);
                 },
             );
@@ -467,14 +460,8 @@ pub fn run(
             &in_pressure,
             wait,
             |slot: &mut Input| {
-                slot.header = Header {
-                    seq: 0,
-                    source: kestrel_engine::Source::Session,
-                    ts: 0, // engine time starts with the first market event
-                    recv_ns: mono_ns(),
-                    publish_ns: mono_ns(),
-                    venue_ts: 0,
-                };
+                // Event time 0: engine time starts with the first market event.
+                slot.header = stamped(kestrel_engine::Source::Session, 0, mono_ns(), 0);
                 slot.event = Event::SessionStart(start.clone());
             },
         );
@@ -486,14 +473,7 @@ pub fn run(
             &in_pressure,
             wait,
             |slot: &mut Input| {
-                slot.header = Header {
-                    seq: 0,
-                    source: kestrel_engine::Source::Session,
-                    ts: 0,
-                    recv_ns: mono_ns(),
-                    publish_ns: mono_ns(),
-                    venue_ts: 0,
-                };
+                slot.header = stamped(kestrel_engine::Source::Session, 0, mono_ns(), 0);
                 slot.event = Event::Command(c);
             },
         );
@@ -508,15 +488,8 @@ pub fn run(
         let handle = source
             .spawn(move |r| {
                 crate::faults::publish(&mut producer, &pressure, wait, |slot: &mut Input| {
-                    slot.header = Header {
-                        seq: 0,
-                        source: kestrel_engine::Source::Signal,
-                        // Event time 0: the signal acts at the engine's current time.
-                        ts: 0,
-                        recv_ns: r.recv_ns,
-                        publish_ns: mono_ns(),
-                        venue_ts: 0,
-                    };
+                    // Event time 0: the signal acts at the engine's current time.
+                    slot.header = stamped(kestrel_engine::Source::Signal, 0, r.recv_ns, 0);
                     slot.event = Event::Signal(r.signal);
                 });
             })
@@ -594,14 +567,7 @@ pub fn run(
                         &pressure,
                         wait,
                         |slot: &mut Input| {
-                            slot.header = Header {
-                                seq: 0,
-                                source: kestrel_engine::Source::Feed,
-                                ts,
-                                recv_ns: recv,
-                                publish_ns: mono_ns(),
-                                venue_ts,
-                            };
+                            slot.header = stamped(kestrel_engine::Source::Feed, ts, recv, venue_ts);
                             slot.event = event;
                         },
                     );
@@ -629,14 +595,7 @@ pub fn run(
                     .map(|(id, h)| (id, h.stop()))
                     .collect();
                 crate::faults::publish(&mut feed_producer, &pressure, wait, |slot: &mut Input| {
-                    slot.header = Header {
-                        seq: 0,
-                        source: kestrel_engine::Source::Operator,
-                        ts: last_ts,
-                        recv_ns: mono_ns(),
-                        publish_ns: mono_ns(),
-                        venue_ts: 0,
-                    };
+                    slot.header = stamped(kestrel_engine::Source::Operator, last_ts, mono_ns(), 0);
                     slot.event = Event::Command(Command::Stop);
                 });
                 drop(feed_producer);
@@ -920,14 +879,7 @@ pub fn run(
                         while let Some(&(ts, r)) = backlog.front() {
                             let published = p.try_publish(|slot| {
                                 let now = mono_ns();
-                                slot.header = Header {
-                                    seq: 0,
-                                    source: kestrel_engine::Source::Venue,
-                                    ts,
-                                    recv_ns: now,
-                                    publish_ns: now,
-                                    venue_ts: ts,
-                                };
+                                slot.header = stamped(kestrel_engine::Source::Venue, ts, now, ts);
                                 slot.event = Event::Exec(r);
                             });
                             if published.is_err() {
