@@ -365,7 +365,8 @@ pub fn run(
             }
         }
         eprintln!(
-            "kestrel run: resumed {} after input {} ({} missing outputs journaled, {}              working orders reconciled, {} reports)",
+            "kestrel run: resumed {} after input {} ({} missing outputs journaled, {} \
+             working orders reconciled, {} reports)",
             journal.display(),
             r.inputs,
             r.missing_outputs,

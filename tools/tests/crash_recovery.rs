@@ -476,3 +476,111 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
         "a refusal appended inputs"
     );
 }
+
+/// The simulated venue restarts empty with its process: a resumed session reports
+/// every order the rebuilt engine had working as `Expired` (journaled `Venue` inputs
+/// right after the resume marker), then goes on; the journal replays byte-identically.
+#[test]
+fn simulated_venue_resume_expires_every_working_order() {
+    let paper = start_paper();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_text = config(&paper);
+    let (head, tail) = cfg_text.split_once("[venue]\n").unwrap();
+    let tail = &tail[tail.find("[[instruments]]").unwrap()..];
+    // Quotes 1 % and 2 % away: nothing fills in the second the session runs.
+    let cfg_text = format!("{head}[venue]\nkind = \"sim\"\nlatency_ns = 0\n{tail}")
+        .replace("\"0.0001,0.0003\"", "\"0.01,0.02\"");
+    let cfg = dir.path().join("sim.toml");
+    std::fs::write(&cfg, &cfg_text).unwrap();
+    let journal = dir.path().join("journal");
+
+    let mut run = start_run(&cfg, &journal);
+    run.wait_ready();
+    std::thread::sleep(Duration::from_millis(1000));
+    run.child.kill().unwrap(); // SIGKILL
+    run.child.wait().unwrap();
+    let (before, _) = journal_digest(&journal);
+
+    let mut run = start_run(&cfg, &journal);
+    run.wait_ready();
+    let resumed = run
+        .seen
+        .iter()
+        .find(|l| l.starts_with("kestrel run: resumed"))
+        .unwrap_or_else(|| panic!("no resume line in:\n{}", run.seen.join("\n")))
+        .clone();
+    let count = |what: &str| -> usize {
+        let at = resumed
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in {resumed}"));
+        resumed[..at]
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.trim_start_matches('(').parse().ok())
+            .unwrap_or_else(|| panic!("count before {what} in {resumed}"))
+    };
+    let working = count(" working orders reconciled");
+    assert_eq!(count(" reports)"), working, "{resumed}");
+    assert!(working > 0, "no order was working at the kill: {resumed}");
+    std::thread::sleep(Duration::from_millis(300));
+    let st = Command::new("kill")
+        .args(["-INT", &run.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let until = Instant::now() + HANG_GUARD;
+    let status = loop {
+        if let Some(s) = run.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "no stop within 30 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    run.drain();
+    assert!(status.success(), "{}", run.seen.join("\n"));
+
+    let (after, _) = journal_digest(&journal);
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "inputs changed by the resume"
+    );
+    let inputs = JournalReader::open(&journal).unwrap().inputs().unwrap();
+    let marker = inputs
+        .iter()
+        .position(|i| i.header.source == Source::Session && matches!(i.event, Event::None))
+        .expect("resume marker");
+    assert_eq!(
+        marker,
+        before.len(),
+        "the marker follows the last journaled input"
+    );
+    // The reconcile reports come right after the marker (the simulated venue's acks of
+    // the orders placed again may follow them).
+    let expired: std::collections::BTreeSet<_> = inputs[marker + 1..]
+        .iter()
+        .take(working)
+        .filter_map(|i| match &i.event {
+            Event::Exec(r)
+                if i.header.source == Source::Venue
+                    && r.kind == kestrel_engine::ExecKind::Expired =>
+            {
+                Some(r.cid)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        expired.len(),
+        working,
+        "distinct Expired reports after the marker"
+    );
+    let verify = kestrel(&["replay", "--verify", journal.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
