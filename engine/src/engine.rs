@@ -60,7 +60,7 @@ const POOL_KEPT: usize = DONE_KEPT + 32;
 /// Executors in a slab with stable, deterministic ids. Each executor lives in a box
 /// that moves, pointer-sized, from its slot to the done list and back to a pool of
 /// reusable boxes once stored: terminating one copies no executor state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Executors {
     slots: Vec<Option<Box<Executor>>>,
     free: Vec<u32>,
@@ -369,13 +369,8 @@ impl Engine {
         }
         self.stats.outputs += self.out.items.len() as u64;
         // Every alert counts, wherever it was raised (engine, executors' risk and
-        // balance refusals, controllers).
-        self.stats.alerts += self
-            .out
-            .items
-            .iter()
-            .filter(|o| matches!(o.action, Action::Alert { .. }))
-            .count() as u64;
+        // balance refusals, controllers): the outbox counts them as they are pushed.
+        self.stats.alerts = self.out.alerts;
         &self.out.items
     }
 

@@ -24,7 +24,8 @@
 //! time it waited ([`Pressure`]); the run summary prints them, and the gateway's
 //! largest report backlog.
 
-use kestrel_engine::config::WaitStrategy;
+use kestrel_engine::config::{Durability, WaitStrategy};
+use kestrel_engine::{Action, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -119,6 +120,15 @@ pub fn wait_committed(journaled: &AtomicU64, cause: u64) -> bool {
         }
         std::hint::spin_loop();
     }
+}
+
+/// The gateways' sync-durability rule for a request output: with `durability =
+/// "sync"` it waits until its cause is committed, and is held back (true) when the
+/// journal failed first — except a cancel, which always goes.
+pub fn withheld(durability: Durability, journaled: &AtomicU64, o: &Output) -> bool {
+    durability == Durability::Sync
+        && !wait_committed(journaled, o.cause)
+        && !matches!(o.action, Action::Cancel { .. })
 }
 
 /// Test-only: `KESTREL_FAULT_JOURNAL_DELAY_US` — the journal thread sleeps this long

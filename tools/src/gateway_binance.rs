@@ -246,10 +246,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                         let o = &slot.output;
                         match o.action {
                             Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. } => {
-                                if durability == Durability::Sync
-                                    && !crate::faults::wait_committed(&journaled, o.cause)
-                                    && !matches!(o.action, Action::Cancel { .. })
-                                {
+                                if crate::faults::withheld(durability, &journaled, o) {
                                     // The journal failed first: never send an order
                                     // whose cause is not durable.
                                     eprintln!(
@@ -259,17 +256,9 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                                     continue;
                                 }
                                 match conn.on_action(&o.action) {
-                                    Ok(Some(sent)) if matches!(o.action, Action::Place(_)) => lat
-                                        .push(LatencyRecord {
-                                            output_seq: o.seq,
-                                            cause_seq: o.cause,
-                                            recv_ns: slot.recv_ns,
-                                            publish_ns: slot.publish_ns,
-                                            engine_start_ns: slot.engine_start_ns,
-                                            engine_end_ns: slot.engine_end_ns,
-                                            gateway_read_ns: read,
-                                            sent_ns: sent.sent_ns,
-                                        }),
+                                    Ok(Some(sent)) if matches!(o.action, Action::Place(_)) => {
+                                        lat.push(slot.latency(read, sent.sent_ns))
+                                    }
                                     Ok(_) => {}
                                     // The connector queues the matching reject report.
                                     Err(e) => warn(&mut action_warnings, || {

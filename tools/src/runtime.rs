@@ -6,7 +6,7 @@ use crate::clock::{mono_ns, unix_ns};
 use crate::faults::{Pressure, PressureCounts, JOURNAL_FAILED};
 use anyhow::{anyhow, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
-use kestrel_engine::config::{Config, Durability, FeedKind, GatewayKind, WaitStrategy};
+use kestrel_engine::config::{Config, FeedKind, GatewayKind, WaitStrategy};
 use kestrel_engine::*;
 use kestrel_feeds::live::LiveFeed;
 use kestrel_feeds::signals::{CounterSnapshot, SignalParser, SignalSource};
@@ -35,6 +35,23 @@ pub struct OutSlot {
     pub engine_start_ns: u64,
     /// Engine finished applying it.
     pub engine_end_ns: u64,
+}
+
+impl OutSlot {
+    /// The latency record of this output: read by the gateway at `read`, its bytes
+    /// handed to the venue at `sent`.
+    pub fn latency(&self, read: u64, sent: u64) -> LatencyRecord {
+        LatencyRecord {
+            output_seq: self.output.seq,
+            cause_seq: self.output.cause,
+            recv_ns: self.recv_ns,
+            publish_ns: self.publish_ns,
+            engine_start_ns: self.engine_start_ns,
+            engine_end_ns: self.engine_end_ns,
+            gateway_read_ns: read,
+            sent_ns: sent,
+        }
+    }
 }
 
 /// What the feed thread reports: events published, malformed records skipped, each
@@ -818,10 +835,7 @@ pub fn run(
                                         Action::Place(_)
                                         | Action::Cancel { .. }
                                         | Action::Modify { .. } => {
-                                            if durability == Durability::Sync
-                                                && !crate::faults::wait_committed(&journaled, o.cause)
-                                                && !matches!(o.action, Action::Cancel { .. })
-                                            {
+                                            if crate::faults::withheld(durability, &journaled, o) {
                                                 // The journal failed first: never send an
                                                 // order whose cause is not durable.
                                                 withheld += 1;
@@ -831,16 +845,7 @@ pub fn run(
                                             venue.on_action(venue_now, &o.action, &mut reports);
                                             let sent = mono_ns();
                                             if matches!(o.action, Action::Place(_)) {
-                                                lat.push(LatencyRecord {
-                                                    output_seq: o.seq,
-                                                    cause_seq: o.cause,
-                                                    recv_ns: slot.recv_ns,
-                                                    publish_ns: slot.publish_ns,
-                                                    engine_start_ns: slot.engine_start_ns,
-                                                    engine_end_ns: slot.engine_end_ns,
-                                                    gateway_read_ns: read,
-                                                    sent_ns: sent,
-                                                });
+                                                lat.push(slot.latency(read, sent));
                                             }
                                         }
                                         Action::Stopped => stop_seen = true,

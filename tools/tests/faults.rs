@@ -18,6 +18,20 @@ fn kestrel(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
         .expect("runs kestrel")
 }
 
+/// `kestrel run CFG --journal JOURNAL` in `cwd`.
+fn run_session(cfg: &Path, journal: &Path, cwd: &Path, env: &[(&str, &str)]) -> Output {
+    kestrel(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        cwd,
+        env,
+    )
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -119,16 +133,7 @@ fn a_tiny_ring_makes_producers_wait_counted_and_loses_nothing() {
         "",
     );
     let journal = tmp.path().join("j");
-    let out = kestrel(
-        &[
-            "run",
-            cfg.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        tmp.path(),
-        &[],
-    );
+    let out = run_session(&cfg, &journal, tmp.path(), &[]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     // The feed outran the journal's LMDB commits: publishes waited, and said so.
@@ -168,16 +173,7 @@ fn a_full_journal_stops_the_session_and_keeps_what_it_committed() {
         "",
     );
     let journal = tmp.path().join("j");
-    let out = kestrel(
-        &[
-            "run",
-            cfg.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-        tmp.path(),
-        &[],
-    );
+    let out = run_session(&cfg, &journal, tmp.path(), &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     let j = journal.display().to_string();
@@ -233,13 +229,9 @@ fn slow_journal_run(durability: &str) -> (Vec<u64>, String) {
         "",
     );
     let journal = tmp.path().join("j");
-    let out = kestrel(
-        &[
-            "run",
-            cfg.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
+    let out = run_session(
+        &cfg,
+        &journal,
         tmp.path(),
         &[("KESTREL_FAULT_JOURNAL_DELAY_US", "50000")],
     );

@@ -45,6 +45,8 @@ pub struct Outbox {
     pub cause: u64,
     /// Its event time.
     pub ts: u64,
+    /// Alerts pushed so far, whoever raised them (engine, executors, controllers).
+    pub alerts: u64,
 }
 
 impl Outbox {
@@ -55,11 +57,13 @@ impl Outbox {
             next_seq: 1,
             cause: 0,
             ts: 0,
+            alerts: 0,
         }
     }
 
     /// Appends an output caused by the current input.
     pub fn push(&mut self, action: Action) {
+        self.alerts += matches!(action, Action::Alert { .. }) as u64;
         self.items.push(Output {
             seq: self.next_seq,
             cause: self.cause,
