@@ -294,7 +294,7 @@ mod tests {
     fn rounds_to_the_nearest_tick_halves_up() {
         let q = QuoteReplace {
             instrument: 0,
-            tick: Dec(10_000_000),
+            tick: kestrel_engine::num::Step::new(Dec(10_000_000)),
             offset: Dec(100_000_000),
             qty: Dec(1_000_000),
             seen_tickers: 0,

@@ -324,9 +324,8 @@ mod tests {
         ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
             .iter()
             .enumerate()
-            .map(|(i, sym)| Instrument {
-                id: i as InstrumentId,
-                spec: InstrumentSpec {
+            .map(|(i, sym)| {
+                let spec = InstrumentSpec {
                     symbol: sym.to_string(),
                     base: sym[..3].to_string(),
                     quote: "USDT".into(),
@@ -336,9 +335,8 @@ mod tests {
                     min_notional: Dec::ZERO,
                     market: Default::default(),
                     leverage: 1,
-                },
-                base: i as u16 + 1,
-                quote: 0,
+                };
+                Instrument::new(i as InstrumentId, spec, i as u16 + 1, 0)
             })
             .collect()
     }

@@ -86,13 +86,19 @@ impl Executors {
         self.slot_of(id).and_then(|s| self.slots[s].as_deref())
     }
 
-    fn insert(&mut self, e: Executor) -> usize {
+    /// Places a new executor in a free slot, built in a pooled box when one is left
+    /// (in place: no executor-sized value is moved).
+    fn insert(&mut self, core: ExecutorCore, config: &ExecutorConfig) -> usize {
         let boxed = match self.pool.pop() {
             Some(mut b) => {
-                *b = e;
+                b.core = core;
+                config.build_into(&mut b.kind);
                 b
             }
-            None => Box::new(e),
+            None => Box::new(Executor {
+                core,
+                kind: config.build(),
+            }),
         };
         match self.free.pop() {
             Some(s) => {
@@ -239,12 +245,12 @@ impl Engine {
         for (i, spec) in config.instruments.iter().enumerate() {
             let base = portfolio.asset_id(&spec.base);
             let quote = portfolio.asset_id(&spec.quote);
-            instruments.push(Instrument {
-                id: i as InstrumentId,
-                spec: spec.clone(),
+            instruments.push(Instrument::new(
+                i as InstrumentId,
+                spec.clone(),
                 base,
                 quote,
-            });
+            ));
         }
         for (asset, amount) in &config.balances {
             let id = portfolio.asset_id(asset);
@@ -539,15 +545,18 @@ impl Engine {
             performance: self.performance.get(c),
         };
         self.controllers[c].step(view, &mut self.ctl.actions);
-        for i in 0..self.ctl.actions.len() {
-            match self.ctl.actions[i] {
+        // The actions are read in place (a create carries a whole executor config):
+        // the list is lent out for the loop and handed back, capacity kept.
+        let actions = std::mem::take(&mut self.ctl.actions);
+        for action in &actions {
+            match action {
                 ControllerAction::Create { level, config } => {
-                    let id = self.create_executor(c as u16, level, config);
+                    let id = self.create_executor(c as u16, *level, config);
                     if let Some(slot) = self.executors.slot_of(id) {
                         self.after_executor(slot);
                     }
                 }
-                ControllerAction::Stop {
+                &ControllerAction::Stop {
                     executor,
                     keep_position,
                 } => {
@@ -562,6 +571,7 @@ impl Engine {
                 }
             }
         }
+        self.ctl.actions = actions;
     }
 
     /// Fills the scratch list with snapshots of controller `c`'s live executors.
@@ -623,7 +633,7 @@ impl Engine {
                     let executor = self.executors.next_id;
                     ct.opened(&decision, executor);
                     self.out.push(decided(SignalOutcome::Opened { executor }));
-                    let id = self.create_executor(controller, 0, ExecutorConfig::Position(cfg));
+                    let id = self.create_executor(controller, 0, &ExecutorConfig::Position(cfg));
                     if let Some(slot) = self.executors.slot_of(id) {
                         self.after_executor(slot);
                     }
@@ -655,7 +665,7 @@ impl Engine {
     /// Creates and starts an executor (a first control step runs at once, so its first
     /// order leaves in the same `apply`). Returns its id. Controller indexes past the
     /// configured controllers count under "main" (executors created by hand).
-    fn create_executor(&mut self, controller: u16, level: u16, config: ExecutorConfig) -> u32 {
+    fn create_executor(&mut self, controller: u16, level: u16, config: &ExecutorConfig) -> u32 {
         let id = self.executors.next_id;
         self.executors.next_id += 1;
         let controller = controller.min(self.controllers.len() as u16);
@@ -669,10 +679,7 @@ impl Engine {
             close_ts: 0,
             retries: 0,
         };
-        let slot = self.executors.insert(Executor {
-            core,
-            kind: config.build(),
-        });
+        let slot = self.executors.insert(core, config);
         if let Some(p) = self.performance.get_mut(controller as usize) {
             p.created += 1;
         }
@@ -865,7 +872,7 @@ impl Engine {
             }
             Command::CreateExecutor { controller, config } => {
                 if !self.stopped {
-                    let id = self.create_executor(controller, u16::MAX, config);
+                    let id = self.create_executor(controller, u16::MAX, &config);
                     if let Some(slot) = self.executors.slot_of(id) {
                         self.after_executor(slot);
                     }

@@ -221,6 +221,73 @@ impl Dec {
     }
 }
 
+/// A tick or lot size with its division precomputed: rounding to it and checking
+/// multiples of it cost two or three multiplications instead of a 64-bit hardware
+/// division (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019:
+/// exact for every 64-bit numerator). Results equal [`Dec::floor_to`],
+/// [`Dec::ceil_to`] and [`Dec::is_multiple_of`] for every value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    step: Dec,
+    /// `ceil(2^128 / step)` for a step above one raw unit, else 0.
+    magic: u128,
+}
+
+impl Step {
+    /// Precomputes `step`.
+    pub fn new(step: Dec) -> Step {
+        let magic = if step.0 > 1 {
+            (u128::MAX / step.0 as u128).wrapping_add(1)
+        } else {
+            0
+        };
+        Step { step, magic }
+    }
+
+    /// The step.
+    #[inline]
+    pub fn get(self) -> Dec {
+        self.step
+    }
+
+    /// `x / step`: bits 128..192 of `magic · x`.
+    #[inline]
+    fn quotient(self, x: u64) -> u64 {
+        let low = (self.magic as u64 as u128 * x as u128) >> 64;
+        (((self.magic >> 64) * x as u128 + low) >> 64) as u64
+    }
+
+    /// Largest multiple of the step not above `x` (as [`Dec::floor_to`]).
+    #[inline]
+    pub fn floor(self, x: Dec) -> Dec {
+        if self.magic == 0 || x.0 < 0 {
+            return x.floor_to(self.step);
+        }
+        Dec(self.quotient(x.0 as u64) as i64 * self.step.0)
+    }
+
+    /// Smallest multiple of the step not below `x` (as [`Dec::ceil_to`]).
+    #[inline]
+    pub fn ceil(self, x: Dec) -> Dec {
+        let f = self.floor(x);
+        if f == x || self.step.0 <= 0 {
+            x
+        } else {
+            Dec(f.0 + self.step.0)
+        }
+    }
+
+    /// True when `x` is a multiple of the step (as [`Dec::is_multiple_of`]).
+    #[inline]
+    pub fn divides(self, x: Dec) -> bool {
+        if self.magic == 0 {
+            return x.is_multiple_of(self.step);
+        }
+        // n·M mod 2^128 ≤ M − 1 exactly when step divides n (n = |x|).
+        (x.0.unsigned_abs() as u128).wrapping_mul(self.magic) <= self.magic - 1
+    }
+}
+
 impl std::ops::Add for Dec {
     type Output = Dec;
     #[inline]
@@ -372,6 +439,36 @@ mod tests {
     }
 
     #[test]
+    fn step_edges() {
+        for step in [1i64, 2, 3, 7, 10, 1 << 40, 10i64.pow(18), i64::MAX] {
+            let s = Step::new(Dec(step));
+            for x in [
+                0,
+                1,
+                step - 1,
+                step,
+                step + 1,
+                i64::MAX,
+                i64::MIN,
+                -1,
+                -step,
+            ] {
+                assert_eq!(s.floor(Dec(x)), Dec(x).floor_to(Dec(step)), "{x} {step}");
+                assert_eq!(
+                    s.divides(Dec(x)),
+                    Dec(x).is_multiple_of(Dec(step)),
+                    "{x} {step}"
+                );
+            }
+        }
+        // A step of zero or below leaves values as they are, like `floor_to`.
+        let z = Step::new(Dec::ZERO);
+        assert_eq!(z.floor(Dec(17)), Dec(17));
+        assert_eq!(z.ceil(Dec(17)), Dec(17));
+        assert!(z.divides(Dec(17)));
+    }
+
+    #[test]
     fn multiplies_and_divides() {
         let a = Dec::parse("60000.5").unwrap();
         let b = Dec::parse("0.002").unwrap();
@@ -392,6 +489,27 @@ mod tests {
         #[test]
         fn mul_matches_for_prices_and_sizes(a in -10i64.pow(15)..10i64.pow(15), b in -10i64.pow(12)..10i64.pow(12)) {
             proptest::prop_assert_eq!(Dec(a).mul(Dec(b)), Dec(mul_div(a, b, SCALE)));
+        }
+
+        #[test]
+        fn step_rounds_like_division(x in proptest::num::i64::ANY, step in 1i64..=i64::MAX) {
+            let s = Step::new(Dec(step));
+            proptest::prop_assert_eq!(s.floor(Dec(x)), Dec(x).floor_to(Dec(step)));
+            proptest::prop_assert_eq!(s.divides(Dec(x)), Dec(x).is_multiple_of(Dec(step)));
+            if x <= i64::MAX - step {
+                proptest::prop_assert_eq!(s.ceil(Dec(x)), Dec(x).ceil_to(Dec(step)));
+            }
+        }
+
+        #[test]
+        fn step_rounds_ticks_and_lots(x in 0i64..10i64.pow(18), k in 0u32..=9, m in 1i64..=9) {
+            // Steps as venues publish them: m·10^k raw units (0.000000001 .. 9).
+            let step = m * 10i64.pow(k);
+            let s = Step::new(Dec(step));
+            proptest::prop_assert_eq!(s.floor(Dec(x)), Dec(x).floor_to(Dec(step)));
+            proptest::prop_assert_eq!(s.ceil(Dec(x)), Dec(x).ceil_to(Dec(step)));
+            proptest::prop_assert_eq!(s.divides(Dec(x)), Dec(x).is_multiple_of(Dec(step)));
+            proptest::prop_assert!(s.divides(s.floor(Dec(x))));
         }
 
         #[test]

@@ -134,11 +134,89 @@ pub enum TransitionError {
 }
 
 /// All live orders, in a slab with stable slots.
+/// Entries of the direct-mapped part of [`CidIndex`] (a power of two).
+const INDEX_TABLE: usize = 4096;
+/// Marks an empty entry.
+const NO_SLOT: u32 = u32::MAX;
+
+/// Slot of each live order by client order id. Ids are handed out in order, so the
+/// live ones almost always sit in distinct entries of a table indexed by the id's
+/// low bits: a lookup is one load and a compare, with no hashing. An order whose
+/// entry is taken (by an order still live `INDEX_TABLE` ids earlier, or an id of
+/// another session) goes to a hash map, consulted only while it holds something.
+#[derive(Debug)]
+struct CidIndex {
+    table: Vec<(ClientOrderId, u32)>,
+    overflow: Map<ClientOrderId, u32>,
+    len: usize,
+}
+
+impl CidIndex {
+    fn new() -> CidIndex {
+        CidIndex {
+            table: vec![(ClientOrderId(0), NO_SLOT); INDEX_TABLE],
+            overflow: Map::default(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn entry(cid: ClientOrderId) -> usize {
+        cid.0 as usize & (INDEX_TABLE - 1)
+    }
+
+    #[inline]
+    fn get(&self, cid: ClientOrderId) -> Option<u32> {
+        let (id, slot) = self.table[Self::entry(cid)];
+        if id == cid && slot != NO_SLOT {
+            return Some(slot);
+        }
+        if self.overflow.is_empty() {
+            return None;
+        }
+        self.overflow.get(&cid).copied()
+    }
+
+    /// Maps `cid` to `slot` (replacing an earlier mapping of the same id).
+    fn insert(&mut self, cid: ClientOrderId, slot: u32) {
+        let e = &mut self.table[Self::entry(cid)];
+        if e.0 == cid && e.1 != NO_SLOT {
+            e.1 = slot;
+            return;
+        }
+        if !self.overflow.is_empty() {
+            if let Some(s) = self.overflow.get_mut(&cid) {
+                *s = slot;
+                return;
+            }
+        }
+        if e.1 == NO_SLOT {
+            *e = (cid, slot);
+        } else {
+            self.overflow.insert(cid, slot);
+        }
+        self.len += 1;
+    }
+
+    fn remove(&mut self, cid: ClientOrderId) -> Option<u32> {
+        let e = &mut self.table[Self::entry(cid)];
+        let slot = if e.0 == cid && e.1 != NO_SLOT {
+            std::mem::replace(&mut e.1, NO_SLOT)
+        } else if self.overflow.is_empty() {
+            return None;
+        } else {
+            self.overflow.remove(&cid)?
+        };
+        self.len -= 1;
+        Some(slot)
+    }
+}
+
 #[derive(Debug)]
 pub struct OrderManager {
     slots: Vec<Option<Order>>,
     free: Vec<u32>,
-    by_cid: Map<ClientOrderId, u32>,
+    by_cid: CidIndex,
     /// Orders sent.
     pub placed: u64,
     /// Fill reports applied.
@@ -157,7 +235,7 @@ impl OrderManager {
         OrderManager {
             slots: Vec::with_capacity(n),
             free: Vec::with_capacity(n),
-            by_cid: Map::with_capacity_and_hasher(n, Default::default()),
+            by_cid: CidIndex::new(),
             placed: 0,
             fills: 0,
         }
@@ -194,12 +272,12 @@ impl OrderManager {
     /// The live order with this id.
     pub fn get(&self, cid: ClientOrderId) -> Option<&Order> {
         self.by_cid
-            .get(&cid)
-            .and_then(|&s| self.slots[s as usize].as_ref())
+            .get(cid)
+            .and_then(|s| self.slots[s as usize].as_ref())
     }
 
     fn get_mut(&mut self, cid: ClientOrderId) -> Option<&mut Order> {
-        let s = *self.by_cid.get(&cid)?;
+        let s = self.by_cid.get(cid)?;
         self.slots[s as usize].as_mut()
     }
 
@@ -313,7 +391,7 @@ impl OrderManager {
     }
 
     fn remove(&mut self, cid: ClientOrderId) {
-        if let Some(s) = self.by_cid.remove(&cid) {
+        if let Some(s) = self.by_cid.remove(cid) {
             self.slots[s as usize] = None;
             self.free.push(s);
         }
@@ -326,7 +404,7 @@ impl OrderManager {
 
     /// Number of live orders.
     pub fn live(&self) -> usize {
-        self.by_cid.len()
+        self.by_cid.len
     }
 }
 
@@ -354,6 +432,77 @@ mod tests {
             fee: Dec(1_000),
             ..Default::default()
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn index_agrees_with_a_map(ops in proptest::collection::vec((0u8..3, 0u64..3, 0u32..20_000), 1..400)) {
+            // Insert, remove and look up ids of three sessions, many sharing entries.
+            let mut index = CidIndex::new();
+            let mut map = std::collections::BTreeMap::new();
+            for (n, (op, session, counter)) in ops.into_iter().enumerate() {
+                let cid = ClientOrderId((session << 32) | u64::from(counter % 3 * INDEX_TABLE as u32 + counter % 5));
+                match op {
+                    0 => {
+                        index.insert(cid, n as u32);
+                        map.insert(cid, n as u32);
+                    }
+                    1 => proptest::prop_assert_eq!(index.remove(cid), map.remove(&cid)),
+                    _ => proptest::prop_assert_eq!(index.get(cid), map.get(&cid).copied()),
+                }
+                proptest::prop_assert_eq!(index.len, map.len());
+            }
+            for (cid, slot) in &map {
+                proptest::prop_assert_eq!(index.get(*cid), Some(*slot));
+            }
+        }
+    }
+
+    #[test]
+    fn ids_sharing_an_index_entry_stay_apart() {
+        // 1, 1 + 4096 and 1 + 8192 share an entry of the direct-mapped table; an id of
+        // another session with the same counter shares it too.
+        let mut m = OrderManager::default();
+        let ids = [1, 1 + INDEX_TABLE as u32, 1 + 2 * INDEX_TABLE as u32];
+        for (k, n) in ids.iter().enumerate() {
+            m.insert(place(*n), k as u32, 0, Dec::ZERO);
+        }
+        let other = PlaceOrder {
+            cid: ClientOrderId::new(2, 1),
+            ..place(1)
+        };
+        m.insert(other, 9, 0, Dec::ZERO);
+        assert_eq!(m.live(), 4);
+        for (k, n) in ids.iter().enumerate() {
+            assert_eq!(m.get(ClientOrderId::new(1, *n)).unwrap().executor, k as u32);
+        }
+        assert_eq!(m.get(ClientOrderId::new(2, 1)).unwrap().executor, 9);
+        assert!(m.get(ClientOrderId::new(1, 2)).is_none());
+        // The table's holder finishes first: the others are still found, and a new id
+        // takes the freed entry.
+        m.apply(&rep(1, ExecKind::Rejected, 0)).unwrap();
+        assert!(m.get(ClientOrderId::new(1, 1)).is_none());
+        assert_eq!(m.get(ClientOrderId::new(1, ids[1])).unwrap().executor, 1);
+        m.insert(place(1 + 3 * INDEX_TABLE as u32), 7, 0, Dec::ZERO);
+        assert_eq!(m.live(), 4);
+        for n in [ids[1], ids[2]] {
+            let (o, _) = m.apply(&rep(n, ExecKind::Rejected, 0)).unwrap();
+            assert_eq!(o.state, OrderState::Rejected);
+            assert!(m.get(ClientOrderId::new(1, n)).is_none());
+        }
+        assert_eq!(
+            m.apply(&rep(ids[1], ExecKind::Ack, 0)),
+            Err(TransitionError::UnknownOrder)
+        );
+        assert_eq!(m.live(), 2);
+        assert_eq!(m.get(ClientOrderId::new(2, 1)).unwrap().executor, 9);
+        assert_eq!(
+            m.get(ClientOrderId::new(1, 1 + 3 * INDEX_TABLE as u32))
+                .unwrap()
+                .executor,
+            7
+        );
+        assert_eq!(m.iter().count(), 2);
     }
 
     #[test]

@@ -272,12 +272,7 @@ mod tests {
         let quote = p.asset_id("USDT");
         p.balances[quote as usize].total = d("1000");
         p.positions = vec![Position::default()];
-        let inst = Instrument {
-            id: 0,
-            spec,
-            base,
-            quote,
-        };
+        let inst = Instrument::new(0, spec, base, quote);
         (p, inst)
     }
 

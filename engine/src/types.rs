@@ -1,6 +1,6 @@
 //! Plain value types shared by every crate: ids, sides, order types, instruments.
 
-use crate::num::Dec;
+use crate::num::{Dec, Step};
 use serde::Deserialize;
 use std::fmt;
 
@@ -278,6 +278,29 @@ pub struct Instrument {
     pub base: AssetId,
     /// Quote asset id.
     pub quote: AssetId,
+    /// `spec.tick_size`, precomputed for rounding prices.
+    pub tick: Step,
+    /// `spec.lot_size`, precomputed for rounding quantities.
+    pub lot: Step,
+}
+
+impl Instrument {
+    /// The instrument at `id` in the table, with its assets' ids.
+    pub fn new(
+        id: InstrumentId,
+        spec: InstrumentSpec,
+        base: AssetId,
+        quote: AssetId,
+    ) -> Instrument {
+        Instrument {
+            id,
+            tick: Step::new(spec.tick_size),
+            lot: Step::new(spec.lot_size),
+            spec,
+            base,
+            quote,
+        }
+    }
 }
 
 #[cfg(test)]

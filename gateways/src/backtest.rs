@@ -42,8 +42,10 @@ pub struct SimLoop {
     /// Market-data latency: the venue sees market events this much earlier.
     md_latency_ns: u64,
     /// Engine-side events waiting for their time (market events the venue already
-    /// applied, timers, commands), in time order.
-    pending: VecDeque<(u64, Source, Event)>,
+    /// applied, timers, commands), in time order, each already in the input it
+    /// becomes: it is applied where it waits (the header's `ts` and `source` are set;
+    /// its `seq` when applied), so a market event is copied once on its way in.
+    pending: VecDeque<Input>,
     /// Latest event time applied (reports are never stamped earlier).
     now: u64,
     reports: Vec<(u64, ExecReport)>,
@@ -61,6 +63,18 @@ pub struct Sent {
     pub cancels: u64,
     /// Modify requests.
     pub modifies: u64,
+}
+
+/// A header stamped with event time only (no venue or wall-clock times in a backtest).
+fn header(seq: u64, source: Source, ts: u64) -> Header {
+    Header {
+        seq,
+        source,
+        ts,
+        venue_ts: 0,
+        recv_ns: 0,
+        publish_ns: 0,
+    }
 }
 
 fn is_market(e: &Event) -> bool {
@@ -114,24 +128,22 @@ impl SimLoop {
 
     fn apply(&mut self, ts: u64, source: Source, event: Event) {
         self.input.event = event;
-        self.apply_input(ts, source);
+        self.apply_input(ts, source, false);
     }
 
-    /// Applies `self.input` (its event already set) with a fresh header. The input is
-    /// a reused slot: an execution report overwrites just its own bytes instead of
-    /// moving a whole `Event` (sized by its largest variant) on every report.
-    fn apply_input(&mut self, ts: u64, source: Source) {
+    /// Applies an input with a fresh header at `ts`: the oldest waiting one when
+    /// `waiting` (it stays in the queue while the engine reads it), else `self.input`,
+    /// a reused slot (an execution report overwrites just its own bytes instead of
+    /// moving a whole `Event`, sized by its largest variant, on every report).
+    fn apply_input(&mut self, ts: u64, source: Source, waiting: bool) {
+        let input = match self.pending.front_mut() {
+            Some(front) if waiting => front,
+            _ => &mut self.input,
+        };
         self.seq += 1;
         self.now = self.now.max(ts);
-        self.input.header = Header {
-            seq: self.seq,
-            source,
-            ts,
-            venue_ts: 0,
-            recv_ns: 0,
-            publish_ns: 0,
-        };
-        let outs = self.engine.apply(&self.input);
+        input.header = header(self.seq, source, ts);
+        let outs = self.engine.apply(input);
         // Only requests go to the venue.
         self.actions.extend(
             outs.iter()
@@ -145,7 +157,7 @@ impl SimLoop {
         );
         if self.record {
             self.outputs.extend_from_slice(outs);
-            self.inputs.push(self.input.clone());
+            self.inputs.push(input.clone());
         }
     }
 
@@ -162,7 +174,7 @@ impl SimLoop {
             }
             // A report never goes back in time (a request can arrive in the past of
             // the engine only when the caller pushed out of order).
-            self.apply_input((*ts).max(self.now), Source::Venue);
+            self.apply_input((*ts).max(self.now), Source::Venue, false);
         }
         reports.clear();
         self.reports = reports;
@@ -205,16 +217,25 @@ impl SimLoop {
     }
 
     /// Applies the waiting engine-side events before `limit` (through `limit` when
-    /// `inclusive`).
+    /// `inclusive`), each after the venue has reached its time.
     fn catch_up(&mut self, limit: u64, inclusive: bool) {
-        while let Some(&(ts, _, _)) = self.pending.front() {
-            if ts > limit || (ts == limit && !inclusive) {
+        while let Some(h) = self.pending.front().map(|i| i.header) {
+            if h.ts > limit || (h.ts == limit && !inclusive) {
                 break;
             }
-            if let Some((ts, source, event)) = self.pending.pop_front() {
-                self.engine_step(ts, source, event);
-            }
+            self.venue_to(h.ts);
+            self.apply_input(h.ts, h.source, true);
+            self.pending.pop_front();
+            self.settle(h.ts);
         }
+    }
+
+    /// Queues an engine-side event for its time.
+    fn wait(&mut self, ts: u64, source: Source, event: Event) {
+        self.pending.push_back(Input {
+            header: header(0, source, ts),
+            event,
+        });
     }
 
     /// Applies one external input (market data, timer, command) recorded at `ts`
@@ -229,7 +250,7 @@ impl SimLoop {
             _ => Source::Feed,
         };
         if !is_market(&event) {
-            self.pending.push_back((ts, source, event));
+            self.wait(ts, source, event);
             if self.md_latency_ns == 0 {
                 self.catch_up(ts, true);
             }
@@ -246,7 +267,7 @@ impl SimLoop {
         } else {
             self.apply_reports();
             self.settle(at_venue);
-            self.pending.push_back((ts, source, event));
+            self.wait(ts, source, event);
         }
     }
 
@@ -262,7 +283,7 @@ impl SimLoop {
     /// waiting event reaches the engine, a Stop command follows, then every request in
     /// flight is settled.
     pub fn stop(&mut self, ts: u64) {
-        let last = self.pending.back().map_or(ts, |p| p.0.max(ts));
+        let last = self.pending.back().map_or(ts, |p| p.header.ts.max(ts));
         self.catch_up(last, true);
         self.engine_step(last, Source::Operator, Event::Command(Command::Stop));
         self.venue.flush(&mut self.reports);

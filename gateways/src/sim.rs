@@ -64,6 +64,7 @@
 //!   of base. Market buys lock nothing and each fill is capped by the free quote.
 
 use kestrel_engine::config::{QueueModel, VenueConfig};
+use kestrel_engine::num::Step;
 use kestrel_engine::portfolio::{margin, Position};
 use kestrel_engine::{
     Action, BookTicker, ClientOrderId, Dec, Depth, Event, ExecKind, ExecReport, InstrumentId,
@@ -78,6 +79,9 @@ struct Inst {
     spec: InstrumentSpec,
     base: usize,
     quote: usize,
+    /// The tick and lot, precomputed for checking orders.
+    tick: Step,
+    lot: Step,
 }
 
 /// One side of the venue's book: (price, displayed quantity), sorted so that the best
@@ -410,6 +414,8 @@ impl SimVenue {
                 spec: s.clone(),
                 base: index_of(&s.base, &mut bals),
                 quote: index_of(&s.quote, &mut bals),
+                tick: Step::new(s.tick_size),
+                lot: Step::new(s.lot_size),
             })
             .collect::<Vec<_>>();
         let maker_fee = clamp_rate(cfg.maker_fee);
@@ -655,10 +661,10 @@ impl SimVenue {
         }
         let spec = &inst.spec;
         let market = p.order_type == OrderType::Market;
-        if !market && (p.price.raw() <= 0 || !p.price.is_multiple_of(spec.tick_size)) {
+        if !market && (p.price.raw() <= 0 || !inst.tick.divides(p.price)) {
             return Err(RejectReason::BadTick);
         }
-        if p.qty.raw() <= 0 || !p.qty.is_multiple_of(spec.lot_size) || p.qty < spec.min_quantity() {
+        if p.qty.raw() <= 0 || !inst.lot.divides(p.qty) || p.qty < spec.min_quantity() {
             return Err(RejectReason::BadLot);
         }
         let book = &self.books[p.instrument as usize];

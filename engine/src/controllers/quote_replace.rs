@@ -23,6 +23,7 @@
 use super::generic::{GenericSetup, Params};
 use super::{ControllerAction, ControllerView, GenericStrategy};
 use crate::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
+use crate::num::Step;
 use crate::{Dec, InstrumentId, PositionAction, Side};
 
 /// Name the strategy is registered under in [`Registry::builtin`](super::Registry::builtin).
@@ -34,7 +35,7 @@ pub struct QuoteReplace {
     /// Instrument quoted.
     pub instrument: InstrumentId,
     /// Its tick size.
-    pub tick: Dec,
+    pub tick: Step,
     /// Distance of each quote from the mid.
     pub offset: Dec,
     /// Base amount of each order.
@@ -65,7 +66,7 @@ impl QuoteReplace {
         }
         Ok(Box::new(QuoteReplace {
             instrument: setup.instrument.id,
-            tick: spec.tick_size,
+            tick: setup.instrument.tick,
             offset: Dec(spec.tick_size.raw().saturating_mul(ticks as i64)),
             qty,
             seen_tickers: 0,
@@ -74,8 +75,7 @@ impl QuoteReplace {
 
     /// `px` rounded to the nearest tick, halves up.
     pub fn round_to_tick(&self, px: Dec) -> Dec {
-        let t = self.tick.raw();
-        Dec((px.raw() + t / 2).div_euclid(t) * t)
+        self.tick.floor(Dec(px.raw() + self.tick.get().raw() / 2))
     }
 
     fn order(&self, side: Side, price: Dec) -> ControllerAction {

@@ -150,7 +150,7 @@ impl Ctx<'_> {
         if !book.is_ready() {
             return Err(PlaceError::NoMarket);
         }
-        let qty = qty.floor_to(inst.spec.lot_size);
+        let qty = inst.lot.floor(qty);
         let (price, value_px) = if order_type == OrderType::Market {
             let px = match side {
                 Side::Buy => book.best_ask(),
@@ -159,8 +159,8 @@ impl Ctx<'_> {
             (Dec::ZERO, px.ok_or(PlaceError::NoMarket)?)
         } else {
             let p = match side {
-                Side::Buy => price.floor_to(inst.spec.tick_size),
-                Side::Sell => price.ceil_to(inst.spec.tick_size),
+                Side::Buy => inst.tick.floor(price),
+                Side::Sell => inst.tick.ceil(price),
             };
             (p, p)
         };
@@ -350,6 +350,22 @@ impl ExecutorConfig {
             ExecutorConfig::Twap(c) => ExecutorKind::Twap(TwapExecutor::new(c)),
             ExecutorConfig::Arbitrage(c) => ExecutorKind::Arbitrage(ArbitrageExecutor::new(c)),
             ExecutorConfig::Xemm(c) => ExecutorKind::Xemm(XemmExecutor::new(c)),
+        }
+    }
+
+    /// Like [`ExecutorConfig::build`], written over `kind` variant by variant (each
+    /// arm stores only its own variant's fields, not a whole `ExecutorKind`).
+    pub fn build_into(&self, kind: &mut ExecutorKind) {
+        match *self {
+            ExecutorConfig::Order(c) => *kind = ExecutorKind::Order(OrderExecutor::new(c)),
+            ExecutorConfig::Position(c) => *kind = ExecutorKind::Position(PositionExecutor::new(c)),
+            ExecutorConfig::Grid(c) => *kind = ExecutorKind::Grid(GridExecutor::new(c)),
+            ExecutorConfig::Dca(c) => *kind = ExecutorKind::Dca(DcaExecutor::new(c)),
+            ExecutorConfig::Twap(c) => *kind = ExecutorKind::Twap(TwapExecutor::new(c)),
+            ExecutorConfig::Arbitrage(c) => {
+                *kind = ExecutorKind::Arbitrage(ArbitrageExecutor::new(c))
+            }
+            ExecutorConfig::Xemm(c) => *kind = ExecutorKind::Xemm(XemmExecutor::new(c)),
         }
     }
 }

@@ -667,12 +667,7 @@ mod tests {
         let (base, quote) = (portfolio.asset_id("ETH"), portfolio.asset_id("USDT"));
         portfolio.balances[quote as usize].total = d("1000");
         portfolio.positions = vec![Position::default()];
-        let instruments = [Instrument {
-            id: 0,
-            spec,
-            base,
-            quote,
-        }];
+        let instruments = [Instrument::new(0, spec, base, quote)];
         let mut book = Book::default();
         book.on_ticker(&BookTicker {
             bid_px: d("99.99"),
