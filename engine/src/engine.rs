@@ -217,6 +217,8 @@ pub struct Engine {
     declares_initial: Vec<bool>,
     /// Scratch list of order ids (cancel-all, forced stop); keeps its capacity.
     cids: Vec<ClientOrderId>,
+    /// The order an execution report just updated, as executors see it.
+    exec_order: crate::orders::Order,
 }
 
 impl Engine {
@@ -311,6 +313,7 @@ impl Engine {
             initial,
             declares_initial,
             cids: Vec::with_capacity(256),
+            exec_order: Default::default(),
             config,
         })
     }
@@ -770,8 +773,8 @@ impl Engine {
         if r.kind == ExecKind::Rejected {
             self.stats.rejects += 1;
         }
-        let (order, ev) = match self.orders.apply(r) {
-            Ok(v) => v,
+        let ev = match self.orders.apply_into(r, &mut self.exec_order) {
+            Ok(ev) => ev,
             Err(TransitionError::UnknownOrder) => {
                 // A cancel refused for an order that already finished is the normal
                 // end of a cancel/fill race, not an anomaly.
@@ -791,6 +794,7 @@ impl Engine {
                 return;
             }
         };
+        let order = &self.exec_order;
         let inst = &self.instruments[order.req.instrument as usize];
         let asset = Portfolio::reserved_asset(inst, order.req.side);
         match ev {
@@ -827,9 +831,21 @@ impl Engine {
         let Some(slot) = self.executors.slot_of(order.executor) else {
             return;
         };
-        let (mut ctx, ex) = self.ctx_and_executors();
-        if let Some(e) = ex.slots[slot].as_mut() {
-            e.on_order(&mut ctx, &order, &ev);
+        // The context is built field by field: the executor reads the order where
+        // `apply_into` left it.
+        let mut ctx = Ctx {
+            now: self.now,
+            session_id: self.session_id,
+            instruments: &self.instruments,
+            books: &self.books,
+            orders: &mut self.orders,
+            portfolio: &mut self.portfolio,
+            out: &mut self.out,
+            next_order: &mut self.next_order,
+            risk: &mut self.risk,
+        };
+        if let Some(e) = self.executors.slots[slot].as_mut() {
+            e.on_order(&mut ctx, &self.exec_order, &ev);
         }
         self.after_executor(slot);
     }

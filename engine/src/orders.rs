@@ -30,9 +30,10 @@ impl std::hash::Hasher for CidHasher {
 }
 
 /// Where an order is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OrderState {
     /// Sent, not yet acknowledged.
+    #[default]
     PendingNew,
     /// Acknowledged and working.
     Open,
@@ -61,7 +62,7 @@ impl OrderState {
 }
 
 /// One order.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Order {
     /// What was sent.
     pub req: PlaceOrder,
@@ -134,8 +135,9 @@ pub enum TransitionError {
 }
 
 /// All live orders, in a slab with stable slots.
-/// Entries of the direct-mapped part of [`CidIndex`] (a power of two).
-const INDEX_TABLE: usize = 4096;
+/// Entries of the direct-mapped part of [`CidIndex`] (a power of two; 16 KiB, so the
+/// recent ids stay in the L1 cache).
+const INDEX_TABLE: usize = 1024;
 /// Marks an empty entry.
 const NO_SLOT: u32 = u32::MAX;
 
@@ -300,8 +302,43 @@ impl OrderManager {
     /// Applies an execution report. On success returns the order as it now is and what
     /// happened; terminal orders are removed after this call (use the returned copy).
     pub fn apply(&mut self, r: &ExecReport) -> Result<(Order, OrderEvent), TransitionError> {
+        let mut order = Order::default();
+        let ev = self.apply_into(r, &mut order)?;
+        Ok((order, ev))
+    }
+
+    /// [`OrderManager::apply`] writing the order as it now is into `snapshot`
+    /// (unspecified on an error; the stored order is then unchanged). The transition is
+    /// made on the copy and the changed fields are written back one by one, so no
+    /// whole-order copy reads fields just written with narrower stores (that stalls
+    /// store forwarding, once per report).
+    pub fn apply_into(
+        &mut self,
+        r: &ExecReport,
+        snapshot: &mut Order,
+    ) -> Result<OrderEvent, TransitionError> {
+        let stored = self.get_mut(r.cid).ok_or(TransitionError::UnknownOrder)?;
+        *snapshot = *stored;
+        let o = &mut *snapshot;
+        let ev = Self::transition(o, r)?;
+        stored.state = o.state;
+        stored.filled = o.filled;
+        stored.filled_quote = o.filled_quote;
+        stored.fees = o.fees;
+        stored.venue_order_id = o.venue_order_id;
+        stored.reason = o.reason;
+        if matches!(ev, OrderEvent::Filled { .. }) {
+            self.fills += 1;
+        }
+        if o.state.is_terminal() {
+            self.remove(r.cid);
+        }
+        Ok(ev)
+    }
+
+    /// The state machine: applies `r` to `o` and says what happened.
+    fn transition(o: &mut Order, r: &ExecReport) -> Result<OrderEvent, TransitionError> {
         use OrderState::*;
-        let o = self.get_mut(r.cid).ok_or(TransitionError::UnknownOrder)?;
         let working = matches!(o.state, PendingNew | Open | PartiallyFilled | CancelPending);
         let ev = match r.kind {
             ExecKind::Ack => match o.state {
@@ -373,17 +410,9 @@ impl OrderManager {
                 OrderEvent::CancelRejected
             }
         };
-        let snapshot = *o;
-        if matches!(ev, OrderEvent::Filled { .. }) {
-            self.fills += 1;
-        }
-        if snapshot.state.is_terminal() {
-            self.remove(r.cid);
-        }
-        Ok((snapshot, ev))
+        Ok(ev)
     }
 
-    /// Updates the funds an order holds.
     pub fn set_locked(&mut self, cid: ClientOrderId, locked: Dec) {
         if let Some(o) = self.get_mut(cid) {
             o.locked = locked;
