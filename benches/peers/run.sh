@@ -5,7 +5,7 @@
 #
 #   benches/peers/run.sh [-n QUOTES] [--nautilus-limit QUOTES] [--repeat R]
 #                        [--modes "mm none"] [--clock wall|cpu] [--venv DIR]
-#                        [--peers DIR] [--keep]
+#                        [--peers DIR] [--pgo] [--keep]
 #
 # 1. generates the data with ../shared/peers/gen_data.py into a temporary directory;
 # 2. per mode, runs hftbacktest and Kestrel on all of it, NautilusTrader and Kestrel on
@@ -18,7 +18,10 @@
 # A peer that cannot be imported is skipped with the reason; gen_data.py needs numpy
 # and pandas. Kestrel is built with the `perf` profile (fat LTO, one codegen unit).
 # --clock cpu compares CPU seconds of each process instead of wall time
-# (use it when other work shares the machine). Set CARGO_TARGET_DIR as for cargo.
+# (use it when other work shares the machine). --pgo also builds peer-mm with
+# profile-guided optimisation (benches/peers/pgo.sh: trained on data of another seed
+# and size) and runs it next to the plain build as "Kestrel (PGO)".
+# Set CARGO_TARGET_DIR as for cargo.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,6 +34,7 @@ clock=wall
 venv="${PEERS_VENV:-/work/peers-venv}"
 peers="$root/../shared/peers"
 keep=0
+pgo=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) n="$2"; shift 2 ;;
@@ -41,7 +45,8 @@ while [ $# -gt 0 ]; do
         --venv) venv="$2"; shift 2 ;;
         --peers) peers="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --pgo) pgo=1; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -65,6 +70,12 @@ load() { say "#! load_average $1: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 (cd "$root" && cargo build --profile perf -q -p kestrel-benches --bin peer-mm)
 kestrel="${CARGO_TARGET_DIR:-$root/target}/perf/peer-mm"
 [[ "$kestrel" = /* ]] || kestrel="$root/$kestrel"
+builds=(kestrel)
+if [ "$pgo" = 1 ]; then
+    "$here/pgo.sh" "$tmp/peer-mm-pgo" "$py"
+    builds+=(kestrel-pgo)
+fi
+bin_of() { if [ "$1" = kestrel-pgo ]; then echo "$tmp/peer-mm-pgo"; else echo "$kestrel"; fi; }
 
 peer_ok() { # engine module -> 0 if importable, else prints a skip line
     local err
@@ -109,20 +120,26 @@ for mode in $modes; do
         peer "$peers/hftbacktest_bench.py" -n "$n" --mode "$mode" --repeat "$repeat" --data "$data" 2>&1 | tee -a "$log"
     fi
     load "before Kestrel $mode"
-    section kestrel "$mode" all
-    "$kestrel" "${files[@]}" --mode "$mode" --repeat "$repeat" | tee -a "$log"
+    for b in "${builds[@]}"; do
+        section "$b" "$mode" all
+        "$(bin_of "$b")" "${files[@]}" --mode "$mode" --repeat "$repeat" | tee -a "$log"
+    done
     if [ "$mode" = mm ]; then
-        section kestrel "$mode" all journal
-        "$kestrel" "${files[@]}" --mode "$mode" --repeat "$repeat" --journal "$tmp/journal" | tee -a "$log"
-        rm -rf "$tmp/journal"
+        for b in "${builds[@]}"; do
+            section "$b" "$mode" all journal
+            "$(bin_of "$b")" "${files[@]}" --mode "$mode" --repeat "$repeat" --journal "$tmp/journal" | tee -a "$log"
+            rm -rf "$tmp/journal"
+        done
     fi
     if [ "$has_nt" = 1 ]; then
         load "before NautilusTrader $mode"
         section nautilus "$mode" "first-$nlimit"
         peer "$peers/nautilus_bench.py" -n "$n" --mode "$mode" --limit "$nlimit" --repeat "$repeat" --data "$data" 2>&1 | tee -a "$log"
     fi
-    section kestrel "$mode" "first-$nlimit"
-    "$kestrel" "${files[@]}" --mode "$mode" --limit "$nlimit" --repeat "$repeat" | tee -a "$log"
+    for b in "${builds[@]}"; do
+        section "$b" "$mode" "first-$nlimit"
+        "$(bin_of "$b")" "${files[@]}" --mode "$mode" --limit "$nlimit" --repeat "$repeat" | tee -a "$log"
+    done
 done
 load "at the end"
 

@@ -17,7 +17,8 @@ import sys
 RUN = re.compile(r"^run \d+: wall=([0-9.]+)s(?: cpu=([0-9.]+|n/a)s?)?")
 HEAD = re.compile(r"^(kestrel|hftbacktest|nautilus_trader) mode=(\S+) quotes=(\d+) trades=(\d+)")
 FIELD = re.compile(r"\b(submitted|canceled|fills)=(\d+)")
-NAMES = {"kestrel": "Kestrel", "hftbacktest": "hftbacktest", "nautilus": "NautilusTrader"}
+NAMES = {"kestrel": "Kestrel", "kestrel-pgo": "Kestrel (PGO)", "hftbacktest": "hftbacktest",
+         "nautilus": "NautilusTrader"}
 
 
 def parse(lines, clock):
@@ -42,7 +43,7 @@ def parse(lines, clock):
             m = RUN.match(line)
             if m:
                 t = m.group(1)
-                if clock == "cpu" and cur["engine"] == "kestrel" and m.group(2) not in (None, "n/a"):
+                if clock == "cpu" and cur["engine"].startswith("kestrel") and m.group(2) not in (None, "n/a"):
                     t = m.group(2)
                 cur["times"].append(float(t))
                 cur["counts"] = {k: int(v) for k, v in FIELD.findall(line)}
@@ -73,19 +74,22 @@ def main():
     goals = {("hftbacktest", "mm"): 2, ("nautilus", "mm"): 10}
     print("| Kestrel ÷ peer | mode | data | Kestrel events/s | peer events/s | ratio | goal |")
     print("|---|---|---|---|---|---|---|")
-    kest = {(s["mode"], s["data"], s["journal"]): s for s in sections if s["engine"] == "kestrel"}
-    for p in (s for s in sections if s["engine"] != "kestrel"):
-        for journal in (False, True):
-            k = kest.get((p["mode"], p["data"], journal))
-            if not k:
-                continue
-            if k["events"] != p["events"]:
-                print(f"| (events differ: Kestrel {k['events']} vs {p['engine']} {p['events']}) |||||||")
-            goal = None if journal else goals.get((p["engine"], p["mode"]))
-            r = rate(k) / rate(p)
-            print(f"| Kestrel{' (journaled)' if journal else ''} ÷ {NAMES.get(p['engine'], p['engine'])} | "
-                  f"{p['mode']} | {p['data']} | {rate(k):,.0f} | {rate(p):,.0f} | {r:.2f}x | "
-                  f"{'' if goal is None else ('≥%dx %s' % (goal, 'met' if r >= goal else 'not met'))} |")
+    builds = [b for b in ("kestrel", "kestrel-pgo") if any(s["engine"] == b for s in sections)]
+    kest = {(s["engine"], s["mode"], s["data"], s["journal"]): s
+            for s in sections if s["engine"].startswith("kestrel")}
+    for p in (s for s in sections if not s["engine"].startswith("kestrel")):
+        for build in builds:
+            for journal in (False, True):
+                k = kest.get((build, p["mode"], p["data"], journal))
+                if not k:
+                    continue
+                if k["events"] != p["events"]:
+                    print(f"| (events differ: Kestrel {k['events']} vs {p['engine']} {p['events']}) |||||||")
+                goal = None if journal else goals.get((p["engine"], p["mode"]))
+                r = rate(k) / rate(p)
+                print(f"| {NAMES[build]}{' (journaled)' if journal else ''} ÷ {NAMES.get(p['engine'], p['engine'])} | "
+                      f"{p['mode']} | {p['data']} | {rate(k):,.0f} | {rate(p):,.0f} | {r:.2f}x | "
+                      f"{'' if goal is None else ('≥%dx %s' % (goal, 'met' if r >= goal else 'not met'))} |")
     if skips:
         print()
         for s in skips:
