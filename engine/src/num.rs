@@ -283,8 +283,8 @@ impl Step {
         if self.magic == 0 {
             return x.is_multiple_of(self.step);
         }
-        // n·M mod 2^128 ≤ M − 1 exactly when step divides n (n = |x|).
-        (x.0.unsigned_abs() as u128).wrapping_mul(self.magic) <= self.magic - 1
+        // n·M mod 2^128 < M exactly when step divides n (n = |x|).
+        (x.0.unsigned_abs() as u128).wrapping_mul(self.magic) < self.magic
     }
 }
 
