@@ -17,7 +17,7 @@ use crate::executors::{
 };
 use crate::market_data::{CandleSeries, MarketData};
 use crate::num::Dec;
-use crate::orders::{OrderEvent, OrderManager, TransitionError};
+use crate::orders::{Order, OrderEvent, OrderManager, TransitionError};
 use crate::portfolio::{Portfolio, Position};
 use crate::report::{report, Performance, Report};
 use crate::risk::Risk;
@@ -218,7 +218,7 @@ pub struct Engine {
     /// Scratch list of order ids (cancel-all, forced stop); keeps its capacity.
     cids: Vec<ClientOrderId>,
     /// The order an execution report just updated, as executors see it.
-    exec_order: crate::orders::Order,
+    exec_order: Order,
 }
 
 impl Engine {
@@ -391,6 +391,13 @@ impl Engine {
     }
 
     fn ctx_and_executors(&mut self) -> (Ctx<'_>, &mut Executors) {
+        let (ctx, executors, _) = self.ctx_executors_and_order();
+        (ctx, executors)
+    }
+
+    /// The executors' context, the executors, and the order the last execution report
+    /// updated (`exec_order`), borrowed apart.
+    fn ctx_executors_and_order(&mut self) -> (Ctx<'_>, &mut Executors, &Order) {
         (
             Ctx {
                 now: self.now,
@@ -404,6 +411,7 @@ impl Engine {
                 risk: &mut self.risk,
             },
             &mut self.executors,
+            &self.exec_order,
         )
     }
 
@@ -831,21 +839,10 @@ impl Engine {
         let Some(slot) = self.executors.slot_of(order.executor) else {
             return;
         };
-        // The context is built field by field: the executor reads the order where
-        // `apply_into` left it.
-        let mut ctx = Ctx {
-            now: self.now,
-            session_id: self.session_id,
-            instruments: &self.instruments,
-            books: &self.books,
-            orders: &mut self.orders,
-            portfolio: &mut self.portfolio,
-            out: &mut self.out,
-            next_order: &mut self.next_order,
-            risk: &mut self.risk,
-        };
-        if let Some(e) = self.executors.slots[slot].as_mut() {
-            e.on_order(&mut ctx, &self.exec_order, &ev);
+        // The executor reads the order where `apply_into` left it.
+        let (mut ctx, ex, order) = self.ctx_executors_and_order();
+        if let Some(e) = ex.slots[slot].as_mut() {
+            e.on_order(&mut ctx, order, &ev);
         }
         self.after_executor(slot);
     }
