@@ -45,6 +45,10 @@ proptest! {
             let got_asks: Vec<(i64, i64)> = book.asks.iter().map(|(p, q)| (p.raw() / 1_000_000, q.raw())).collect();
             let want_asks: Vec<(i64, i64)> = asks.iter().map(|(p, q)| (*p, *q)).collect();
             prop_assert_eq!(got_asks, want_asks);
+            prop_assert_eq!(book.bids.len(), bids.len());
+            prop_assert_eq!(book.asks.len(), asks.len());
+            prop_assert_eq!(book.bids.best().map(|l| l.0.raw() / 1_000_000), bids.keys().next_back().copied());
+            prop_assert_eq!(book.asks.best().map(|l| l.0.raw() / 1_000_000), asks.keys().next().copied());
             prop_assert!(book.is_ready() || book.bbo.is_none());
         }
     }
