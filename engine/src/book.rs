@@ -108,8 +108,11 @@ const GAP_WINDOW: usize = 64;
 #[derive(Clone, Debug, Default)]
 pub struct BookSide {
     side: Side,
-    /// (price, qty) in storage order (bids ascending, asks descending); qty 0 = gap.
-    levels: Vec<(Dec, Dec)>,
+    /// Prices in storage order (bids ascending, asks descending), gaps included; apart
+    /// from the sizes so the binary search reads half the memory.
+    prices: Vec<Dec>,
+    /// Size at each price; 0 marks a gap.
+    qtys: Vec<Dec>,
     /// Live levels (entries with qty > 0).
     live: usize,
 }
@@ -118,7 +121,8 @@ impl BookSide {
     fn new(side: Side) -> BookSide {
         BookSide {
             side,
-            levels: Vec::with_capacity(RESERVED_LEVELS),
+            prices: Vec::with_capacity(RESERVED_LEVELS),
+            qtys: Vec::with_capacity(RESERVED_LEVELS),
             live: 0,
         }
     }
@@ -126,8 +130,8 @@ impl BookSide {
     /// Position of `px` in storage order (bids ascending, asks descending), gaps included.
     fn search(&self, px: Dec) -> Result<usize, usize> {
         match self.side {
-            Side::Buy => self.levels.binary_search_by(|l| l.0.cmp(&px)),
-            Side::Sell => self.levels.binary_search_by(|l| px.cmp(&l.0)),
+            Side::Buy => self.prices.binary_search(&px),
+            Side::Sell => self.prices.binary_search_by(|p| px.cmp(p)),
         }
     }
 
@@ -135,15 +139,15 @@ impl BookSide {
     pub fn set(&mut self, px: Dec, qty: Dec) {
         match (self.search(px), qty.raw() > 0) {
             (Ok(i), true) => {
-                if self.levels[i].1.raw() <= 0 {
+                if self.qtys[i].raw() <= 0 {
                     self.live += 1;
                 }
-                self.levels[i].1 = qty;
+                self.qtys[i] = qty;
             }
             (Ok(i), false) => {
-                if self.levels[i].1.raw() > 0 {
+                if self.qtys[i].raw() > 0 {
                     self.live -= 1;
-                    self.levels[i].1 = Dec::ZERO;
+                    self.qtys[i] = Dec::ZERO;
                     self.tidy();
                 }
             }
@@ -155,43 +159,60 @@ impl BookSide {
     /// Puts a new price at storage position `i`, into a gap where one is near.
     fn insert(&mut self, i: usize, px: Dec, qty: Dec) {
         self.live += 1;
-        let gap = |l: &(Dec, Dec)| l.1.raw() <= 0;
-        let n = self.levels.len();
+        let n = self.qtys.len();
         // Levels before `i` sort below `px` and those from `i` above it, so a gap at
         // i − 1 or i can take it as it is; a gap further away is reached by shifting the
         // levels in between one slot towards it.
-        if let Some(j) = (i.saturating_sub(GAP_WINDOW)..i)
-            .rev()
-            .find(|&j| gap(&self.levels[j]))
-        {
-            self.levels.copy_within(j + 1..i, j);
-            self.levels[i - 1] = (px, qty);
-        } else if let Some(j) = (i..n.min(i + GAP_WINDOW)).find(|&j| gap(&self.levels[j])) {
-            self.levels.copy_within(i..j, i + 1);
-            self.levels[i] = (px, qty);
+        let gap = |j: &usize| self.qtys[*j].raw() <= 0;
+        if let Some(j) = (i.saturating_sub(GAP_WINDOW)..i).rev().find(gap) {
+            self.prices.copy_within(j + 1..i, j);
+            self.qtys.copy_within(j + 1..i, j);
+            self.prices[i - 1] = px;
+            self.qtys[i - 1] = qty;
+        } else if let Some(j) = (i..n.min(i + GAP_WINDOW)).find(gap) {
+            self.prices.copy_within(i..j, i + 1);
+            self.qtys.copy_within(i..j, i + 1);
+            self.prices[i] = px;
+            self.qtys[i] = qty;
         } else {
-            self.levels.insert(i, (px, qty));
+            self.prices.insert(i, px);
+            self.qtys.insert(i, qty);
         }
     }
 
     /// Keeps the last entry live and compacts once gaps outnumber the levels.
     fn tidy(&mut self) {
-        while self.levels.last().is_some_and(|l| l.1.raw() <= 0) {
-            self.levels.pop();
+        while self.qtys.last().is_some_and(|q| q.raw() <= 0) {
+            self.qtys.pop();
+            self.prices.pop();
         }
-        if self.levels.len() > 2 * self.live + GAP_WINDOW {
-            self.levels.retain(|l| l.1.raw() > 0);
+        if self.qtys.len() > 2 * self.live + GAP_WINDOW {
+            let mut k = 0;
+            for j in 0..self.qtys.len() {
+                if self.qtys[j].raw() > 0 {
+                    self.prices[k] = self.prices[j];
+                    self.qtys[k] = self.qtys[j];
+                    k += 1;
+                }
+            }
+            self.prices.truncate(k);
+            self.qtys.truncate(k);
         }
     }
 
     /// Best (price, qty).
     pub fn best(&self) -> Option<(Dec, Dec)> {
-        self.levels.last().copied()
+        Some((*self.prices.last()?, *self.qtys.last()?))
     }
 
     /// Levels from best to worst.
     pub fn iter(&self) -> impl Iterator<Item = (Dec, Dec)> + '_ {
-        self.levels.iter().rev().copied().filter(|l| l.1.raw() > 0)
+        self.prices
+            .iter()
+            .zip(&self.qtys)
+            .rev()
+            .filter(|l| l.1.raw() > 0)
+            .map(|(p, q)| (*p, *q))
     }
 
     /// Number of levels.
@@ -205,7 +226,8 @@ impl BookSide {
     }
 
     fn clear(&mut self) {
-        self.levels.clear();
+        self.prices.clear();
+        self.qtys.clear();
         self.live = 0;
     }
 }
@@ -382,7 +404,7 @@ mod tests {
             proptest::prop_assert_eq!(bids.best().map(|l| l.0.raw()), want_b.keys().next_back().copied());
             proptest::prop_assert_eq!(asks.best().map(|l| l.0.raw()), want_a.keys().next().copied());
             // Gaps never outnumber the levels by more than the window.
-            proptest::prop_assert!(bids.levels.len() <= 2 * bids.live + GAP_WINDOW + 1);
+            proptest::prop_assert!(bids.qtys.len() <= 2 * bids.live + GAP_WINDOW + 1);
         }
     }
 
