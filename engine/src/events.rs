@@ -545,7 +545,9 @@ pub enum AlertCode {
 }
 
 /// Everything the engine can emit.
-#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub enum Action {
     /// Empty ring slot; never journaled.
     #[default]
@@ -622,7 +624,9 @@ pub enum SignalOutcome {
 }
 
 /// One journaled output.
-#[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Output {
     /// Position in the output stream; starts at 1.
     pub seq: u64,

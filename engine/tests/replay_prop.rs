@@ -111,7 +111,7 @@ fn record(steps: &[Step]) -> (Vec<Input>, Vec<Output>) {
             if let Action::Place(p) = o.action {
                 placed.push(p);
             }
-            outputs.push(o.clone());
+            outputs.push(*o);
         }
         inputs.push(input);
     };

@@ -67,7 +67,7 @@ fn alert(code: AlertCode, n: u32) -> Action {
 }
 
 fn actions(outs: &[Output]) -> Vec<Action> {
-    outs.iter().map(|o| o.action.clone()).collect()
+    outs.iter().map(|o| o.action).collect()
 }
 
 /// The single order placed by `outs`: (cid counter, side, price, qty).

@@ -153,7 +153,7 @@ impl SimLoop {
                         Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. }
                     )
                 })
-                .cloned(),
+                .copied(),
         );
         if self.record {
             self.outputs.extend_from_slice(outs);

@@ -486,8 +486,7 @@ impl SimVenue {
             return;
         }
         let arrival = ts.saturating_add(self.latency_ns);
-        self.pending
-            .insert((arrival, self.next_request), action.clone());
+        self.pending.insert((arrival, self.next_request), *action);
         self.next_request += 1;
     }
 

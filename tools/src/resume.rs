@@ -173,7 +173,7 @@ pub fn open(dir: &Path, cfg: &Config, opts: &JournalOptions) -> Result<Resumed> 
                     }
                     idx += 1;
                 }
-                None => missing.push(out.clone()),
+                None => missing.push(*out),
             }
         }
         ControlFlow::Continue(())

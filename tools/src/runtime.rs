@@ -718,7 +718,7 @@ pub fn run(
                         match journal_out.take(4096) {
                             Ok(mut g) => {
                                 for slot in &mut g {
-                                    outputs.push(slot.output.clone());
+                                    outputs.push(slot.output);
                                 }
                             }
                             Err(Polling::NoEvents) => {}

@@ -77,12 +77,11 @@ fn altered_output_is_reported_as_the_first_divergence() {
     let tmp = tempfile::tempdir().unwrap();
     let journal = run_default(tmp.path(), &[]);
     let outputs = JournalReader::open(&journal).unwrap().outputs().unwrap();
-    let victim = outputs
+    let victim = *outputs
         .iter()
         .find(|o| matches!(o.action, Action::Place(_)))
-        .unwrap()
-        .clone();
-    let mut altered = victim.clone();
+        .unwrap();
+    let mut altered = victim;
     if let Action::Place(p) = &mut altered.action {
         p.price += Dec::parse("0.01").unwrap();
     }
@@ -96,7 +95,7 @@ fn altered_output_is_reported_as_the_first_divergence() {
     drop(reader);
     for o in outputs.iter_mut() {
         if o.seq == victim.seq {
-            *o = altered.clone();
+            *o = altered;
         }
     }
     let journal = tmp.path().join("tampered");

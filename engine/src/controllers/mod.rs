@@ -124,6 +124,7 @@ pub struct ExecutorInfo {
 
 impl ExecutorInfo {
     /// Snapshot of an executor at the current books.
+    #[inline]
     pub fn of(e: &Executor, books: &[Book]) -> ExecutorInfo {
         let kind = match e.kind {
             ExecutorKind::Order(_) => ExecutorType::Order,
