@@ -174,10 +174,34 @@ impl BookSide {
             self.qtys.copy_within(i..j, i + 1);
             self.prices[i] = px;
             self.qtys[i] = qty;
+        } else if i == 0
+            && n > 0
+            && (GAP_WINDOW as i64..i64::MAX - GAP_WINDOW as i64).contains(&px.raw())
+        {
+            self.front_block(px, qty);
         } else {
             self.prices.insert(i, px);
             self.qtys.insert(i, qty);
         }
+    }
+
+    /// Puts a new worst level in front behind a block of gaps, so the next worse
+    /// levels (a snapshot arrives best first) fill gaps instead of each moving the
+    /// whole side. The gaps take the prices one raw unit apart next to `px` (on its
+    /// worse side), in storage order; a level that later comes at one of those prices
+    /// fills its gap, which is where it sorts.
+    fn front_block(&mut self, px: Dec, qty: Dec) {
+        let k = GAP_WINDOW - 1;
+        let step = match self.side {
+            Side::Buy => -1,
+            Side::Sell => 1,
+        };
+        let gaps = (1..=k as i64).rev().map(|d| Dec(px.raw() + step * d));
+        self.prices.splice(0..0, gaps.chain(std::iter::once(px)));
+        self.qtys.splice(
+            0..0,
+            std::iter::repeat_n(Dec::ZERO, k).chain(std::iter::once(qty)),
+        );
     }
 
     /// Keeps the last entry live and compacts once gaps outnumber the levels.
@@ -403,8 +427,15 @@ mod tests {
             proptest::prop_assert_eq!(got, expect);
             proptest::prop_assert_eq!(bids.best().map(|l| l.0.raw()), want_b.keys().next_back().copied());
             proptest::prop_assert_eq!(asks.best().map(|l| l.0.raw()), want_a.keys().next().copied());
-            // Gaps never outnumber the levels by more than the window.
-            proptest::prop_assert!(bids.qtys.len() <= 2 * bids.live + GAP_WINDOW + 1);
+            // Gaps never outnumber the levels by more than a front block and the window.
+            for side in [&bids, &asks] {
+                proptest::prop_assert!(side.qtys.len() <= 2 * side.live + 2 * GAP_WINDOW);
+                let sorted = side.prices.windows(2).all(|w| match side.side {
+                    Side::Buy => w[0] < w[1],
+                    Side::Sell => w[0] > w[1],
+                });
+                proptest::prop_assert!(sorted);
+            }
         }
     }
 
@@ -413,6 +444,32 @@ mod tests {
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_arriving_best_first_fills_front_gaps() {
+        // 1,000 levels a side, best first as Binance sends them, on a 0.01 grid.
+        let mut bids = BookSide::new(Side::Buy);
+        let mut asks = BookSide::new(Side::Sell);
+        for k in 0..1000i64 {
+            bids.set(Dec(60_000_000_000_000 - k * 10_000_000), Dec(k + 1));
+            asks.set(Dec(60_000_010_000_000 + k * 10_000_000), Dec(k + 1));
+        }
+        assert_eq!(bids.len(), 1000);
+        assert_eq!(asks.len(), 1000);
+        assert_eq!(bids.best(), Some((Dec(60_000_000_000_000), Dec(1))));
+        assert_eq!(asks.best(), Some((Dec(60_000_010_000_000), Dec(1))));
+        let got: Vec<i64> = bids.iter().map(|l| l.1.raw()).collect();
+        assert_eq!(got, (1..=1000).collect::<Vec<_>>());
+        let got: Vec<i64> = asks.iter().map(|l| l.1.raw()).collect();
+        assert_eq!(got, (1..=1000).collect::<Vec<_>>());
+        // At most one block of unused gaps is left in front.
+        assert!(bids.prices.len() < 1000 + GAP_WINDOW);
+        // A level at a gap's price (one raw unit worse than the worst) fills that gap.
+        let worst = bids.iter().last().unwrap().0;
+        bids.set(Dec(worst.raw() - 1), Dec(7));
+        assert_eq!(bids.iter().last(), Some((Dec(worst.raw() - 1), Dec(7))));
+        assert_eq!(bids.len(), 1001);
     }
 
     #[test]
