@@ -174,34 +174,54 @@ impl BookSide {
             self.qtys.copy_within(i..j, i + 1);
             self.prices[i] = px;
             self.qtys[i] = qty;
-        } else if i == 0
-            && n > 0
-            && (GAP_WINDOW as i64..i64::MAX - GAP_WINDOW as i64).contains(&px.raw())
-        {
-            self.front_block(px, qty);
-        } else {
+        } else if i == n {
+            self.prices.push(px);
+            self.qtys.push(qty);
+        } else if !self.block_insert(i, px, qty) {
             self.prices.insert(i, px);
             self.qtys.insert(i, qty);
         }
     }
 
-    /// Puts a new worst level in front behind a block of gaps, so the next worse
-    /// levels (a snapshot arrives best first) fill gaps instead of each moving the
-    /// whole side. The gaps take the prices one raw unit apart next to `px` (on its
-    /// worse side), in storage order; a level that later comes at one of those prices
-    /// fills its gap, which is where it sorts.
-    fn front_block(&mut self, px: Dec, qty: Dec) {
-        let k = GAP_WINDOW - 1;
-        let step = match self.side {
-            Side::Buy => -1,
-            Side::Sell => 1,
+    /// Inserts `px` at storage position `i < len` together with a block of gaps next
+    /// to it, paying one shift of the levels from `i` on for the next insertions
+    /// nearby (a snapshot arriving best first, a region the book fills in). The gaps
+    /// take the prices one raw unit apart from `px`: on its better side, or on its
+    /// worse side at the front of the side, where a snapshot's next levels go. A level
+    /// that later comes at one of those prices fills that gap, which is where it
+    /// sorts. False (nothing changed) when the prices would not fit strictly between
+    /// `px` and its neighbour, or leave the positive range.
+    fn block_insert(&mut self, i: usize, px: Dec, qty: Dec) -> bool {
+        let k = GAP_WINDOW as i64 - 1;
+        // Adding `up` moves a price up the storage order (bids ascending, asks
+        // descending).
+        let up = match self.side {
+            Side::Buy => 1,
+            Side::Sell => -1,
         };
-        let gaps = (1..=k as i64).rev().map(|d| Dec(px.raw() + step * d));
-        self.prices.splice(0..0, gaps.chain(std::iter::once(px)));
-        self.qtys.splice(
-            0..0,
-            std::iter::repeat_n(Dec::ZERO, k).chain(std::iter::once(qty)),
-        );
+        let shifted = |d: i64| px.raw().checked_add(up * d).filter(|p| *p > 0);
+        let before = i == 0;
+        let fits = if before {
+            shifted(-k).is_some()
+        } else {
+            let next = self.prices[i].raw();
+            shifted(k).is_some_and(|last| (next - last) * up > 0)
+        };
+        if !fits {
+            return false;
+        }
+        let gap = |d: i64| Dec(px.raw() + up * d);
+        let one = std::iter::once;
+        let zeros = |n: i64| std::iter::repeat_n(Dec::ZERO, n as usize);
+        if before {
+            let gaps = (1..=k).rev().map(|d| gap(-d));
+            self.prices.splice(0..0, gaps.chain(one(px)));
+            self.qtys.splice(0..0, zeros(k).chain(one(qty)));
+        } else {
+            self.prices.splice(i..i, one(px).chain((1..=k).map(gap)));
+            self.qtys.splice(i..i, one(qty).chain(zeros(k)));
+        }
+        true
     }
 
     /// Keeps the last entry live and compacts once gaps outnumber the levels.
@@ -405,13 +425,17 @@ mod tests {
         /// compaction all happen) equal an ordered map after every update.
         #[test]
         fn deep_sides_match_an_ordered_map(
-            seed in proptest::collection::vec((proptest::bool::ANY, 0i64..3000, 0i64..4), 1..4000),
+            seed in proptest::collection::vec((proptest::bool::ANY, 0i64..3000, 0i64..4, 0i64..70), 1..4000),
+            spread in proptest::prop_oneof![proptest::strategy::Just(1i64), proptest::strategy::Just(100)],
         ) {
             use std::collections::BTreeMap;
             let mut bids = BookSide::new(Side::Buy);
             let mut asks = BookSide::new(Side::Sell);
             let (mut want_b, mut want_a) = (BTreeMap::new(), BTreeMap::new());
-            for (n, (bid, px, q)) in seed.into_iter().enumerate() {
+            // Spread 100: prices leave room for blocks of gaps, and some land on a
+            // gap's price (within 70 raw units of a level).
+            for (n, (bid, tick, q, off)) in seed.into_iter().enumerate() {
+                let px = tick * spread + if spread > 1 && n % 3 == 0 { off } else { 0 };
                 // One update in four removes; prices spread over 3,000 ticks.
                 let qty = if q == 0 { 0 } else { n as i64 + 1 };
                 let (side, want) = if bid { (&mut bids, &mut want_b) } else { (&mut asks, &mut want_a) };
@@ -470,6 +494,47 @@ mod tests {
         bids.set(Dec(worst.raw() - 1), Dec(7));
         assert_eq!(bids.iter().last(), Some((Dec(worst.raw() - 1), Dec(7))));
         assert_eq!(bids.len(), 1001);
+    }
+
+    #[test]
+    fn an_insert_far_from_gaps_brings_a_block_of_them() {
+        // 200 bids 1,000 raw units apart, no gaps; a new level inside them brings 63
+        // gaps on its better side, and the next level nearby takes one without growing
+        // the side.
+        let mut bids = BookSide::new(Side::Buy);
+        for k in 1..=200i64 {
+            bids.set(Dec(k * 1_000), Dec(1));
+        }
+        assert_eq!(bids.prices.len(), 200);
+        bids.set(Dec(100_500), Dec(2));
+        assert_eq!((bids.len(), bids.prices.len()), (201, 201 + GAP_WINDOW - 1));
+        bids.set(Dec(100_750), Dec(3));
+        assert_eq!((bids.len(), bids.prices.len()), (202, 201 + GAP_WINDOW - 1));
+        bids.set(Dec(100_501), Dec(4)); // a gap's own price
+        assert_eq!((bids.len(), bids.prices.len()), (203, 201 + GAP_WINDOW - 1));
+        let around: Vec<(i64, i64)> = bids
+            .iter()
+            .map(|(p, q)| (p.raw(), q.raw()))
+            .filter(|(p, _)| (100_000..=101_000).contains(p))
+            .collect();
+        assert_eq!(
+            around,
+            [
+                (101_000, 1),
+                (100_750, 3),
+                (100_501, 4),
+                (100_500, 2),
+                (100_000, 1)
+            ]
+        );
+        // No room for a block (neighbours one raw unit apart): a plain insert.
+        let mut tight = BookSide::new(Side::Sell);
+        for k in (1..=100i64).rev() {
+            tight.set(Dec(k * 2), Dec(1));
+        }
+        let n = tight.prices.len();
+        tight.set(Dec(101), Dec(1));
+        assert_eq!((tight.len(), tight.prices.len()), (101, n + 1));
     }
 
     #[test]
