@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
         --peers) peers="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --pgo) pgo=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
