@@ -92,8 +92,10 @@ impl BookSync {
     }
 }
 
-/// Levels pre-reserved per side so steady-state updates never allocate.
-pub const RESERVED_LEVELS: usize = 2048;
+/// Entries (levels and gaps) pre-reserved per side so steady-state updates never
+/// allocate: a 1,000-level snapshot with the gaps it may keep (up to as many as levels,
+/// plus two blocks) fits.
+pub const RESERVED_LEVELS: usize = 4096;
 
 /// Slots an insertion looks through, on each side, for a gap to shift into.
 const GAP_WINDOW: usize = 64;
