@@ -269,8 +269,9 @@ impl Step {
     /// Smallest multiple of the step not below `x` (as [`Dec::ceil_to`]).
     #[inline]
     pub fn ceil(self, x: Dec) -> Dec {
+        // A step of zero or below floors `x` to itself, so it is returned as is.
         let f = self.floor(x);
-        if f == x || self.step.0 <= 0 {
+        if f == x {
             x
         } else {
             Dec(f.0 + self.step.0)
