@@ -447,54 +447,37 @@ pub fn run(
     let halt = Arc::new(AtomicBool::new(false));
     let (lat_tx, lat_rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1024);
 
+    // The inputs published before the feed starts, stamped now.
+    let mut publish_now = |source: kestrel_engine::Source, ts: u64, event: Event| {
+        crate::faults::publish(
+            &mut feed_producer,
+            &in_pressure,
+            wait,
+            |slot: &mut Input| {
+                slot.header = stamped(source, ts, mono_ns(), 0);
+                slot.event = event;
+            },
+        )
+    };
     if first_seq > 0 {
         // Resumed: a marker, then what reconcile found, at the engine's time.
         let ts = engine.now;
-        crate::faults::publish(
-            &mut feed_producer,
-            &in_pressure,
-            wait,
-            |slot: &mut Input| {
-                slot.header = stamped(kestrel_engine::Source::Session, ts, mono_ns(), 0);
-                slot.event = Event::None;
-            },
-        );
+        publish_now(kestrel_engine::Source::Session, ts, Event::None);
         for r in reconciled {
-            crate::faults::publish(
-                &mut feed_producer,
-                &in_pressure,
-                wait,
-                |slot: &mut Input| {
-                    let now = mono_ns();
-                    slot.header = stamped(kestrel_engine::Source::Venue, ts, now, 0);
-                    slot.event = Event::Exec(r);
-                },
-            );
+            publish_now(kestrel_engine::Source::Venue, ts, Event::Exec(r));
         }
     } else {
-        // Session start is input 1.
-        crate::faults::publish(
-            &mut feed_producer,
-            &in_pressure,
-            wait,
-            |slot: &mut Input| {
-                // Event time 0: engine time starts with the first market event.
-                slot.header = stamped(kestrel_engine::Source::Session, 0, mono_ns(), 0);
-                slot.event = Event::SessionStart(start.clone());
-            },
+        // Session start is input 1; event time 0: engine time starts with the first
+        // market event.
+        publish_now(
+            kestrel_engine::Source::Session,
+            0,
+            Event::SessionStart(start.clone()),
         );
     }
     let preload = if first_seq > 0 { Vec::new() } else { preload };
     for c in preload {
-        crate::faults::publish(
-            &mut feed_producer,
-            &in_pressure,
-            wait,
-            |slot: &mut Input| {
-                slot.header = stamped(kestrel_engine::Source::Session, 0, mono_ns(), 0);
-                slot.event = Event::Command(c);
-            },
-        );
+        publish_now(kestrel_engine::Source::Session, 0, Event::Command(c));
     }
 
     // Each source thread publishes its signals with its own producer; the feed thread
