@@ -232,6 +232,26 @@ impl Run {
         }
     }
 
+    /// Sends SIGINT and waits for the exit; kills it and panics after 30 s.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let st = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let until = Instant::now() + HANG_GUARD;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("kestrel run did not stop within 30 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn drain(&mut self) {
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
             self.seen.push(l);
@@ -350,22 +370,7 @@ fn sigkill_at_random_points_loses_nothing_and_sends_no_id_twice() {
     let mut run = start_run(&cfg, &journal);
     run.wait_ready();
     std::thread::sleep(Duration::from_millis(1500));
-    let st = Command::new("kill")
-        .args(["-INT", &run.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let until = Instant::now() + HANG_GUARD;
-    let status = loop {
-        if let Some(s) = run.child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > until {
-            let _ = run.child.kill();
-            panic!("kestrel run did not stop within 30 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = run.interrupt();
     let mut stdout = String::new();
     run.child
         .stdout
@@ -523,19 +528,7 @@ fn simulated_venue_resume_expires_every_working_order() {
     assert_eq!(count(" reports)"), working, "{resumed}");
     assert!(working > 0, "no order was working at the kill: {resumed}");
     std::thread::sleep(Duration::from_millis(300));
-    let st = Command::new("kill")
-        .args(["-INT", &run.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let until = Instant::now() + HANG_GUARD;
-    let status = loop {
-        if let Some(s) = run.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < until, "no stop within 30 s of SIGINT");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = run.interrupt();
     run.drain();
     assert!(status.success(), "{}", run.seen.join("\n"));
 
