@@ -1,8 +1,9 @@
 //! L2 book update cost on real Binance diffs (spot BTCUSDT, 2024-08-08 capture):
-//! ns per depth input (one chunk of up to 16 levels) and per level.
+//! time per level update, with the engine's tick-indexed book and without a tick.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use kestrel_engine::book::Book;
+use kestrel_engine::num::{Dec, Step};
 use kestrel_engine::Event;
 use kestrel_feeds::{DepthSync, RecordedFeed};
 use std::collections::VecDeque;
@@ -34,32 +35,24 @@ fn bench(c: &mut Criterion) {
     let events = depth_events();
     let levels: usize = events.iter().map(|d| d.len as usize).sum();
     let mut g = c.benchmark_group("book_update");
-    g.throughput(Throughput::Elements(events.len() as u64));
-    g.bench_function("depth_inputs", |b| {
-        b.iter_batched_ref(
-            Book::default,
-            |book| {
-                for d in &events {
-                    book.on_depth(d);
-                }
-                book.bids.len()
-            },
-            BatchSize::LargeInput,
-        )
-    });
     g.throughput(Throughput::Elements(levels as u64));
-    g.bench_function("levels", |b| {
-        b.iter_batched_ref(
-            Book::default,
-            |book| {
-                for d in &events {
-                    book.on_depth(d);
-                }
-                book.asks.len()
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    // The engine's book: levels on the 0.01 tick grid indexed by tick.
+    let tick = Step::new(Dec::parse("0.01").expect("tick"));
+    // A book without a tick (every level in the sorted vector with gaps).
+    for (name, tick) in [("levels_tick_grid", Some(tick)), ("levels_sorted", None)] {
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || tick.map_or_else(Book::default, Book::with_tick),
+                |book| {
+                    for d in &events {
+                        book.on_depth(d);
+                    }
+                    book.bids.len()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 

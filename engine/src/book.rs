@@ -1,7 +1,7 @@
 //! Per-instrument market state: top of book, L2 depth, last trade.
 
 use crate::events::{BookTicker, Depth, Trade};
-use crate::num::Dec;
+use crate::num::{Dec, Step};
 use crate::types::Side;
 
 /// What to do with a depth diff, by Binance's documented sync rules.
@@ -100,15 +100,15 @@ pub const RESERVED_LEVELS: usize = 4096;
 /// Slots an insertion looks through, on each side, for a gap to shift into.
 const GAP_WINDOW: usize = 64;
 
-/// One side of an L2 book: `(price, qty)` sorted so the best price is last (top-of-book
-/// changes move little memory). A removed level keeps its slot as a gap (qty 0), so a
+/// Levels of one side sorted so the best price is last (top-of-book changes move
+/// little memory): the levels a [`BookSide`]'s ladder does not hold. A removed level keeps its slot as a gap (qty 0), so a
 /// removal moves nothing, a level coming back at that price refills it, and a new price
 /// shifts levels only as far as the nearest gap (within [`GAP_WINDOW`] slots, else to
 /// the end). Without gaps a level deep in a 5,000-level Binance book moved thousands of
 /// entries per update. The last entry is always a live level; gaps are compacted away
 /// once they outnumber the levels.
 #[derive(Clone, Debug, Default)]
-pub struct BookSide {
+struct Sorted {
     side: Side,
     /// Prices in storage order (bids ascending, asks descending), gaps included; apart
     /// from the sizes so the binary search reads half the memory.
@@ -119,9 +119,9 @@ pub struct BookSide {
     live: usize,
 }
 
-impl BookSide {
-    fn new(side: Side) -> BookSide {
-        BookSide {
+impl Sorted {
+    fn new(side: Side) -> Sorted {
+        Sorted {
             side,
             prices: Vec::with_capacity(RESERVED_LEVELS),
             qtys: Vec::with_capacity(RESERVED_LEVELS),
@@ -138,7 +138,7 @@ impl BookSide {
     }
 
     /// Sets the size at `px`; 0 removes the level.
-    pub fn set(&mut self, px: Dec, qty: Dec) {
+    fn set(&mut self, px: Dec, qty: Dec) {
         match (self.search(px), qty.raw() > 0) {
             (Ok(i), true) => {
                 if self.qtys[i].raw() <= 0 {
@@ -247,12 +247,13 @@ impl BookSide {
     }
 
     /// Best (price, qty).
-    pub fn best(&self) -> Option<(Dec, Dec)> {
+    fn best(&self) -> Option<(Dec, Dec)> {
         Some((*self.prices.last()?, *self.qtys.last()?))
     }
 
     /// Levels from best to worst.
-    pub fn iter(&self) -> impl Iterator<Item = (Dec, Dec)> + '_ {
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = (Dec, Dec)> + '_ {
         self.prices
             .iter()
             .zip(&self.qtys)
@@ -261,20 +262,327 @@ impl BookSide {
             .map(|(p, q)| (*p, *q))
     }
 
-    /// Number of levels.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.live
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
     }
 
     fn clear(&mut self) {
         self.prices.clear();
         self.qtys.clear();
         self.live = 0;
+    }
+}
+
+/// Slots of a side's price ladder: levels on the instrument's tick grid within this
+/// many ticks of each other are indexed by tick.
+pub const LADDER_SLOTS: usize = 1 << 16;
+
+/// Tick numbers above this are left to the sorted levels (keeps window arithmetic far
+/// from overflow).
+const MAX_KEY: i64 = 1 << 62;
+
+/// One side of an L2 book. Levels on the instrument's tick grid inside a window of
+/// [`LADDER_SLOTS`] ticks that follows the best price live in a ladder indexed by tick:
+/// a set is one division by multiplication and a load, where a sorted vector of a
+/// 5,000-level Binance book needs a ~13-step binary search. Levels outside the window,
+/// off the grid, or of a book built without a tick ([`Book::default`]) live in a
+/// sorted vector with gaps. Every on-grid price inside the window is in the ladder,
+/// so a price is in exactly one of the two.
+#[derive(Clone, Debug, Default)]
+pub struct BookSide {
+    side: Side,
+    /// The tick grid; `None`: every level is in `far`.
+    tick: Option<Step>,
+    ladder: Ladder,
+    far: Sorted,
+}
+
+/// Sizes indexed by key (tick number for bids, its negation for asks, so a higher key
+/// is a better price on both sides) over the window `[base, base + size)`; key `k`
+/// lives in slot `k mod size`, so moving the window moves no memory.
+#[derive(Clone, Default)]
+struct Ladder {
+    /// Slots once allocated (a power of two; the first level on the grid allocates).
+    size: usize,
+    /// Size per slot, 0 where empty; empty until allocated.
+    qtys: Vec<Dec>,
+    /// One bit per slot, set where a level is.
+    bits: Vec<u64>,
+    /// Lowest key of the window.
+    base: i64,
+    /// Highest key holding a level, while `live > 0`.
+    top: i64,
+    /// Levels held.
+    live: usize,
+}
+
+impl std::fmt::Debug for Ladder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ladder")
+            .field("size", &self.size)
+            .field("base", &self.base)
+            .field("top", &self.top)
+            .field("live", &self.live)
+            .finish()
+    }
+}
+
+impl Ladder {
+    fn window(&self) -> i64 {
+        self.qtys.len() as i64
+    }
+
+    fn contains(&self, k: i64) -> bool {
+        ((k - self.base) as u64) < self.qtys.len() as u64
+    }
+
+    fn slot(&self, k: i64) -> usize {
+        (k & (self.window() - 1)) as usize
+    }
+
+    fn get(&self, k: i64) -> Dec {
+        self.qtys[self.slot(k)]
+    }
+
+    /// Sets the size at key `k` (inside the window); 0 or below removes the level.
+    fn set(&mut self, k: i64, qty: Dec) {
+        let s = self.slot(k);
+        let (w, bit) = (s >> 6, 1u64 << (s & 63));
+        let had = self.bits[w] & bit != 0;
+        if qty.raw() > 0 {
+            self.qtys[s] = qty;
+            if !had {
+                self.bits[w] |= bit;
+                self.live += 1;
+                if self.live == 1 || k > self.top {
+                    self.top = k;
+                }
+            }
+        } else if had {
+            self.qtys[s] = Dec::ZERO;
+            self.bits[w] &= !bit;
+            self.live -= 1;
+            if self.live > 0 && k == self.top {
+                if let Some(t) = self.highest(k - 1, self.base) {
+                    self.top = t;
+                }
+            }
+        }
+    }
+
+    /// Highest key in `[lo, k]` holding a level (`lo` and `k` inside the window),
+    /// reading the bitmap a word at a time.
+    fn highest(&self, mut k: i64, lo: i64) -> Option<i64> {
+        while k >= lo {
+            let s = self.slot(k);
+            let b = s & 63;
+            let word = self.bits[s >> 6] & (u64::MAX >> (63 - b));
+            if word != 0 {
+                let found = k - (b as i64 - (63 - word.leading_zeros() as i64));
+                return (found >= lo).then_some(found);
+            }
+            k -= b as i64 + 1;
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        for (w, word) in self.bits.iter_mut().enumerate() {
+            while *word != 0 {
+                self.qtys[w * 64 + word.trailing_zeros() as usize] = Dec::ZERO;
+                *word &= *word - 1;
+            }
+        }
+        self.live = 0;
+    }
+}
+
+impl BookSide {
+    fn new(side: Side, tick: Option<Step>, ladder: usize) -> BookSide {
+        BookSide {
+            side,
+            tick,
+            ladder: Ladder {
+                size: ladder.next_power_of_two().max(64),
+                ..Ladder::default()
+            },
+            far: Sorted::new(side),
+        }
+    }
+
+    /// The ladder key of `px`, if it is on the tick grid.
+    fn key(&self, px: Dec) -> Option<i64> {
+        let q = self.tick?.exact_div(px).filter(|q| *q <= MAX_KEY)?;
+        Some(match self.side {
+            Side::Buy => q,
+            Side::Sell => -q,
+        })
+    }
+
+    /// The price of ladder key `k`.
+    fn price(&self, k: i64) -> Dec {
+        Dec(k.abs() * self.tick.map_or(0, |t| t.get().raw()))
+    }
+
+    /// True when `a` is a better price than `b` on this side.
+    fn better(&self, a: Dec, b: Dec) -> bool {
+        match self.side {
+            Side::Buy => a > b,
+            Side::Sell => a < b,
+        }
+    }
+
+    /// Sets the size at `px`; 0 removes the level.
+    pub fn set(&mut self, px: Dec, qty: Dec) {
+        if let Some(k) = self.key(px) {
+            if self.ladder.contains(k) || (qty.raw() > 0 && self.reframe(k)) {
+                self.ladder.set(k, qty);
+                return;
+            }
+        }
+        self.far.set(px, qty);
+    }
+
+    /// A level arrives at key `k` outside the window: moves the window where the best
+    /// price calls for it (three quarters up, so it follows the market both ways with
+    /// room to spare) and says whether `k` is now inside. The window moves when `k` is
+    /// better than it, when the ladder is empty, or when the best has sunk into its
+    /// bottom quarter; otherwise `k` is a deep level for the sorted vector.
+    fn reframe(&mut self, k: i64) -> bool {
+        if self.ladder.qtys.is_empty() {
+            let size = self.ladder.size;
+            self.ladder.qtys = vec![Dec::ZERO; size];
+            self.ladder.bits = vec![0; size / 64];
+            self.ladder.base = k - 3 * (size as i64 / 4);
+            self.pull_far();
+            return true;
+        }
+        let l = &self.ladder;
+        let n = l.window();
+        let anchor = if k >= l.base + n {
+            k
+        } else if l.live == 0 {
+            // The best on-grid level is then the sorted vector's best, if on the grid.
+            let far = self.far.best().and_then(|b| self.key(b.0));
+            far.map_or(k, |f| f.max(k))
+        } else if l.top < l.base + n / 4 {
+            l.top
+        } else {
+            return false;
+        };
+        self.shift(anchor - 3 * (n / 4));
+        self.ladder.contains(k)
+    }
+
+    /// Moves the window to start at `base`: levels leaving it go to the sorted vector,
+    /// on-grid levels of the sorted vector inside it come to the ladder.
+    fn shift(&mut self, base: i64) {
+        let n = self.ladder.window();
+        let old = self.ladder.base;
+        let (lo, hi) = if base > old {
+            (old, base.min(old + n))
+        } else {
+            ((base + n).max(old), old + n)
+        };
+        let mut k = hi - 1;
+        while let Some(j) = self.ladder.highest(k, lo) {
+            let qty = self.ladder.get(j);
+            self.ladder.set(j, Dec::ZERO);
+            self.far.set(self.price(j), qty);
+            k = j - 1;
+        }
+        // Levels leave from the highest down, so `set` kept `top` on a remaining level.
+        self.ladder.base = base;
+        self.pull_far();
+    }
+
+    /// Moves the sorted vector's on-grid levels inside the window to the ladder.
+    fn pull_far(&mut self) {
+        if self.far.live == 0 {
+            return;
+        }
+        for j in 0..self.far.prices.len() {
+            let qty = self.far.qtys[j];
+            if qty.raw() <= 0 {
+                continue;
+            }
+            if let Some(k) = self
+                .key(self.far.prices[j])
+                .filter(|k| self.ladder.contains(*k))
+            {
+                self.ladder.set(k, qty);
+                self.far.qtys[j] = Dec::ZERO;
+                self.far.live -= 1;
+            }
+        }
+        self.far.tidy();
+    }
+
+    /// Best (price, qty).
+    pub fn best(&self) -> Option<(Dec, Dec)> {
+        let l = &self.ladder;
+        let near = (l.live > 0).then(|| (self.price(l.top), l.get(l.top)));
+        match (near, self.far.best()) {
+            (Some(a), Some(b)) if self.better(b.0, a.0) => Some(b),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Levels from best to worst.
+    pub fn iter(&self) -> Levels<'_> {
+        Levels {
+            side: self,
+            near: (self.ladder.live > 0).then_some(self.ladder.top),
+            far: self.far.prices.len(),
+        }
+    }
+
+    /// Number of levels.
+    pub fn len(&self) -> usize {
+        self.ladder.live + self.far.live
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn clear(&mut self) {
+        self.ladder.clear();
+        self.far.clear();
+    }
+}
+
+/// A side's levels from best to worst: the ladder's and the sorted vector's, merged.
+pub struct Levels<'a> {
+    side: &'a BookSide,
+    /// Next ladder key to yield.
+    near: Option<i64>,
+    /// Sorted-vector entries not looked at yet (they are read from the end).
+    far: usize,
+}
+
+impl Iterator for Levels<'_> {
+    type Item = (Dec, Dec);
+
+    fn next(&mut self) -> Option<(Dec, Dec)> {
+        let s = self.side;
+        while self.far > 0 && s.far.qtys[self.far - 1].raw() <= 0 {
+            self.far -= 1;
+        }
+        let far = (self.far > 0).then(|| (s.far.prices[self.far - 1], s.far.qtys[self.far - 1]));
+        match (self.near, far) {
+            (Some(k), far) if far.is_none_or(|b| !s.better(b.0, s.price(k))) => {
+                self.near = s.ladder.highest(k - 1, s.ladder.base);
+                Some((s.price(k), s.ladder.get(k)))
+            }
+            (_, Some(b)) => {
+                self.far -= 1;
+                Some(b)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -306,8 +614,8 @@ impl Default for Book {
     fn default() -> Self {
         Book {
             bbo: None,
-            bids: BookSide::new(Side::Buy),
-            asks: BookSide::new(Side::Sell),
+            bids: BookSide::new(Side::Buy, None, 0),
+            asks: BookSide::new(Side::Sell, None, 0),
             last_trade: None,
             depth_update_id: 0,
             depth_in_progress: false,
@@ -320,6 +628,15 @@ impl Default for Book {
 }
 
 impl Book {
+    /// A book whose depth levels on the `tick` grid are indexed by tick.
+    pub fn with_tick(tick: Step) -> Book {
+        Book {
+            bids: BookSide::new(Side::Buy, Some(tick), LADDER_SLOTS),
+            asks: BookSide::new(Side::Sell, Some(tick), LADDER_SLOTS),
+            ..Book::default()
+        }
+    }
+
     /// Applies a top-of-book update. A crossed or empty quote is kept out.
     pub fn on_ticker(&mut self, t: &BookTicker) -> bool {
         if t.bid_px.raw() <= 0 || t.ask_px.raw() <= 0 || t.bid_px >= t.ask_px {
@@ -431,8 +748,8 @@ mod tests {
             spread in proptest::prop_oneof![proptest::strategy::Just(1i64), proptest::strategy::Just(100)],
         ) {
             use std::collections::BTreeMap;
-            let mut bids = BookSide::new(Side::Buy);
-            let mut asks = BookSide::new(Side::Sell);
+            let mut bids = Sorted::new(Side::Buy);
+            let mut asks = Sorted::new(Side::Sell);
             let (mut want_b, mut want_a) = (BTreeMap::new(), BTreeMap::new());
             // Spread 100: prices leave room for blocks of gaps, and some land on a
             // gap's price (within 70 raw units of a level).
@@ -467,6 +784,113 @@ mod tests {
 
     use super::*;
     use crate::events::{Level, DEPTH_CHUNK};
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+        /// Sides with a small ladder (the window moves often, both ways) and prices on
+        /// and off the tick grid equal an ordered map after every update, with every
+        /// on-grid price inside the window held by the ladder.
+        #[test]
+        fn ladder_sides_match_an_ordered_map(
+            seed in proptest::collection::vec((proptest::bool::ANY, 0i64..2000, 0i64..4, 0i64..10), 1..3000),
+            drift in -3i64..=3,
+        ) {
+            use std::collections::BTreeMap;
+            let tick = 10i64;
+            let step = Step::new(Dec(tick));
+            let mut bids = BookSide::new(Side::Buy, Some(step), 256);
+            let mut asks = BookSide::new(Side::Sell, Some(step), 256);
+            let (mut want_b, mut want_a) = (BTreeMap::new(), BTreeMap::new());
+            for (n, (bid, off, q, odd)) in seed.into_iter().enumerate() {
+                // A market that drifts over ~10,000 ticks and back (the 256-tick window
+                // follows it), levels up to 2,000 ticks from it; one price in ten is off
+                // the grid, one update in four removes.
+                let t = n as i64;
+                let centre = 20_000 + drift * (t % 1500 - 750).abs() * 4;
+                let px = if bid { centre - off } else { centre + 1 + off } * tick
+                    + if odd == 0 { 3 } else { 0 };
+                let qty = if q == 0 { 0 } else { t + 1 };
+                let (side, want) = if bid { (&mut bids, &mut want_b) } else { (&mut asks, &mut want_a) };
+                side.set(Dec(px), Dec(qty));
+                if qty == 0 { want.remove(&px); } else { want.insert(px, qty); }
+                // The market takes the levels it moves through, as trades would.
+                loop {
+                    let best = if bid { want.keys().next_back() } else { want.keys().next() };
+                    let Some(&p) = best.filter(|p| if bid { **p > centre * tick } else { **p <= centre * tick }) else {
+                        break;
+                    };
+                    want.remove(&p);
+                    side.set(Dec(p), Dec::ZERO);
+                }
+                proptest::prop_assert_eq!(side.len(), want.len());
+                let best = if bid { want.keys().next_back() } else { want.keys().next() };
+                proptest::prop_assert_eq!(side.best().map(|l| l.0.raw()), best.copied());
+            }
+            let got: Vec<(i64, i64)> = bids.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
+            let expect: Vec<(i64, i64)> = want_b.iter().rev().map(|(p, q)| (*p, *q)).collect();
+            proptest::prop_assert_eq!(got, expect);
+            let got: Vec<(i64, i64)> = asks.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
+            let expect: Vec<(i64, i64)> = want_a.iter().map(|(p, q)| (*p, *q)).collect();
+            proptest::prop_assert_eq!(got, expect);
+            for side in [&bids, &asks] {
+                let l = &side.ladder;
+                proptest::prop_assert_eq!(l.bits.iter().map(|w| w.count_ones() as usize).sum::<usize>(), l.live);
+                for (p, q) in side.far.iter() {
+                    let inside = side.key(p).is_some_and(|k| l.contains(k));
+                    proptest::prop_assert!(!inside, "{p:?} {q:?} is in the window but not the ladder");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ladder_window_follows_the_best_price() {
+        // Tick 0.1 on BTC-like prices; the 1,024-slot window moves up with the bids,
+        // leaving the old levels behind as deep levels, and back down when the best
+        // sinks into its bottom quarter.
+        let tick = Step::new(Dec(100_000_000));
+        let mut bids = BookSide::new(Side::Buy, Some(tick), 1024);
+        let px = |t: i64| Dec(t * 100_000_000);
+        for t in 600_000..600_100 {
+            bids.set(px(t), Dec(1));
+        }
+        assert_eq!((bids.ladder.live, bids.far.live), (100, 0));
+        assert_eq!(bids.ladder.base, 600_000 - 768);
+        // 2,000 ticks up: the window moves; the first levels are now deep.
+        bids.set(px(602_000), Dec(2));
+        assert_eq!(bids.ladder.base, 602_000 - 768);
+        assert_eq!((bids.ladder.live, bids.far.live), (1, 100));
+        assert_eq!(bids.best(), Some((px(602_000), Dec(2))));
+        // The best goes; the next is deep, so the window moves back down to it when a
+        // level arrives below the window.
+        bids.set(px(602_000), Dec::ZERO);
+        assert_eq!(bids.best(), Some((px(600_099), Dec(1))));
+        bids.set(px(600_050), Dec(3));
+        assert_eq!(bids.ladder.base, 600_099 - 768);
+        assert_eq!((bids.ladder.live, bids.far.live), (100, 0));
+        let got: Vec<(Dec, Dec)> = bids.iter().take(3).collect();
+        assert_eq!(
+            got,
+            [
+                (px(600_099), Dec(1)),
+                (px(600_098), Dec(1)),
+                (px(600_097), Dec(1))
+            ]
+        );
+        assert_eq!(
+            bids.iter().find(|l| l.0 == px(600_050)),
+            Some((px(600_050), Dec(3)))
+        );
+        // An off-grid price sorts among the ladder's levels.
+        bids.set(Dec(px(600_098).raw() + 1), Dec(9));
+        let got: Vec<i64> = bids.iter().take(3).map(|l| l.1.raw()).collect();
+        assert_eq!(got, [1, 9, 1]);
+        assert_eq!(bids.len(), 101);
+        // A snapshot clears both.
+        bids.clear();
+        assert!(bids.is_empty() && bids.best().is_none() && bids.iter().next().is_none());
+        bids.set(px(600_000), Dec(5));
+        assert_eq!(bids.best(), Some((px(600_000), Dec(5))));
+    }
 
     fn d(s: &str) -> Dec {
         Dec::parse(s).unwrap()
@@ -475,8 +899,8 @@ mod tests {
     #[test]
     fn a_snapshot_arriving_best_first_fills_front_gaps() {
         // 1,000 levels a side, best first as Binance sends them, on a 0.01 grid.
-        let mut bids = BookSide::new(Side::Buy);
-        let mut asks = BookSide::new(Side::Sell);
+        let mut bids = Sorted::new(Side::Buy);
+        let mut asks = Sorted::new(Side::Sell);
         for k in 0..1000i64 {
             bids.set(Dec(60_000_000_000_000 - k * 10_000_000), Dec(k + 1));
             asks.set(Dec(60_000_010_000_000 + k * 10_000_000), Dec(k + 1));
@@ -503,7 +927,7 @@ mod tests {
         // 200 bids 1,000 raw units apart, no gaps; a new level inside them brings 63
         // gaps on its better side, and the next level nearby takes one without growing
         // the side.
-        let mut bids = BookSide::new(Side::Buy);
+        let mut bids = Sorted::new(Side::Buy);
         for k in 1..=200i64 {
             bids.set(Dec(k * 1_000), Dec(1));
         }
@@ -530,7 +954,7 @@ mod tests {
             ]
         );
         // No room for a block (neighbours one raw unit apart): a plain insert.
-        let mut tight = BookSide::new(Side::Sell);
+        let mut tight = Sorted::new(Side::Sell);
         for k in (1..=100i64).rev() {
             tight.set(Dec(k * 2), Dec(1));
         }

@@ -292,7 +292,10 @@ impl Engine {
             session_id,
             seed,
             now: 0,
-            books: vec![Book::default(); instruments.len()],
+            books: instruments
+                .iter()
+                .map(|i| Book::with_tick(i.tick))
+                .collect(),
             instruments,
             orders: OrderManager::default(),
             portfolio,

@@ -278,6 +278,19 @@ impl Step {
         }
     }
 
+    /// `x / step` when `x` is zero or above and a multiple of the step, else `None`.
+    #[inline]
+    pub fn exact_div(self, x: Dec) -> Option<i64> {
+        if x.0 < 0 {
+            return None;
+        }
+        if self.magic == 0 {
+            return (self.step.0 == 1).then_some(x.0);
+        }
+        let q = self.quotient(x.0 as u64) as i64;
+        (q * self.step.0 == x.0).then_some(q)
+    }
+
     /// True when `x` is a multiple of the step (as [`Dec::is_multiple_of`]).
     #[inline]
     pub fn divides(self, x: Dec) -> bool {
@@ -460,6 +473,8 @@ mod tests {
                     Dec(x).is_multiple_of(Dec(step)),
                     "{x} {step}"
                 );
+                let exact = (x >= 0 && x % step == 0).then(|| x / step);
+                assert_eq!(s.exact_div(Dec(x)), exact, "{x} {step}");
             }
         }
         // A step of zero or below leaves values as they are, like `floor_to`.
@@ -467,6 +482,9 @@ mod tests {
         assert_eq!(z.floor(Dec(17)), Dec(17));
         assert_eq!(z.ceil(Dec(17)), Dec(17));
         assert!(z.divides(Dec(17)));
+        // ... and divides nothing exactly.
+        assert_eq!(z.exact_div(Dec(17)), None);
+        assert_eq!(Step::new(Dec(-5)).exact_div(Dec(10)), None);
     }
 
     #[test]
@@ -500,6 +518,8 @@ mod tests {
             if x <= i64::MAX - step {
                 proptest::prop_assert_eq!(s.ceil(Dec(x)), Dec(x).ceil_to(Dec(step)));
             }
+            let exact = (x >= 0 && x % step == 0).then(|| x / step);
+            proptest::prop_assert_eq!(s.exact_div(Dec(x)), exact);
         }
 
         #[test]
@@ -511,6 +531,9 @@ mod tests {
             proptest::prop_assert_eq!(s.ceil(Dec(x)), Dec(x).ceil_to(Dec(step)));
             proptest::prop_assert_eq!(s.divides(Dec(x)), Dec(x).is_multiple_of(Dec(step)));
             proptest::prop_assert!(s.divides(s.floor(Dec(x))));
+            proptest::prop_assert_eq!(s.exact_div(s.floor(Dec(x))), Some(x / step));
+            let exact = (x % step == 0).then(|| x / step);
+            proptest::prop_assert_eq!(s.exact_div(Dec(x)), exact);
         }
 
         #[test]

@@ -1,6 +1,7 @@
 //! The L2 book equals a naive reference (ordered maps) after any sequence of diffs.
 
 use kestrel_engine::book::Book;
+use kestrel_engine::num::Step;
 use kestrel_engine::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -12,9 +13,14 @@ fn level() -> impl Strategy<Value = (bool, i64, i64)> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    /// Also with a tick grid (the ladder holds the levels on it; tick 2 leaves every
+    /// other price off the grid, to the sorted levels).
     #[test]
-    fn book_matches_reference(updates in prop::collection::vec(prop::collection::vec(level(), 1..40), 1..60)) {
-        let mut book = Book::default();
+    fn book_matches_reference(
+        updates in prop::collection::vec(prop::collection::vec(level(), 1..40), 1..60),
+        tick in prop_oneof![Just(None), Just(Some(1_000_000i64)), Just(Some(2_000_000))],
+    ) {
+        let mut book = tick.map_or_else(Book::default, |t| Book::with_tick(Step::new(Dec(t))));
         let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
         let mut asks: BTreeMap<i64, i64> = BTreeMap::new();
         let snap = Depth { snapshot: true, first_chunk: true, last_chunk: true, last_update_id: 1, ..Default::default() };
@@ -89,8 +95,11 @@ proptest! {
     /// a kept quote is never crossed or empty, and after a gap the book is not ready
     /// until a snapshot arrives.
     #[test]
-    fn book_invariants_hold_under_any_input(inputs in prop::collection::vec(book_input(), 1..80)) {
-        let mut book = Book::default();
+    fn book_invariants_hold_under_any_input(
+        inputs in prop::collection::vec(book_input(), 1..80),
+        tick in prop_oneof![Just(None), Just(Some(1i64)), Just(Some(3))],
+    ) {
+        let mut book = tick.map_or_else(Book::default, |t| Book::with_tick(Step::new(Dec(t))));
         let mut last_id = 10u64;
         let mut gapped = false;
         for input in &inputs {
