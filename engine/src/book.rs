@@ -309,6 +309,9 @@ struct Ladder {
     qtys: Vec<Dec>,
     /// One bit per slot, set where a level is.
     bits: Vec<u64>,
+    /// One bit per word of `bits`, set where that word is not 0 (a search down a
+    /// sparse side skips 4,096 empty slots per summary word).
+    summary: Vec<u64>,
     /// Lowest key of the window.
     base: i64,
     /// Highest key holding a level, while `live > 0`.
@@ -345,15 +348,28 @@ impl Ladder {
         self.qtys[self.slot(k)]
     }
 
+    fn mark(&mut self, s: usize) {
+        let w = s >> 6;
+        self.bits[w] |= 1 << (s & 63);
+        self.summary[w >> 6] |= 1 << (w & 63);
+    }
+
+    fn unmark(&mut self, s: usize) {
+        let w = s >> 6;
+        self.bits[w] &= !(1 << (s & 63));
+        if self.bits[w] == 0 {
+            self.summary[w >> 6] &= !(1 << (w & 63));
+        }
+    }
+
     /// Sets the size at key `k` (inside the window); 0 or below removes the level.
     fn set(&mut self, k: i64, qty: Dec) {
         let s = self.slot(k);
-        let (w, bit) = (s >> 6, 1u64 << (s & 63));
-        let had = self.bits[w] & bit != 0;
+        let had = self.bits[s >> 6] & (1 << (s & 63)) != 0;
         if qty.raw() > 0 {
             self.qtys[s] = qty;
             if !had {
-                self.bits[w] |= bit;
+                self.mark(s);
                 self.live += 1;
                 if self.live == 1 || k > self.top {
                     self.top = k;
@@ -361,7 +377,7 @@ impl Ladder {
             }
         } else if had {
             self.qtys[s] = Dec::ZERO;
-            self.bits[w] &= !bit;
+            self.unmark(s);
             self.live -= 1;
             if self.live > 0 && k == self.top {
                 if let Some(t) = self.highest(k - 1, self.base) {
@@ -371,8 +387,9 @@ impl Ladder {
         }
     }
 
-    /// Highest key in `[lo, k]` holding a level (`lo` and `k` inside the window),
-    /// reading the bitmap a word at a time.
+    /// Highest key in `[lo, k]` holding a level (`lo` and `k` inside the window):
+    /// the bitmap word of `k`, then the summary to the nearest earlier word that is
+    /// not empty.
     fn highest(&self, mut k: i64, lo: i64) -> Option<i64> {
         while k >= lo {
             let s = self.slot(k);
@@ -382,23 +399,46 @@ impl Ladder {
                 let found = k - (b as i64 - (63 - word.leading_zeros() as i64));
                 return (found >= lo).then_some(found);
             }
+            // `k` to the last slot of the word before, then on to the last slot of
+            // the nearest earlier word with a level in the same summary word, or past
+            // that summary word's first word.
             k -= b as i64 + 1;
+            let w = self.slot(k) >> 6;
+            let sb = w & 63;
+            let sword = self.summary[w >> 6] & (u64::MAX >> (63 - sb));
+            k -= 64
+                * if sword != 0 {
+                    (sb as i64) - (63 - sword.leading_zeros() as i64)
+                } else {
+                    sb as i64 + 1
+                };
         }
         None
     }
 
+    /// Removes every level, walking down from the top (cheap for a side of a few
+    /// levels, as the simulated venue's book is between tickers).
     fn clear(&mut self) {
-        for (w, word) in self.bits.iter_mut().enumerate() {
-            while *word != 0 {
-                self.qtys[w * 64 + word.trailing_zeros() as usize] = Dec::ZERO;
-                *word &= *word - 1;
-            }
+        let mut k = self.top;
+        while self.live > 0 {
+            let Some(j) = self.highest(k, self.base) else {
+                break;
+            };
+            let s = self.slot(j);
+            self.qtys[s] = Dec::ZERO;
+            self.unmark(s);
+            self.live -= 1;
+            k = j - 1;
         }
-        self.live = 0;
     }
 }
 
 impl BookSide {
+    /// An empty side whose levels on the `tick` grid are indexed by tick.
+    pub fn with_tick(side: Side, tick: Step) -> BookSide {
+        BookSide::new(side, Some(tick), LADDER_SLOTS)
+    }
+
     fn new(side: Side, tick: Option<Step>, ladder: usize) -> BookSide {
         BookSide {
             side,
@@ -454,6 +494,7 @@ impl BookSide {
             let size = self.ladder.size;
             self.ladder.qtys = vec![Dec::ZERO; size];
             self.ladder.bits = vec![0; size / 64];
+            self.ladder.summary = vec![0; (size / 64).div_ceil(64)];
             self.ladder.base = k - 3 * (size as i64 / 4);
             self.pull_far();
             return true;
@@ -486,7 +527,10 @@ impl BookSide {
             ((base + n).max(old), old + n)
         };
         let mut k = hi - 1;
-        while let Some(j) = self.ladder.highest(k, lo) {
+        while self.ladder.live > 0 {
+            let Some(j) = self.ladder.highest(k, lo) else {
+                break;
+            };
             let qty = self.ladder.get(j);
             self.ladder.set(j, Dec::ZERO);
             self.far.set(self.price(j), qty);
@@ -519,6 +563,14 @@ impl BookSide {
         self.far.tidy();
     }
 
+    /// Size at `px` (0 where no level is).
+    pub fn get(&self, px: Dec) -> Dec {
+        match self.key(px).filter(|k| self.ladder.contains(*k)) {
+            Some(k) => self.ladder.get(k),
+            None => self.far.search(px).map_or(Dec::ZERO, |i| self.far.qtys[i]),
+        }
+    }
+
     /// Best (price, qty).
     pub fn best(&self) -> Option<(Dec, Dec)> {
         let l = &self.ladder;
@@ -534,6 +586,7 @@ impl BookSide {
         Levels {
             side: self,
             near: (self.ladder.live > 0).then_some(self.ladder.top),
+            near_left: self.ladder.live,
             far: self.far.prices.len(),
         }
     }
@@ -548,17 +601,26 @@ impl BookSide {
         self.len() == 0
     }
 
-    fn clear(&mut self) {
+    /// Removes every level.
+    pub fn clear(&mut self) {
         self.ladder.clear();
         self.far.clear();
+    }
+
+    /// The side (bids: `Buy`).
+    pub fn side(&self) -> Side {
+        self.side
     }
 }
 
 /// A side's levels from best to worst: the ladder's and the sorted vector's, merged.
 pub struct Levels<'a> {
     side: &'a BookSide,
-    /// Next ladder key to yield.
+    /// Ladder keys at or below this are yet to come (`None`: none are); the next one
+    /// is looked for only when asked, so taking the best level scans nothing.
     near: Option<i64>,
+    /// Ladder levels yet to come (none left: no search).
+    near_left: usize,
     /// Sorted-vector entries not looked at yet (they are read from the end).
     far: usize,
 }
@@ -572,9 +634,14 @@ impl Iterator for Levels<'_> {
             self.far -= 1;
         }
         let far = (self.far > 0).then(|| (s.far.prices[self.far - 1], s.far.qtys[self.far - 1]));
+        self.near = self
+            .near
+            .filter(|_| self.near_left > 0)
+            .and_then(|k| s.ladder.highest(k, s.ladder.base));
         match (self.near, far) {
             (Some(k), far) if far.is_none_or(|b| !s.better(b.0, s.price(k))) => {
-                self.near = s.ladder.highest(k - 1, s.ladder.base);
+                self.near = Some(k - 1);
+                self.near_left -= 1;
                 Some((s.price(k), s.ladder.get(k)))
             }
             (_, Some(b)) => {
@@ -631,8 +698,8 @@ impl Book {
     /// A book whose depth levels on the `tick` grid are indexed by tick.
     pub fn with_tick(tick: Step) -> Book {
         Book {
-            bids: BookSide::new(Side::Buy, Some(tick), LADDER_SLOTS),
-            asks: BookSide::new(Side::Sell, Some(tick), LADDER_SLOTS),
+            bids: BookSide::with_tick(Side::Buy, tick),
+            asks: BookSide::with_tick(Side::Sell, tick),
             ..Book::default()
         }
     }
@@ -786,19 +853,21 @@ mod tests {
     use crate::events::{Level, DEPTH_CHUNK};
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
-        /// Sides with a small ladder (the window moves often, both ways) and prices on
+        /// Sides with small ladders (the window moves often, both ways; 8,192 slots
+        /// have two summary words) and prices on
         /// and off the tick grid equal an ordered map after every update, with every
         /// on-grid price inside the window held by the ladder.
         #[test]
         fn ladder_sides_match_an_ordered_map(
             seed in proptest::collection::vec((proptest::bool::ANY, 0i64..2000, 0i64..4, 0i64..10), 1..3000),
             drift in -3i64..=3,
+            slots in proptest::prop_oneof![proptest::strategy::Just(256usize), proptest::strategy::Just(8192)],
         ) {
             use std::collections::BTreeMap;
             let tick = 10i64;
             let step = Step::new(Dec(tick));
-            let mut bids = BookSide::new(Side::Buy, Some(step), 256);
-            let mut asks = BookSide::new(Side::Sell, Some(step), 256);
+            let mut bids = BookSide::new(Side::Buy, Some(step), slots);
+            let mut asks = BookSide::new(Side::Sell, Some(step), slots);
             let (mut want_b, mut want_a) = (BTreeMap::new(), BTreeMap::new());
             for (n, (bid, off, q, odd)) in seed.into_iter().enumerate() {
                 // A market that drifts over ~10,000 ticks and back (the 256-tick window
@@ -824,6 +893,7 @@ mod tests {
                 proptest::prop_assert_eq!(side.len(), want.len());
                 let best = if bid { want.keys().next_back() } else { want.keys().next() };
                 proptest::prop_assert_eq!(side.best().map(|l| l.0.raw()), best.copied());
+                proptest::prop_assert_eq!(side.get(Dec(px)).raw(), want.get(&px).copied().unwrap_or(0));
             }
             let got: Vec<(i64, i64)> = bids.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
             let expect: Vec<(i64, i64)> = want_b.iter().rev().map(|(p, q)| (*p, *q)).collect();
@@ -834,6 +904,9 @@ mod tests {
             for side in [&bids, &asks] {
                 let l = &side.ladder;
                 proptest::prop_assert_eq!(l.bits.iter().map(|w| w.count_ones() as usize).sum::<usize>(), l.live);
+                for (w, word) in l.bits.iter().enumerate() {
+                    proptest::prop_assert_eq!(l.summary[w >> 6] >> (w & 63) & 1 == 1, *word != 0);
+                }
                 for (p, q) in side.far.iter() {
                     let inside = side.key(p).is_some_and(|k| l.contains(k));
                     proptest::prop_assert!(!inside, "{p:?} {q:?} is in the window but not the ladder");

@@ -63,6 +63,7 @@
 //! - Buys lock `price × qty × (1 + max(maker, taker fee))` of quote, sells lock `qty`
 //!   of base. Market buys lock nothing and each fill is capped by the free quote.
 
+use kestrel_engine::book::BookSide;
 use kestrel_engine::config::{QueueModel, VenueConfig};
 use kestrel_engine::num::Step;
 use kestrel_engine::portfolio::{margin, Position};
@@ -84,79 +85,76 @@ struct Inst {
     lot: Step,
 }
 
-/// One side of the venue's book: (price, displayed quantity), sorted so that the best
-/// level is last (top-of-book changes move little memory); bids ascending, asks
-/// descending. Lookups are binary searches.
+/// One side of the venue's book: price → displayed quantity.
 #[derive(Clone, Debug)]
-struct Levels {
-    bid: bool,
-    levels: Vec<(Dec, Dec)>,
+enum Levels {
+    /// Before any depth: the last ticker's level alone (a ticker replaces it).
+    Ticker(Side, Option<(Dec, Dec)>),
+    /// With depth: the engine's L2 side (levels on the tick grid near the best indexed
+    /// by tick, the rest sorted).
+    Depth(BookSide),
 }
 
 impl Levels {
-    fn new(bid: bool) -> Levels {
-        Levels {
-            bid,
-            levels: Vec::new(),
-        }
-    }
-    /// Position of `px` in storage order.
-    fn search(&self, px: Dec) -> Result<usize, usize> {
-        if self.bid {
-            self.levels.binary_search_by(|l| l.0.cmp(&px))
-        } else {
-            self.levels.binary_search_by(|l| px.cmp(&l.0))
+    fn side(&self) -> Side {
+        match self {
+            Levels::Ticker(side, _) => *side,
+            Levels::Depth(b) => b.side(),
         }
     }
     fn best(&self) -> Option<Dec> {
-        self.levels.last().map(|l| l.0)
+        match self {
+            Levels::Ticker(_, l) => l.map(|l| l.0),
+            Levels::Depth(b) => b.best().map(|l| l.0),
+        }
     }
     /// Size at `px` (0 if no level).
     fn get(&self, px: Dec) -> Dec {
-        self.search(px).map_or(Dec::ZERO, |i| self.levels[i].1)
+        match self {
+            Levels::Ticker(_, l) => l.filter(|l| l.0 == px).map_or(Dec::ZERO, |l| l.1),
+            Levels::Depth(b) => b.get(px),
+        }
     }
-    /// Sets the size at `px`; 0 or less removes the level.
+    /// Sets the size at `px` (a price above 0); 0 or less removes the level. A ticker
+    /// side holds one level: a new price replaces it.
     fn set(&mut self, px: Dec, qty: Dec) {
-        match (self.search(px), qty.raw() > 0) {
-            (Ok(i), true) => self.levels[i].1 = qty,
-            (Ok(i), false) => {
-                self.levels.remove(i);
+        match self {
+            Levels::Ticker(_, l) => {
+                if qty.raw() > 0 {
+                    *l = Some((px, qty));
+                } else if l.is_some_and(|l| l.0 == px) {
+                    *l = None;
+                }
             }
-            (Err(i), true) => self.levels.insert(i, (px, qty)),
-            (Err(_), false) => {}
+            Levels::Depth(b) => b.set(px, qty),
         }
     }
     /// Removes `qty` from the level at `px` (the level goes when it empties).
     fn consume(&mut self, px: Dec, qty: Dec) {
-        if let Ok(i) = self.search(px) {
-            let q = &mut self.levels[i].1;
-            *q -= qty;
-            if q.raw() <= 0 {
-                self.levels.remove(i);
-            }
+        let have = self.get(px);
+        if have.raw() > 0 {
+            self.set(px, have - qty);
         }
     }
     /// Drops the levels better than `px`.
     fn drop_better_than(&mut self, px: Dec) {
-        while let Some(&(best, _)) = self.levels.last() {
-            let better = if self.bid { best > px } else { best < px };
+        while let Some(best) = self.best() {
+            let better = match self.side() {
+                Side::Buy => best > px,
+                Side::Sell => best < px,
+            };
             if !better {
                 break;
             }
-            self.levels.pop();
+            self.set(best, Dec::ZERO);
         }
     }
     /// Levels from the best, while `keep(price)` holds.
     fn best_while(&self, keep: impl Fn(Dec) -> bool) -> Vec<(Dec, Dec)> {
-        self.levels
-            .iter()
-            .rev()
-            .take_while(|l| keep(l.0))
-            .copied()
-            .collect()
-    }
-    fn clear(&mut self) {
-        self.levels.clear();
+        match self {
+            Levels::Ticker(_, l) => l.filter(|l| keep(l.0)).into_iter().collect(),
+            Levels::Depth(b) => b.iter().take_while(|l| keep(l.0)).collect(),
+        }
     }
 }
 
@@ -165,15 +163,18 @@ impl Levels {
 struct Book {
     bids: Levels,
     asks: Levels,
+    /// The instrument's tick, for the depth sides.
+    tick: Step,
     /// True once a depth update was seen: tickers are then merged, not substituted.
     has_l2: bool,
 }
 
 impl Book {
-    fn new() -> Book {
+    fn new(tick: Step) -> Book {
         Book {
-            bids: Levels::new(true),
-            asks: Levels::new(false),
+            bids: Levels::Ticker(Side::Buy, None),
+            asks: Levels::Ticker(Side::Sell, None),
+            tick,
             has_l2: false,
         }
     }
@@ -226,10 +227,9 @@ impl Book {
     }
     fn apply_ticker(&mut self, t: &BookTicker) {
         if !self.has_l2 {
-            self.bids.clear();
-            self.asks.clear();
-            self.set_level(Side::Buy, t.bid_px, t.bid_qty);
-            self.set_level(Side::Sell, t.ask_px, t.ask_qty);
+            let level = |px: Dec, qty: Dec| (px.raw() > 0 && qty.raw() > 0).then_some((px, qty));
+            self.bids = Levels::Ticker(Side::Buy, level(t.bid_px, t.bid_qty));
+            self.asks = Levels::Ticker(Side::Sell, level(t.ask_px, t.ask_qty));
             return;
         }
         // Levels better than the ticker's are gone.
@@ -245,8 +245,14 @@ impl Book {
     fn apply_depth(&mut self, d: &Depth) {
         if !self.has_l2 || (d.snapshot && d.first_chunk) {
             // The first depth data replaces whatever a ticker left.
-            self.bids.clear();
-            self.asks.clear();
+            for (levels, side) in [(&mut self.bids, Side::Buy), (&mut self.asks, Side::Sell)] {
+                match levels {
+                    Levels::Depth(b) => b.clear(),
+                    Levels::Ticker(..) => {
+                        *levels = Levels::Depth(BookSide::with_tick(side, self.tick))
+                    }
+                }
+            }
         }
         self.has_l2 = true;
         for l in d.levels() {
@@ -430,7 +436,7 @@ impl SimVenue {
             reject_all: cfg.reject_all,
             rate_window: 0,
             rate_count: 0,
-            books: vec![Book::new(); insts.len()],
+            books: insts.iter().map(|i| Book::new(i.tick)).collect(),
             instruments: insts,
             asset_index,
             balances: bals,
