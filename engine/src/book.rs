@@ -805,6 +805,21 @@ impl Book {
 
 #[cfg(test)]
 mod tests {
+    /// A side's levels and a reference map's, best first, as raw pairs.
+    fn best_first(
+        levels: impl Iterator<Item = (Dec, Dec)>,
+        want: &std::collections::BTreeMap<i64, i64>,
+        side: Side,
+    ) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+        let got = levels.map(|(p, q)| (p.raw(), q.raw())).collect();
+        let pairs = want.iter().map(|(p, q)| (*p, *q));
+        let expect = match side {
+            Side::Buy => pairs.rev().collect(),
+            Side::Sell => pairs.collect(),
+        };
+        (got, expect)
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
         /// Sides with thousands of levels (gaps, windowed shifts, plain inserts and
@@ -829,11 +844,9 @@ mod tests {
                 if qty == 0 { want.remove(&px); } else { want.insert(px, qty); }
                 proptest::prop_assert_eq!(side.len(), want.len());
             }
-            let got: Vec<(i64, i64)> = bids.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
-            let expect: Vec<(i64, i64)> = want_b.iter().rev().map(|(p, q)| (*p, *q)).collect();
+            let (got, expect) = best_first(bids.iter(), &want_b, Side::Buy);
             proptest::prop_assert_eq!(got, expect);
-            let got: Vec<(i64, i64)> = asks.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
-            let expect: Vec<(i64, i64)> = want_a.iter().map(|(p, q)| (*p, *q)).collect();
+            let (got, expect) = best_first(asks.iter(), &want_a, Side::Sell);
             proptest::prop_assert_eq!(got, expect);
             proptest::prop_assert_eq!(bids.best().map(|l| l.0.raw()), want_b.keys().next_back().copied());
             proptest::prop_assert_eq!(asks.best().map(|l| l.0.raw()), want_a.keys().next().copied());
@@ -895,11 +908,9 @@ mod tests {
                 proptest::prop_assert_eq!(side.best().map(|l| l.0.raw()), best.copied());
                 proptest::prop_assert_eq!(side.get(Dec(px)).raw(), want.get(&px).copied().unwrap_or(0));
             }
-            let got: Vec<(i64, i64)> = bids.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
-            let expect: Vec<(i64, i64)> = want_b.iter().rev().map(|(p, q)| (*p, *q)).collect();
+            let (got, expect) = best_first(bids.iter(), &want_b, Side::Buy);
             proptest::prop_assert_eq!(got, expect);
-            let got: Vec<(i64, i64)> = asks.iter().map(|(p, q)| (p.raw(), q.raw())).collect();
-            let expect: Vec<(i64, i64)> = want_a.iter().map(|(p, q)| (*p, *q)).collect();
+            let (got, expect) = best_first(asks.iter(), &want_a, Side::Sell);
             proptest::prop_assert_eq!(got, expect);
             for side in [&bids, &asks] {
                 let l = &side.ladder;
