@@ -805,12 +805,14 @@ impl Book {
 
 #[cfg(test)]
 mod tests {
+    type Pairs = Vec<(i64, i64)>;
+
     /// A side's levels and a reference map's, best first, as raw pairs.
     fn best_first(
         levels: impl Iterator<Item = (Dec, Dec)>,
         want: &std::collections::BTreeMap<i64, i64>,
         side: Side,
-    ) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    ) -> (Pairs, Pairs) {
         let got = levels.map(|(p, q)| (p.raw(), q.raw())).collect();
         let pairs = want.iter().map(|(p, q)| (*p, *q));
         let expect = match side {
