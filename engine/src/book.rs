@@ -486,9 +486,10 @@ impl BookSide {
 
     /// A level arrives at key `k` outside the window: moves the window where the best
     /// price calls for it (three quarters up, so it follows the market both ways with
-    /// room to spare) and says whether `k` is now inside. The window moves when `k` is
-    /// better than it, when the ladder is empty, or when the best has sunk into its
-    /// bottom quarter; otherwise `k` is a deep level for the sorted vector.
+    /// room to spare) and says whether `k` is now inside. The window moves when the
+    /// ladder is empty, when `k` is better than the window by less than a window over
+    /// the best, or when the best has sunk into its bottom quarter; otherwise `k` is a
+    /// deep level or an outlier for the sorted vector.
     fn reframe(&mut self, k: i64) -> bool {
         if self.ladder.qtys.is_empty() {
             let size = self.ladder.size;
@@ -501,12 +502,18 @@ impl BookSide {
         }
         let l = &self.ladder;
         let n = l.window();
-        let anchor = if k >= l.base + n {
-            k
-        } else if l.live == 0 {
+        let anchor = if l.live == 0 {
             // The best on-grid level is then the sorted vector's best, if on the grid.
             let far = self.far.best().and_then(|b| self.key(b.0));
             far.map_or(k, |f| f.max(k))
+        } else if k >= l.base + n {
+            // More than a window above the best: an outlier (a level a market moving
+            // tick by tick does not reach in one update) waits in the sorted vector
+            // rather than send every level there and back.
+            if k - l.top > n {
+                return false;
+            }
+            k
         } else if l.top < l.base + n / 4 {
             l.top
         } else {
@@ -890,6 +897,9 @@ mod tests {
                 // the grid, one update in four removes.
                 let t = n as i64;
                 let centre = 20_000 + drift * (t % 1500 - 750).abs() * 4;
+                // One update in 97 is an outlier: 5,000 ticks through the market,
+                // taken at once below.
+                let off = if n % 97 == 0 { -5000 } else { off };
                 let px = if bid { centre - off } else { centre + 1 + off } * tick
                     + if odd == 0 { 3 } else { 0 };
                 let qty = if q == 0 { 0 } else { t + 1 };
@@ -941,14 +951,21 @@ mod tests {
         }
         assert_eq!((bids.ladder.live, bids.far.live), (100, 0));
         assert_eq!(bids.ladder.base, 600_000 - 768);
-        // 2,000 ticks up: the window moves; the first levels are now deep.
+        // 1,901 ticks over the best (more than a window): an outlier, kept apart.
         bids.set(px(602_000), Dec(2));
-        assert_eq!(bids.ladder.base, 602_000 - 768);
-        assert_eq!((bids.ladder.live, bids.far.live), (1, 100));
+        assert_eq!(bids.ladder.base, 600_000 - 768);
+        assert_eq!((bids.ladder.live, bids.far.live), (100, 1));
         assert_eq!(bids.best(), Some((px(602_000), Dec(2))));
+        bids.set(px(602_000), Dec::ZERO);
+        assert_eq!(bids.best(), Some((px(600_099), Dec(1))));
+        // 801 ticks over it: the window moves; the first levels are now deep.
+        bids.set(px(600_900), Dec(2));
+        assert_eq!(bids.ladder.base, 600_900 - 768);
+        assert_eq!((bids.ladder.live, bids.far.live), (1, 100));
+        assert_eq!(bids.best(), Some((px(600_900), Dec(2))));
         // The best goes; the next is deep, so the window moves back down to it when a
         // level arrives below the window.
-        bids.set(px(602_000), Dec::ZERO);
+        bids.set(px(600_900), Dec::ZERO);
         assert_eq!(bids.best(), Some((px(600_099), Dec(1))));
         bids.set(px(600_050), Dec(3));
         assert_eq!(bids.ladder.base, 600_099 - 768);
