@@ -416,8 +416,8 @@ impl Ladder {
         None
     }
 
-    /// Removes every level, walking down from the top (cheap for a side of a few
-    /// levels, as the simulated venue's book is between tickers).
+    /// Removes every level, walking down from the top (a snapshot clears a side of a
+    /// few thousand levels without visiting all 65,536 slots).
     fn clear(&mut self) {
         let mut k = self.top;
         while self.live > 0 {
@@ -465,14 +465,6 @@ impl BookSide {
         Dec(k.abs() * self.tick.map_or(0, |t| t.get().raw()))
     }
 
-    /// True when `a` is a better price than `b` on this side.
-    fn better(&self, a: Dec, b: Dec) -> bool {
-        match self.side {
-            Side::Buy => a > b,
-            Side::Sell => a < b,
-        }
-    }
-
     /// Sets the size at `px`; 0 removes the level.
     pub fn set(&mut self, px: Dec, qty: Dec) {
         if let Some(k) = self.key(px) {
@@ -497,7 +489,8 @@ impl BookSide {
             self.ladder.bits = vec![0; size / 64];
             self.ladder.summary = vec![0; (size / 64).div_ceil(64)];
             self.ladder.base = k - 3 * (size as i64 / 4);
-            self.pull_far();
+            // Nothing to pull: until now every on-grid level allocated the ladder, so
+            // the sorted vector holds only off-grid ones.
             return true;
         }
         let l = &self.ladder;
@@ -583,7 +576,7 @@ impl BookSide {
         let l = &self.ladder;
         let near = (l.live > 0).then(|| (self.price(l.top), l.get(l.top)));
         match (near, self.far.best()) {
-            (Some(a), Some(b)) if self.better(b.0, a.0) => Some(b),
+            (Some(a), Some(b)) if self.side.better(b.0, a.0) => Some(b),
             (a, b) => a.or(b),
         }
     }
@@ -646,7 +639,7 @@ impl Iterator for Levels<'_> {
             .filter(|_| self.near_left > 0)
             .and_then(|k| s.ladder.highest(k, s.ladder.base));
         match (self.near, far) {
-            (Some(k), far) if far.is_none_or(|b| !s.better(b.0, s.price(k))) => {
+            (Some(k), far) if far.is_none_or(|b| !s.side.better(b.0, s.price(k))) => {
                 self.near = Some(k - 1);
                 self.near_left -= 1;
                 Some((s.price(k), s.ladder.get(k)))

@@ -46,6 +46,14 @@ impl Side {
             Side::Sell => -1,
         }
     }
+    /// True when price `a` is better than `b` on this side of a book (a higher bid, a
+    /// lower ask).
+    pub fn better(self, a: Dec, b: Dec) -> bool {
+        match self {
+            Side::Buy => a > b,
+            Side::Sell => a < b,
+        }
+    }
     /// `"BUY"` / `"SELL"`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -138,14 +138,7 @@ impl Levels {
     }
     /// Drops the levels better than `px`.
     fn drop_better_than(&mut self, px: Dec) {
-        while let Some(best) = self.best() {
-            let better = match self.side() {
-                Side::Buy => best > px,
-                Side::Sell => best < px,
-            };
-            if !better {
-                break;
-            }
+        while let Some(best) = self.best().filter(|b| self.side().better(*b, px)) {
             self.set(best, Dec::ZERO);
         }
     }
