@@ -1,0 +1,506 @@
+//! Cost of the runtime's ring hops alone, without an engine or a venue.
+//!
+//! Builds the rings as `kestrel run` does (`disruptor`, input ring of
+//! `kestrel_engine::Input` slots, output ring of an output plus four stamps) and sends
+//! paced book tickers through them:
+//!
+//! - `--layout hop`: feed → input ring → engine (two threads). The engine thread
+//!   records publish → read ("ring in").
+//! - `--layout pipeline` (default): the runtime's four threads. Feed → input ring
+//!   (read by engine, journal and gateway) → engine republishes one output →
+//!   output ring (read by gateway and journal) → gateway. Records ring in, ring out
+//!   (engine publish → gateway read) and the total (feed publish → gateway read).
+//!   `--input-readers 1` leaves the engine the input ring's only reader (the
+//!   journal and the gateway then read the output ring only), to show what the two
+//!   other readers of the runtime's input ring cost the hop.
+//!
+//! Each stage is the difference of two `Instant` stamps on different cores, as in
+//! `kestrel latency`, so a stage includes one clock read. Set `--spin poll` to spin
+//! without the `pause` instruction (`std::hint::spin_loop`) the runtime's busy-spin
+//! uses, and `--producer single` for a single-producer input ring (the runtime's is
+//! multi-producer because the gateway publishes venue reports into it).
+//!
+//! ```text
+//! ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|poll]
+//!          [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
+//!          [--ring-size N]
+//! ```
+
+use anyhow::{bail, Context, Result};
+use disruptor::{
+    build_multi_producer, build_single_producer, BusySpin, EventPoller, MultiProducerBarrier,
+    Polling, Producer, SingleProducerBarrier,
+};
+use hdrhistogram::Histogram;
+use kestrel_engine::{Action, BookTicker, Dec, Event, Input, Output};
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|poll]
+                [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
+                [--ring-size N]
+  --layout L      hop: feed -> engine; pipeline: the runtime's four threads (default)
+  --count N       book tickers sent (default 200000)
+  --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
+  --spin S        pause: spin with std::hint::spin_loop (the runtime's busy-spin);
+                  poll: spin with no pause instruction (default pause)
+  --producer P    input ring claim: multi (the runtime's) or single (default multi)
+  --input-readers N  pipeline: 3 (engine, journal, gateway; the runtime's) or 1
+                  (engine only) readers of the input ring (default 3)
+  --pin a,b,..    cores of the feed, engine, journal and gateway threads
+  --ring-size N   slots per ring, a power of two (default 65536)";
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+struct Opts {
+    pipeline: bool,
+    count: u64,
+    gap_ns: u64,
+    pause: bool,
+    multi: bool,
+    input_readers: usize,
+    pin: Vec<usize>,
+    ring_size: usize,
+}
+
+fn parse_args(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        pipeline: true,
+        count: 200_000,
+        gap_ns: 20_000,
+        pause: true,
+        multi: true,
+        input_readers: 3,
+        pin: Vec::new(),
+        ring_size: 65_536,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--layout" => {
+                o.pipeline = match value()?.as_str() {
+                    "hop" => false,
+                    "pipeline" => true,
+                    v => bail!("--layout must be hop or pipeline, got {v:?}"),
+                }
+            }
+            "--count" => o.count = value()?.parse().context("--count")?,
+            "--gap-ns" => o.gap_ns = value()?.parse().context("--gap-ns")?,
+            "--spin" => {
+                o.pause = match value()?.as_str() {
+                    "pause" => true,
+                    "poll" => false,
+                    v => bail!("--spin must be pause or poll, got {v:?}"),
+                }
+            }
+            "--producer" => {
+                o.multi = match value()?.as_str() {
+                    "multi" => true,
+                    "single" => false,
+                    v => bail!("--producer must be multi or single, got {v:?}"),
+                }
+            }
+            "--pin" => {
+                o.pin = value()?
+                    .split(',')
+                    .map(|c| c.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--pin takes core numbers: a,b,c,d")?
+            }
+            "--input-readers" => {
+                o.input_readers = match value()?.as_str() {
+                    "1" => 1,
+                    "3" => 3,
+                    v => bail!("--input-readers must be 1 or 3, got {v:?}"),
+                }
+            }
+            "--ring-size" => o.ring_size = value()?.parse().context("--ring-size")?,
+            "-h" | "--help" => bail!("{USAGE}"),
+            f => bail!("unknown argument {f:?}\n{USAGE}"),
+        }
+    }
+    if o.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if !o.ring_size.is_power_of_two() || o.ring_size < 2 {
+        bail!("--ring-size must be a power of two >= 2");
+    }
+    Ok(o)
+}
+
+static BASE: OnceLock<Instant> = OnceLock::new();
+
+/// Monotonic ns, as the runtime's `mono_ns`.
+fn mono_ns() -> u64 {
+    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Output ring slot: the output and the stamp of the engine's publish.
+#[derive(Clone, Debug, Default)]
+struct OutSlot {
+    output: Output,
+    publish_ns: u64,
+    engine_ns: u64,
+}
+
+fn pin(cores: &[usize], i: usize) {
+    if let Some(&c) = cores.get(i) {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+            eprintln!("warning: could not pin thread {i} to core {c}");
+        }
+    }
+}
+
+fn spin(pause: bool) {
+    if pause {
+        std::hint::spin_loop();
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// A ring reader: `disruptor`'s poller of either producer kind (its barrier trait is
+/// private, so the two are named here).
+trait Reader<E>: Send + 'static {
+    /// Calls `f` on every event available; `None` once the ring is shut down.
+    fn read(&mut self, f: &mut dyn FnMut(&E)) -> Option<usize>;
+}
+
+macro_rules! reader {
+    ($barrier:ty) => {
+        impl<E: Send + Sync + 'static> Reader<E> for EventPoller<E, $barrier> {
+            fn read(&mut self, f: &mut dyn FnMut(&E)) -> Option<usize> {
+                match self.poll() {
+                    Ok(mut g) => Some((&mut g).map(|e| f(e)).count()),
+                    Err(Polling::NoEvents) => Some(0),
+                    Err(Polling::Shutdown) => None,
+                }
+            }
+        }
+    };
+}
+reader!(MultiProducerBarrier);
+reader!(SingleProducerBarrier);
+
+/// Reads and drops what is available (the journal's or the gateway's copy of a
+/// ring); false once the ring is shut down.
+fn drain<E>(r: &mut impl Reader<E>) -> bool {
+    r.read(&mut |_| {}).is_some()
+}
+
+/// The stage histograms: ring in, ring out, total (the last two empty for `hop`).
+struct Stages {
+    ring_in: Histogram<u64>,
+    ring_out: Histogram<u64>,
+    total: Histogram<u64>,
+}
+
+fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
+    pin(&o.pin, 0);
+    let mut next = mono_ns();
+    for i in 0..o.count {
+        next += o.gap_ns;
+        while mono_ns() < next {
+            spin(o.pause);
+        }
+        let px = 60_000_000_000_000 + (i as i64 % 100) * 1_000_000;
+        producer.publish(|slot| {
+            slot.event = Event::BookTicker(BookTicker {
+                instrument: 0,
+                bid_px: Dec(px),
+                bid_qty: Dec(1_000_000),
+                ask_px: Dec(px + 1_000_000),
+                ask_qty: Dec(1_000_000),
+                update_id: i,
+            });
+            slot.header.publish_ns = mono_ns();
+        });
+    }
+}
+
+/// Runs the layout over the input ring's readers (`inputs`: the engine's, then in
+/// the pipeline layout the journal's and the gateway's) and its producer.
+fn run<P, R>(o: &Opts, mut inputs: Vec<R>, producer: P) -> Stages
+where
+    P: Producer<Input> + Send + 'static,
+    R: Reader<Input>,
+{
+    let mut engine_in = inputs.remove(0);
+    let (gateway_out, out_builder) =
+        build_single_producer(o.ring_size, OutSlot::default, BusySpin).new_event_poller();
+    let (journal_out, out_builder) = out_builder.new_event_poller();
+    let mut out_producer = out_builder.build();
+    let (pause, pipeline) = (o.pause, o.pipeline);
+    let engine = {
+        let pin_to = o.pin.clone();
+        thread::spawn(move || {
+            pin(&pin_to, 1);
+            let mut h = histogram();
+            let mut cur = Input::default();
+            let mut seq = 0;
+            let mut on_input = |slot: &Input| {
+                cur.clone_from(slot);
+                let now = mono_ns();
+                let _ = h.record(now.saturating_sub(cur.header.publish_ns));
+                if pipeline {
+                    seq += 1;
+                    out_producer.publish(|s| {
+                        s.output.seq = seq;
+                        s.output.action = Action::Cancel {
+                            cid: Default::default(),
+                            instrument: 0,
+                        };
+                        s.publish_ns = cur.header.publish_ns;
+                        s.engine_ns = mono_ns();
+                    });
+                }
+            };
+            while let Some(n) = engine_in.read(&mut on_input) {
+                if n == 0 {
+                    spin(pause);
+                }
+            }
+            h
+        })
+    };
+    let mut others = Vec::new();
+    let mut gateway = None;
+    if pipeline {
+        // With one input reader these are `None`: journal and gateway read the
+        // output ring only.
+        let (mut gateway_in, mut journal_in) = (inputs.pop(), inputs.pop());
+        let (mut journal_out, mut gateway_out) = (journal_out, gateway_out);
+        let pin_to = o.pin.clone();
+        others.push(thread::spawn(move || {
+            pin(&pin_to, 2);
+            let (mut a, mut b) = (journal_in.is_some(), true);
+            while a || b {
+                a = a && journal_in.as_mut().is_some_and(drain);
+                b = b && drain(&mut journal_out);
+                spin(pause);
+            }
+        }));
+        let pin_to = o.pin.clone();
+        gateway = Some(thread::spawn(move || {
+            pin(&pin_to, 3);
+            let (mut out_h, mut total_h) = (histogram(), histogram());
+            let (mut a, mut b) = (gateway_in.is_some(), true);
+            while a || b {
+                a = a && gateway_in.as_mut().is_some_and(drain);
+                if b {
+                    match gateway_out.read(&mut |s: &OutSlot| {
+                        let now = mono_ns();
+                        let _ = out_h.record(now.saturating_sub(s.engine_ns));
+                        let _ = total_h.record(now.saturating_sub(s.publish_ns));
+                    }) {
+                        Some(0) => {}
+                        Some(_) => continue,
+                        None => b = false,
+                    }
+                }
+                spin(pause);
+            }
+            (out_h, total_h)
+        }));
+    }
+    feed(o, producer);
+    let ring_in = engine.join().expect("engine thread");
+    for t in others {
+        t.join().expect("journal thread");
+    }
+    let (ring_out, total) = match gateway {
+        Some(g) => g.join().expect("gateway thread"),
+        None => (histogram(), histogram()),
+    };
+    Stages {
+        ring_in,
+        ring_out,
+        total,
+    }
+}
+
+fn measure(o: &Opts) -> Stages {
+    let size = o.ring_size;
+    match (o.multi, o.pipeline) {
+        (false, true) if o.input_readers == 1 => {
+            let (e, b) = build_single_producer(size, Input::default, BusySpin).new_event_poller();
+            run(o, vec![e], b.build())
+        }
+        (true, false) => {
+            let (e, b) = build_multi_producer(size, Input::default, BusySpin).new_event_poller();
+            run(o, vec![e], b.build())
+        }
+        (true, true) if o.input_readers == 1 => {
+            let (e, b) = build_multi_producer(size, Input::default, BusySpin).new_event_poller();
+            run(o, vec![e], b.build())
+        }
+        (true, true) => {
+            let (e, b) = build_multi_producer(size, Input::default, BusySpin).new_event_poller();
+            let (j, b) = b.new_event_poller();
+            let (g, b) = b.new_event_poller();
+            run(o, vec![e, j, g], b.build())
+        }
+        (false, false) => {
+            let (e, b) = build_single_producer(size, Input::default, BusySpin).new_event_poller();
+            run(o, vec![e], b.build())
+        }
+        (false, true) => {
+            let (e, b) = build_single_producer(size, Input::default, BusySpin).new_event_poller();
+            let (j, b) = b.new_event_poller();
+            let (g, b) = b.new_event_poller();
+            run(o, vec![e, j, g], b.build())
+        }
+    }
+}
+
+fn row(name: &str, h: &Histogram<u64>) -> String {
+    let q = |p: f64| h.value_at_quantile(p);
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+        h.len(),
+        h.min(),
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(0.999),
+        h.max()
+    )
+}
+
+fn report(o: &Opts, s: &Stages) -> String {
+    let mut t = format!(
+        "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, pinned {:?}\n",
+        match (o.pipeline, o.input_readers) {
+            (false, _) => "hop",
+            (true, 1) => "pipeline, engine alone on the input ring",
+            (true, _) => "pipeline",
+        },
+        o.count,
+        o.gap_ns,
+        if o.pause { "pause" } else { "poll" },
+        if o.multi { "multi-producer" } else { "single-producer" },
+        o.ring_size,
+        o.pin
+    );
+    t.push_str("| stage (ns) | n | min | p50 | p90 | p99 | p99.9 | max |\n");
+    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    t.push_str(&row("ring in (feed publish -> engine read)", &s.ring_in));
+    t.push('\n');
+    if o.pipeline {
+        t.push_str(&row(
+            "ring out (engine publish -> gateway read)",
+            &s.ring_out,
+        ));
+        t.push('\n');
+        t.push_str(&row("both hops (feed publish -> gateway read)", &s.total));
+        t.push('\n');
+    }
+    t
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let o = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    mono_ns();
+    let stages = measure(&o);
+    print!("{}", report(&o, &stages));
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_parse_and_bad_ones_are_refused() {
+        let o = parse_args(&args(&[
+            "--layout",
+            "hop",
+            "--spin",
+            "poll",
+            "--producer",
+            "single",
+            "--pin",
+            "0,1",
+            "--count",
+            "10",
+            "--gap-ns",
+            "5",
+            "--ring-size",
+            "8",
+            "--input-readers",
+            "1",
+        ]))
+        .unwrap();
+        assert!(!o.pipeline && !o.pause && !o.multi);
+        assert_eq!(o.input_readers, 1);
+        assert_eq!(
+            (o.pin, o.count, o.gap_ns, o.ring_size),
+            (vec![0, 1], 10, 5, 8)
+        );
+        for bad in [
+            &["--layout", "ring"][..],
+            &["--spin", "sleep"],
+            &["--input-readers", "2"],
+            &["--ring-size", "6"],
+            &["--count", "0"],
+            &["--pin", "a"],
+            &["--count"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_ticker_crosses_every_hop() {
+        // A ring smaller than the count, so every reader must keep up for the
+        // producers to finish (a reader left behind would stall the run).
+        let layouts = [
+            (true, true, 3),
+            (false, true, 3),
+            (true, true, 1),
+            (false, true, 1),
+        ];
+        let hops = [(true, false, 1), (false, false, 1)];
+        for (multi, pipeline, input_readers) in layouts.into_iter().chain(hops) {
+            let o = Opts {
+                pipeline,
+                count: 300,
+                gap_ns: 0,
+                pause: multi,
+                multi,
+                input_readers,
+                pin: Vec::new(),
+                ring_size: 64,
+            };
+            let s = measure(&o);
+            assert_eq!(s.ring_in.len(), 300);
+            let hops = if pipeline { 300 } else { 0 };
+            assert_eq!((s.ring_out.len(), s.total.len()), (hops, hops));
+            if pipeline {
+                assert!(s.total.max() >= s.ring_out.min());
+            }
+            assert!(report(&o, &s).contains("| ring in (feed publish -> engine read) | 300 |"));
+        }
+    }
+}
