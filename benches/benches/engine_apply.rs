@@ -1,8 +1,11 @@
 //! Engine `apply` cost per input: book tickers with the market maker quoting (levels
-//! working, so most ticks decide nothing, as in steady state) and without strategy.
+//! working, so most ticks decide nothing, as in steady state) and without strategy;
+//! and a tick that re-quotes (`quote_replace`: two cancels and two places), the
+//! engine stage of tick-to-order.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use kestrel_engine::*;
+use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -27,6 +30,90 @@ sell_spreads = "0.0001,0.0002"
 total_amount_quote = "2000"
 executor_refresh_time = 1000000
 "#;
+
+const QUOTE_REPLACE: &str = r#"
+[[controllers]]
+type = "generic"
+id = "qr"
+strategy = "quote_replace"
+instrument = "BTCUSDT"
+update_interval = "0"
+[controllers.params]
+offset_ticks = 10
+qty = "0.001"
+"#;
+
+/// The venue's answer to each order output: an ack for a place, a cancel
+/// confirmation for a cancel (nothing fills), as inputs `seq` on at `ts`.
+fn answers(outs: &[Output], seq: &mut u64, ts: u64, into: &mut Vec<Input>) {
+    into.clear();
+    for o in outs {
+        let (cid, instrument, kind) = match o.action {
+            Action::Place(p) => (p.cid, p.instrument, ExecKind::Ack),
+            Action::Cancel { cid, instrument } => (cid, instrument, ExecKind::Canceled),
+            _ => continue,
+        };
+        *seq += 1;
+        into.push(Input {
+            header: Header {
+                seq: *seq,
+                source: Source::Venue,
+                ts,
+                ..Default::default()
+            },
+            event: Event::Exec(ExecReport {
+                cid,
+                instrument,
+                kind,
+                ..Default::default()
+            }),
+        });
+    }
+}
+
+/// Re-quoting ticks: each tick's `apply` is timed alone (two `Instant` reads
+/// included), the venue's answers to its orders are applied untimed before the next.
+fn requote(c: &mut Criterion, inputs: &[Input]) {
+    let mut g = c.benchmark_group("engine_apply_requote_tick");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("quote_replace", |b| {
+        let start = SessionStart {
+            session_id: 1,
+            seed: 1,
+            config: format!("{CONFIG}{QUOTE_REPLACE}"),
+        };
+        let mut e = Engine::new(&start).expect("config");
+        let (mut seq, mut next, mut reports) = (1u64, 0usize, Vec::with_capacity(8));
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let mut tick = inputs[next % inputs.len()].clone();
+                next += 1;
+                seq += 1;
+                tick.header.seq = seq;
+                tick.header.ts = next as u64 * 1_000_000;
+                let t = Instant::now();
+                let outs = e.apply(&tick);
+                spent += t.elapsed();
+                if next > 1 {
+                    // Every tick after the first cancels two orders and places two.
+                    let kinds = outs.iter().map(|o| match o.action {
+                        Action::Place(_) => 1,
+                        Action::Cancel { .. } => 10,
+                        _ => 0,
+                    });
+                    assert_eq!(kinds.sum::<u32>(), 22, "tick {next} did not re-quote");
+                }
+                answers(outs, &mut seq, tick.header.ts, &mut reports);
+                for r in &reports {
+                    e.apply(r);
+                }
+            }
+            spent
+        })
+    });
+    g.finish();
+}
 
 fn tickers(n: usize) -> Vec<Input> {
     (0..n)
@@ -84,6 +171,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    requote(c, &inputs);
 }
 
 criterion_group! {
