@@ -20,6 +20,15 @@
 //! uses, and `--producer single` for a single-producer input ring (the runtime's is
 //! multi-producer because the gateway publishes venue reports into it).
 //!
+//! `--producer slot` (hop layout only) is a comparison, not something the runtime
+//! uses: a single-producer, single-reader ring whose slots carry their own sequence
+//! number ([`SlotRing`]), so the reader spins on the very slot it reads next. A
+//! `disruptor` hop moves the cursor's (or the multi-producer availability word's)
+//! cache line, then the slot's lines; this moves the slot's lines only, which for an
+//! `Input` are still two after one another (the sequence and header, then the
+//! event). `--producer stamp` sends only the publish stamp, in the sequence's cache
+//! line: the floor of a hop, one line moved.
+//!
 //! ```text
 //! ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|poll]
 //!          [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
@@ -33,8 +42,10 @@ use disruptor::{
 };
 use hdrhistogram::Histogram;
 use kestrel_engine::{Action, BookTicker, Dec, Event, Input, Output};
+use std::cell::UnsafeCell;
 use std::process::ExitCode;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Instant;
 
@@ -47,7 +58,9 @@ usage: ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|
   --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
   --spin S        pause: spin with std::hint::spin_loop (the runtime's busy-spin);
                   poll: spin with no pause instruction (default pause)
-  --producer P    input ring claim: multi (the runtime's) or single (default multi)
+  --producer P    input ring claim: multi (the runtime's) or single (default multi);
+                  slot: the sequence-in-slot ring, hop layout only (a comparison);
+                  stamp: that ring carrying only the stamp (one cache line)
   --input-readers N  pipeline: 3 (engine, journal, gateway; the runtime's) or 1
                   (engine only) readers of the input ring (default 3)
   --pin a,b,..    cores of the feed, engine, journal and gateway threads
@@ -61,6 +74,9 @@ struct Opts {
     gap_ns: u64,
     pause: bool,
     multi: bool,
+    /// `--producer slot` or `stamp`: the [`SlotRing`] comparison, of `Input`s or
+    /// of stamps alone.
+    slot: Option<SlotPayload>,
     input_readers: usize,
     pin: Vec<usize>,
     ring_size: usize,
@@ -73,6 +89,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         gap_ns: 20_000,
         pause: true,
         multi: true,
+        slot: None,
         input_readers: 3,
         pin: Vec::new(),
         ring_size: 65_536,
@@ -101,10 +118,12 @@ fn parse_args(args: &[String]) -> Result<Opts> {
                 }
             }
             "--producer" => {
-                o.multi = match value()?.as_str() {
-                    "multi" => true,
-                    "single" => false,
-                    v => bail!("--producer must be multi or single, got {v:?}"),
+                (o.multi, o.slot) = match value()?.as_str() {
+                    "multi" => (true, None),
+                    "single" => (false, None),
+                    "slot" => (false, Some(SlotPayload::Input)),
+                    "stamp" => (false, Some(SlotPayload::Stamp)),
+                    v => bail!("--producer must be multi, single, slot or stamp, got {v:?}"),
                 }
             }
             "--pin" => {
@@ -125,6 +144,9 @@ fn parse_args(args: &[String]) -> Result<Opts> {
             "-h" | "--help" => bail!("{USAGE}"),
             f => bail!("unknown argument {f:?}\n{USAGE}"),
         }
+    }
+    if o.slot.is_some() && o.pipeline {
+        bail!("--producer slot and stamp need --layout hop");
     }
     if o.count == 0 {
         bail!("--count must be at least 1");
@@ -212,19 +234,24 @@ fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
         while mono_ns() < next {
             spin(o.pause);
         }
-        let px = 60_000_000_000_000 + (i as i64 % 100) * 1_000_000;
         producer.publish(|slot| {
-            slot.event = Event::BookTicker(BookTicker {
-                instrument: 0,
-                bid_px: Dec(px),
-                bid_qty: Dec(1_000_000),
-                ask_px: Dec(px + 1_000_000),
-                ask_qty: Dec(1_000_000),
-                update_id: i,
-            });
+            slot.event = ticker(i);
             slot.header.publish_ns = mono_ns();
         });
     }
+}
+
+/// The `i`-th book ticker sent.
+fn ticker(i: u64) -> Event {
+    let px = 60_000_000_000_000 + (i as i64 % 100) * 1_000_000;
+    Event::BookTicker(BookTicker {
+        instrument: 0,
+        bid_px: Dec(px),
+        bid_qty: Dec(1_000_000),
+        ask_px: Dec(px + 1_000_000),
+        ask_qty: Dec(1_000_000),
+        update_id: i,
+    })
 }
 
 /// Runs the layout over the input ring's readers (`inputs`: the engine's, then in
@@ -330,6 +357,11 @@ where
 
 fn measure(o: &Opts) -> Stages {
     let size = o.ring_size;
+    match o.slot {
+        Some(SlotPayload::Input) => return slot_hop::<Input>(o),
+        Some(SlotPayload::Stamp) => return slot_hop::<u64>(o),
+        None => {}
+    }
     match (o.multi, o.pipeline) {
         (false, true) if o.input_readers == 1 => {
             let (e, b) = build_single_producer(size, Input::default, BusySpin).new_event_poller();
@@ -362,6 +394,147 @@ fn measure(o: &Opts) -> Stages {
     }
 }
 
+/// What a [`SlotRing`] carries in `ring_hop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotPayload {
+    /// The runtime's `Input` (header and a book ticker): the sequence's line and two more.
+    Input,
+    /// The publish stamp alone, in the sequence's cache line.
+    Stamp,
+}
+
+/// What a [`SlotRing`] slot holds: a value stamped at publish.
+trait Stamped: Default + Clone + Send + 'static {
+    /// The value for ticker `i`, stamped `now`.
+    fn fill(&mut self, i: u64, now: u64);
+    /// The publish stamp.
+    fn stamp(&self) -> u64;
+}
+
+impl Stamped for Input {
+    fn fill(&mut self, i: u64, now: u64) {
+        self.event = ticker(i);
+        self.header.seq = i + 1;
+        self.header.publish_ns = now;
+    }
+    fn stamp(&self) -> u64 {
+        self.header.publish_ns
+    }
+}
+
+impl Stamped for u64 {
+    fn fill(&mut self, _: u64, now: u64) {
+        *self = now;
+    }
+    fn stamp(&self) -> u64 {
+        *self
+    }
+}
+
+/// One slot of [`SlotRing`]: its sequence number (0: never written) in the same
+/// cache line as the start of the value it guards.
+#[repr(C, align(64))]
+struct SeqSlot<T> {
+    seq: AtomicU64,
+    value: UnsafeCell<T>,
+}
+
+/// Reader's position on its own cache line.
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+/// Single-producer, single-reader ring whose slots carry their own sequence number
+/// (see the module docs); sequences start at 1.
+struct SlotRing<T> {
+    slots: Box<[SeqSlot<T>]>,
+    /// Sequences the reader has finished with.
+    read: Padded,
+}
+
+// SAFETY: a slot's value is written only by the one producer while the reader has
+// released it (`read` has passed its previous lap), and read only by the one reader
+// after the producer's release store of the slot's sequence; see `publish` and
+// `next`.
+unsafe impl<T: Send> Sync for SlotRing<T> {}
+
+impl<T: Stamped> SlotRing<T> {
+    fn new(size: usize) -> SlotRing<T> {
+        let slots = (0..size)
+            .map(|_| SeqSlot {
+                seq: AtomicU64::new(0),
+                value: UnsafeCell::new(T::default()),
+            })
+            .collect();
+        SlotRing {
+            slots,
+            read: Padded(AtomicU64::new(0)),
+        }
+    }
+
+    fn slot(&self, seq: u64) -> &SeqSlot<T> {
+        &self.slots[seq as usize & (self.slots.len() - 1)]
+    }
+
+    /// Producer side: fills sequence `seq` (1, 2, ...; one producer only), waiting
+    /// while the reader is a whole ring behind.
+    fn publish(&self, seq: u64, pause: bool, fill: impl FnOnce(&mut T)) {
+        let size = self.slots.len() as u64;
+        while self.read.0.load(Ordering::Acquire) + size < seq {
+            spin(pause);
+        }
+        let slot = self.slot(seq);
+        // SAFETY: the reader released this slot's previous lap (checked above) and
+        // will not read it before the store below; only this thread writes.
+        fill(unsafe { &mut *slot.value.get() });
+        slot.seq.store(seq, Ordering::Release);
+    }
+
+    /// Reader side: waits for sequence `seq` (1, 2, ...; one reader only), copies it
+    /// into `into`, and releases the slot.
+    fn next(&self, seq: u64, pause: bool, into: &mut T) {
+        let slot = self.slot(seq);
+        while slot.seq.load(Ordering::Acquire) != seq {
+            spin(pause);
+        }
+        // SAFETY: the acquire load saw the producer's release of this sequence, and
+        // the producer will not write the slot again before `read` passes it.
+        into.clone_from(unsafe { &*slot.value.get() });
+        self.read.0.store(seq, Ordering::Release);
+    }
+}
+
+/// The hop layout over a [`SlotRing`] of `T`.
+fn slot_hop<T: Stamped>(o: &Opts) -> Stages {
+    let ring = Arc::new(SlotRing::<T>::new(o.ring_size));
+    let engine = {
+        let (ring, o) = (ring.clone(), o.clone());
+        thread::spawn(move || {
+            pin(&o.pin, 1);
+            let mut h = histogram();
+            let mut cur = T::default();
+            for seq in 1..=o.count {
+                ring.next(seq, o.pause, &mut cur);
+                let _ = h.record(mono_ns().saturating_sub(cur.stamp()));
+            }
+            h
+        })
+    };
+    pin(&o.pin, 0);
+    let mut next = mono_ns();
+    for i in 0..o.count {
+        next += o.gap_ns;
+        while mono_ns() < next {
+            spin(o.pause);
+        }
+        ring.publish(i + 1, o.pause, |slot| slot.fill(i, mono_ns()));
+    }
+    Stages {
+        ring_in: engine.join().expect("engine thread"),
+        ring_out: histogram(),
+        total: histogram(),
+    }
+}
+
 fn row(name: &str, h: &Histogram<u64>) -> String {
     let q = |p: f64| h.value_at_quantile(p);
     format!(
@@ -387,7 +560,12 @@ fn report(o: &Opts, s: &Stages) -> String {
         o.count,
         o.gap_ns,
         if o.pause { "pause" } else { "poll" },
-        if o.multi { "multi-producer" } else { "single-producer" },
+        match (o.slot, o.multi) {
+            (Some(SlotPayload::Input), _) => "sequence-in-slot",
+            (Some(SlotPayload::Stamp), _) => "sequence-in-slot stamps-only",
+            (_, true) => "multi-producer",
+            _ => "single-producer",
+        },
         o.ring_size,
         o.pin
     );
@@ -451,16 +629,19 @@ mod tests {
             "1",
         ]))
         .unwrap();
-        assert!(!o.pipeline && !o.pause && !o.multi);
+        assert!(!o.pipeline && !o.pause && !o.multi && o.slot.is_none());
         assert_eq!(o.input_readers, 1);
         assert_eq!(
             (o.pin, o.count, o.gap_ns, o.ring_size),
             (vec![0, 1], 10, 5, 8)
         );
+        let o = parse_args(&args(&["--layout", "hop", "--producer", "stamp"])).unwrap();
+        assert_eq!(o.slot, Some(SlotPayload::Stamp));
         for bad in [
             &["--layout", "ring"][..],
             &["--spin", "sleep"],
             &["--input-readers", "2"],
+            &["--producer", "slot"],
             &["--ring-size", "6"],
             &["--count", "0"],
             &["--pin", "a"],
@@ -489,6 +670,7 @@ mod tests {
                 gap_ns: 0,
                 pause: multi,
                 multi,
+                slot: None,
                 input_readers,
                 pin: Vec::new(),
                 ring_size: 64,
@@ -501,6 +683,37 @@ mod tests {
                 assert!(s.total.max() >= s.ring_out.min());
             }
             assert!(report(&o, &s).contains("| ring in (feed publish -> engine read) | 300 |"));
+        }
+    }
+
+    #[test]
+    fn the_slot_ring_delivers_every_input_once_in_order() {
+        // Four slots and 20,000 inputs: the producer laps the ring 5,000 times and
+        // must wait for the reader every lap.
+        let ring = Arc::new(SlotRing::new(4));
+        let reader = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                let mut cur = Input::default();
+                (1..=20_000u64).all(|seq| {
+                    ring.next(seq, true, &mut cur);
+                    cur.event == ticker(seq - 1) && cur.header.seq == seq && cur.stamp() == 7
+                })
+            })
+        };
+        for i in 0..20_000u64 {
+            ring.publish(i + 1, true, |slot: &mut Input| slot.fill(i, 7));
+        }
+        assert!(reader.join().unwrap());
+        for (producer, name) in [
+            ("slot", "sequence-in-slot input"),
+            ("stamp", "stamps-only input"),
+        ] {
+            let o = args(&["--layout", "hop", "--producer", producer, "--count", "50"]);
+            let o = parse_args(&o).unwrap();
+            let s = measure(&o);
+            assert_eq!((s.ring_in.len(), s.ring_out.len()), (50, 0));
+            assert!(report(&o, &s).contains(name));
         }
     }
 }
