@@ -135,21 +135,21 @@ impl ExecutorInfo {
             ExecutorKind::Arbitrage(_) => ExecutorType::Arbitrage,
             ExecutorKind::Xemm(_) => ExecutorType::Xemm,
         };
-        let logic = e.logic_ref();
+        let s = e.logic_ref().snapshot(&e.core, books);
         ExecutorInfo {
             id: e.core.id,
             level: e.core.level,
             kind,
-            instrument: logic.instrument(),
-            side: logic.side(),
+            instrument: s.instrument,
+            side: s.side,
             status: e.core.status,
             is_active: e.core.is_active(),
-            is_trading: e.is_trading(books),
+            is_trading: s.is_trading,
             created_ts: e.core.created_ts,
             close_type: e.core.close_type,
             close_ts: e.core.close_ts,
-            net_pnl_quote: e.net_pnl_quote(books),
-            filled_amount_quote: e.filled_amount_quote(books),
+            net_pnl_quote: s.net_pnl_quote,
+            filled_amount_quote: s.filled_amount_quote,
         }
     }
 }

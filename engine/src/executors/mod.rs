@@ -444,6 +444,33 @@ pub trait ExecutorLogic {
     fn hold_side(&self, _market: crate::types::Market) -> Option<Side> {
         None
     }
+    /// What a controller's snapshot of it needs, in one dynamic call (the methods
+    /// above, called statically inside).
+    fn snapshot(&self, core: &ExecutorCore, books: &[Book]) -> Snapshot {
+        Snapshot {
+            instrument: self.instrument(),
+            side: self.side(),
+            is_trading: self.is_trading(core, books),
+            net_pnl_quote: self.net_pnl_quote(books),
+            filled_amount_quote: self.filled_amount_quote(books),
+        }
+    }
+}
+
+/// The type-specific part of a controller's snapshot of an executor
+/// ([`ExecutorInfo`](crate::controllers::ExecutorInfo)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Main instrument.
+    pub instrument: InstrumentId,
+    /// Side, for executors that have one.
+    pub side: Option<Side>,
+    /// Hummingbot's `is_trading`.
+    pub is_trading: bool,
+    /// Net pnl (quote).
+    pub net_pnl_quote: Dec,
+    /// Executed notional (quote).
+    pub filled_amount_quote: Dec,
 }
 
 impl Executor {
