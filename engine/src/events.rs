@@ -381,6 +381,7 @@ pub enum Command {
 /// allocate per depth update.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[repr(u8)]
 pub enum Event {
     /// Empty ring slot; never journaled.
     #[default]
@@ -548,6 +549,7 @@ pub enum AlertCode {
 #[derive(
     Clone, Copy, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
+#[repr(u8)]
 pub enum Action {
     /// Empty ring slot; never journaled.
     #[default]

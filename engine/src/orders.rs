@@ -103,6 +103,7 @@ impl Order {
 
 /// What an execution report meant for the order's owner.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u8)]
 pub enum OrderEvent {
     /// Acknowledged.
     Created,

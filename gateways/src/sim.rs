@@ -87,6 +87,7 @@ struct Inst {
 
 /// One side of the venue's book: price → displayed quantity.
 #[derive(Clone, Debug)]
+#[repr(u8)]
 enum Levels {
     /// Before any depth: the last ticker's level alone (a ticker replaces it).
     Ticker(Side, Option<(Dec, Dec)>),

@@ -53,6 +53,7 @@ pub const RECENT_CLOSED: usize = 32;
 // allocated once, and boxing would allocate per action.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u8)]
 pub enum ControllerAction {
     /// Create and start an executor serving `level` (a controller-defined tag,
     /// Hummingbot's `level_id`).
@@ -389,6 +390,7 @@ impl ControllerBase {
 /// The controller kinds.
 #[allow(clippy::large_enum_variant)] // one per controller, built once
 #[derive(Debug)]
+#[repr(u8)]
 pub enum ControllerKind {
     /// Market making (fixed or NATR spreads).
     MarketMaking(market_making::MarketMaking),

@@ -322,6 +322,7 @@ pub struct Held {
 /// Configuration of any executor; `Command::CreateExecutor` carries one so that
 /// executors created by hand are journaled inputs like everything else.
 #[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[repr(u8)]
 pub enum ExecutorConfig {
     /// Single order.
     Order(OrderExecutorConfig),
@@ -372,6 +373,7 @@ impl ExecutorConfig {
 
 /// The executor types.
 #[derive(Clone, Debug, PartialEq)]
+#[repr(u8)]
 pub enum ExecutorKind {
     /// Single order.
     Order(OrderExecutor),
