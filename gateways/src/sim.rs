@@ -143,11 +143,12 @@ impl Levels {
             self.set(best, Dec::ZERO);
         }
     }
-    /// Levels from the best, while `keep(price)` holds.
-    fn best_while(&self, keep: impl Fn(Dec) -> bool) -> Vec<(Dec, Dec)> {
+    /// Levels from the best, while `keep(price)` holds, into `into` (cleared first).
+    fn best_while(&self, keep: impl Fn(Dec) -> bool, into: &mut Vec<(Dec, Dec)>) {
+        into.clear();
         match self {
-            Levels::Ticker(_, l) => l.filter(|l| keep(l.0)).into_iter().collect(),
-            Levels::Depth(b) => b.iter().take_while(|l| keep(l.0)).collect(),
+            Levels::Ticker(_, l) => into.extend(l.filter(|l| keep(l.0))),
+            Levels::Depth(b) => into.extend(b.iter().take_while(|l| keep(l.0))),
         }
     }
 }
@@ -186,14 +187,14 @@ impl Book {
         }
     }
     /// Levels an order of `side` with limit `limit` (None: market) can take, best first.
-    fn crossing_levels(&self, side: Side, limit: Option<Dec>) -> Vec<(Dec, Dec)> {
+    fn crossing_levels(&self, side: Side, limit: Option<Dec>, into: &mut Vec<(Dec, Dec)>) {
         match side {
             Side::Buy => self
                 .asks
-                .best_while(|px| !matches!(limit, Some(l) if px > l)),
+                .best_while(|px| !matches!(limit, Some(l) if px > l), into),
             Side::Sell => self
                 .bids
-                .best_while(|px| !matches!(limit, Some(l) if px < l)),
+                .best_while(|px| !matches!(limit, Some(l) if px < l), into),
         }
     }
     /// Removes `qty` from the level at `px` on the side an order of `side` takes from.
@@ -378,6 +379,20 @@ pub struct SimVenue {
     next_seq: u64,
     /// Net position per perpetual instrument (margin and pnl settlement).
     positions: Vec<Position>,
+    /// Lists reused by every match, so that matching allocates nothing once warm.
+    scratch: Scratch,
+}
+
+/// The simulated venue's reusable lists (contents meaningless between calls).
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    /// Resting orders by priority: is a sell (buys first), price key (best first),
+    /// arrival.
+    resting: Vec<(bool, i64, u64, ClientOrderId)>,
+    /// Levels an order crosses, best first.
+    levels: Vec<(Dec, Dec)>,
+    /// A taker order's planned fills.
+    fills: Vec<(Dec, Dec)>,
 }
 
 fn clamp_rate(r: Dec) -> Dec {
@@ -440,6 +455,7 @@ impl SimVenue {
             next_venue_id: 1,
             next_seq: 0,
             positions: vec![Position::default(); instruments.len()],
+            scratch: Scratch::default(),
         }
     }
 
@@ -761,17 +777,20 @@ impl SimVenue {
 
         // Taker phase.
         if order.order_type != OrderType::LimitMaker {
-            let fills = self.plan_taker(&order);
-            let total = fills.iter().fold(Dec::ZERO, |a, f| a + f.1);
+            let mut scratch = std::mem::take(&mut self.scratch);
+            self.plan_taker(&order, &mut scratch.levels, &mut scratch.fills);
+            let total = scratch.fills.iter().fold(Dec::ZERO, |a, f| a + f.1);
             if order.tif == TimeInForce::Fok && total < order.qty {
+                self.scratch = scratch;
                 self.finish(ts, order.cid, ExecKind::Expired, out);
                 return;
             }
             let inst = order.instrument as usize;
-            for (px, q) in fills {
+            for &(px, q) in &scratch.fills {
                 self.books[inst].consume(order.side, px, q);
                 self.fill(ts, order.cid, px, q, Liquidity::Taker, out);
             }
+            self.scratch = scratch;
         }
         if let Some(o) = self.orders.get(&order.cid) {
             if o.order_type == OrderType::Market || o.tif != TimeInForce::Gtc {
@@ -780,18 +799,19 @@ impl SimVenue {
         }
     }
 
-    /// Fills a taker order would get now: one `(price, qty)` per crossed level.
-    fn plan_taker(&self, o: &Order) -> Vec<(Dec, Dec)> {
+    /// Fills a taker order would get now, into `fills`: one `(price, qty)` per
+    /// crossed level (`levels` is scratch).
+    fn plan_taker(&self, o: &Order, levels: &mut Vec<(Dec, Dec)>, fills: &mut Vec<(Dec, Dec)>) {
         let inst = &self.instruments[o.instrument as usize];
         let lot = inst.spec.lot_size;
         let limit = (o.order_type != OrderType::Market).then_some(o.price);
-        let levels = self.books[o.instrument as usize].crossing_levels(o.side, limit);
+        self.books[o.instrument as usize].crossing_levels(o.side, limit, levels);
+        fills.clear();
         // Market buys are capped by the free quote balance, level by level.
         let mut budget = (o.side == Side::Buy && o.order_type == OrderType::Market)
             .then(|| self.free(inst.quote));
         let mut leaves = o.leaves();
-        let mut fills = Vec::new();
-        for (px, avail) in levels {
+        for &(px, avail) in levels.iter() {
             if leaves.raw() <= 0 {
                 break;
             }
@@ -819,7 +839,6 @@ impl SimVenue {
             leaves -= q;
             fills.push((px, q));
         }
-        fills
     }
 
     /// Applies one fill of `q` at `px` to a live order: balances, lock, report.
@@ -987,23 +1006,19 @@ impl SimVenue {
         self.place(ts, &p, out);
     }
 
-    /// Resting orders of an instrument in priority order: buys first (best price,
-    /// then time), then sells.
-    fn resting(&self, instrument: InstrumentId) -> (Vec<ClientOrderId>, Vec<ClientOrderId>) {
-        let mut buys = Vec::new();
-        let mut sells = Vec::new();
+    /// Resting orders of an instrument in priority order, into `into` (cleared
+    /// first): buys first (best price, then time), then sells.
+    fn resting(&self, instrument: InstrumentId, into: &mut Vec<(bool, i64, u64, ClientOrderId)>) {
+        into.clear();
         for o in self.orders.values().filter(|o| o.instrument == instrument) {
-            match o.side {
-                Side::Buy => buys.push((std::cmp::Reverse(o.price), o.seq, o.cid)),
-                Side::Sell => sells.push((o.price, o.seq, o.cid)),
-            }
+            let key = match o.side {
+                Side::Buy => -o.price.raw(),
+                Side::Sell => o.price.raw(),
+            };
+            into.push((o.side == Side::Sell, key, o.seq, o.cid));
         }
-        buys.sort();
-        sells.sort();
-        (
-            buys.into_iter().map(|b| b.2).collect(),
-            sells.into_iter().map(|s| s.2).collect(),
-        )
+        // Arrival numbers are unique: no two entries compare equal.
+        into.sort_unstable();
     }
 
     /// Fills resting orders that the book now crosses, as maker at their own price.
@@ -1024,19 +1039,21 @@ impl SimVenue {
         if !crossed {
             return;
         }
-        let (buys, sells) = self.resting(instrument);
-        for cid in buys.into_iter().chain(sells) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.resting(instrument, &mut scratch.resting);
+        for &(_, _, _, cid) in &scratch.resting {
             let Some(o) = self.orders.get(&cid).copied() else {
                 continue;
             };
-            let levels = self.books[i].crossing_levels(o.side, Some(o.price));
+            let levels = &mut scratch.levels;
+            self.books[i].crossing_levels(o.side, Some(o.price), levels);
             let avail = levels.iter().fold(Dec::ZERO, |a, l| a + l.1);
             let q = o.leaves().min(avail).floor_to(lot);
             if q.raw() <= 0 {
                 continue;
             }
             let mut left = q;
-            for (px, lq) in levels {
+            for &(px, lq) in levels.iter() {
                 if left.raw() <= 0 {
                     break;
                 }
@@ -1046,6 +1063,7 @@ impl SimVenue {
             }
             self.fill(ts, cid, o.price, q, Liquidity::Maker, out);
         }
+        self.scratch = scratch;
     }
 
     /// After a book update: the quantity ahead of each resting order of the instrument
@@ -1097,8 +1115,9 @@ impl SimVenue {
             return;
         }
         let mut pool = t.qty;
-        let (buys, sells) = self.resting(t.instrument);
-        for cid in buys.into_iter().chain(sells) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.resting(t.instrument, &mut scratch.resting);
+        for &(_, _, _, cid) in &scratch.resting {
             if pool.raw() <= 0 {
                 break;
             }
@@ -1128,6 +1147,7 @@ impl SimVenue {
             pool -= q;
             self.fill(ts, cid, o.price, q, Liquidity::Maker, out);
         }
+        self.scratch = scratch;
     }
 }
 
