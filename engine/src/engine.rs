@@ -721,15 +721,25 @@ impl Engine {
     /// Emits the executor's status change and, once terminated, frees its slot: a
     /// held position joins its controller's buckets, and the executor stays among the
     /// done ones until stored (by command, or automatically past [`DONE_KEPT`]).
+    #[inline]
     fn after_executor(&mut self, slot: usize) {
+        // Most calls find it still running: that check stays inline, the rest not.
+        if self.executors.slots[slot]
+            .as_ref()
+            .is_some_and(|e| e.core.status == RunStatus::Terminated)
+        {
+            self.retire_executor(slot);
+        }
+    }
+
+    /// `after_executor` for an executor that has terminated.
+    #[inline(never)]
+    fn retire_executor(&mut self, slot: usize) {
         let Some(e) = self.executors.slots[slot].as_ref() else {
             return;
         };
         let (status, close_type) = (e.core.status, e.core.close_type);
         let (id, c) = (e.core.id, e.core.controller as usize);
-        if status != RunStatus::Terminated {
-            return;
-        }
         self.out.push(Action::ExecutorUpdate {
             executor: id,
             controller: c as u16,
