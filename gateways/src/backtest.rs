@@ -163,9 +163,14 @@ impl SimLoop {
 
     /// Applies the venue's collected reports to the engine, in order.
     fn apply_reports(&mut self) {
-        if self.reports.is_empty() {
-            return;
+        // Kept small for the many calls with nothing to apply.
+        if !self.reports.is_empty() {
+            self.apply_reports_now();
         }
+    }
+
+    #[inline(never)]
+    fn apply_reports_now(&mut self) {
         let mut reports = std::mem::take(&mut self.reports);
         for (ts, r) in &reports {
             match &mut self.input.event {
@@ -183,6 +188,14 @@ impl SimLoop {
     /// Sends pending engine outputs to the venue and feeds its reports back until
     /// nothing more happens.
     fn settle(&mut self, now: u64) {
+        // Kept small for the many calls with nothing to settle.
+        if !self.actions.is_empty() || !self.reports.is_empty() {
+            self.settle_now(now);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_now(&mut self, now: u64) {
         loop {
             for a in &self.actions {
                 match a.action {
