@@ -372,6 +372,10 @@ impl ExecutorConfig {
 }
 
 /// The executor types.
+// `repr(u8)` here and on the other hot enums (`Event`, `Action`, `ControllerAction`,
+// ...): a plain tag byte that every `match` reads directly. Left to the compiler the
+// tag hid in a niche of a variant's fields and took several instructions to decode:
+// ~3 % of the backtest loop's instructions.
 #[derive(Clone, Debug, PartialEq)]
 #[repr(u8)]
 pub enum ExecutorKind {

@@ -67,80 +67,6 @@ pub struct OrderExecutor {
 }
 
 impl OrderExecutor {
-
-    /// LIMIT_CHASER: cancels the working order `cid` when the book moved past the
-    /// refresh threshold (the remainder is re-placed once the cancel is confirmed).
-    #[inline(never)]
-    fn chase(&mut self, cid: ClientOrderId, ctx: &mut Ctx) {
-        let ExecutionStrategy::LimitChaser {
-            refresh_threshold, ..
-        } = self.cfg.strategy
-        else {
-            return;
-        };
-        let book = &ctx.books[self.cfg.instrument as usize];
-        let px = ctx.orders.get(cid).map(|o| o.req.price);
-        if !self.requoting
-            && px.is_some_and(|p| self.should_requote(p, book, refresh_threshold))
-            && ctx.cancel(cid)
-        {
-            // The fills of the replaced order stay with the executor (Kestrel's
-            // correction); the remainder is re-placed once the cancel is confirmed, so
-            // the two orders never overlap.
-            self.requoting = true;
-        }
-    }
-
-    /// RUNNING with no working order: places what is left to execute, or closes
-    /// when nothing (or only dust) is.
-    #[inline(never)]
-    fn place_remaining(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
-        let remaining = self.cfg.amount - self.executed();
-        if remaining.raw() <= 0 {
-            self.hold_and_close(core, ctx.now);
-            return;
-        }
-        let (ot, price) = self.price(&ctx.books[self.cfg.instrument as usize]);
-        match ctx.place_with_action(
-            core.id,
-            self.cfg.instrument,
-            self.cfg.side,
-            ot,
-            price,
-            remaining,
-            self.cfg.position_action,
-        ) {
-            Ok(cid) => self.current = Some(cid),
-            Err(PlaceError::BelowMinimum) if self.executed().raw() > 0 => {
-                // Only dust is left: the position is what was filled.
-                self.hold_and_close(core, ctx.now)
-            }
-            Err(PlaceError::BelowMinimum) => core.close(ctx.now, CloseType::Failed),
-            Err(_) => core.retries += 1,
-        }
-        if core.retries > MAX_RETRIES {
-            core.close(ctx.now, CloseType::Failed);
-        }
-    }
-
-    /// SHUTTING_DOWN: cancels the working order (again every
-    /// `SHUTDOWN_RETRY_NS`), or closes once none is left.
-    #[inline(never)]
-    fn shut_down_step(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
-        match self.current {
-            Some(cid) => {
-                let due = self
-                    .last_cancel_ts
-                    .is_none_or(|t| ctx.now >= t + SHUTDOWN_RETRY_NS);
-                if due && ctx.orders.get(cid).is_some_and(|o| o.is_open()) {
-                    ctx.cancel(cid);
-                    self.last_cancel_ts = Some(ctx.now);
-                }
-            }
-            None if self.partial_filled.raw() > 0 => self.hold_and_close(core, ctx.now),
-            None => core.close(ctx.now, CloseType::EarlyStop),
-        }
-    }
     /// New executor, not started.
     pub fn new(cfg: OrderExecutorConfig) -> OrderExecutor {
         OrderExecutor {
@@ -241,6 +167,80 @@ impl OrderExecutor {
         self.retire_current();
         self.held_orders = self.partial_orders;
         core.close(now, CloseType::PositionHold);
+    }
+
+    /// LIMIT_CHASER: cancels the working order `cid` when the book moved past the
+    /// refresh threshold (the remainder is re-placed once the cancel is confirmed).
+    #[inline(never)]
+    fn chase(&mut self, cid: ClientOrderId, ctx: &mut Ctx) {
+        let ExecutionStrategy::LimitChaser {
+            refresh_threshold, ..
+        } = self.cfg.strategy
+        else {
+            return;
+        };
+        let book = &ctx.books[self.cfg.instrument as usize];
+        let px = ctx.orders.get(cid).map(|o| o.req.price);
+        if !self.requoting
+            && px.is_some_and(|p| self.should_requote(p, book, refresh_threshold))
+            && ctx.cancel(cid)
+        {
+            // The fills of the replaced order stay with the executor (Kestrel's
+            // correction); the remainder is re-placed once the cancel is confirmed, so
+            // the two orders never overlap.
+            self.requoting = true;
+        }
+    }
+
+    /// RUNNING with no working order: places what is left to execute, or closes
+    /// when nothing (or only dust) is.
+    #[inline(never)]
+    fn place_remaining(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
+        let remaining = self.cfg.amount - self.executed();
+        if remaining.raw() <= 0 {
+            self.hold_and_close(core, ctx.now);
+            return;
+        }
+        let (ot, price) = self.price(&ctx.books[self.cfg.instrument as usize]);
+        match ctx.place_with_action(
+            core.id,
+            self.cfg.instrument,
+            self.cfg.side,
+            ot,
+            price,
+            remaining,
+            self.cfg.position_action,
+        ) {
+            Ok(cid) => self.current = Some(cid),
+            Err(PlaceError::BelowMinimum) if self.executed().raw() > 0 => {
+                // Only dust is left: the position is what was filled.
+                self.hold_and_close(core, ctx.now)
+            }
+            Err(PlaceError::BelowMinimum) => core.close(ctx.now, CloseType::Failed),
+            Err(_) => core.retries += 1,
+        }
+        if core.retries > MAX_RETRIES {
+            core.close(ctx.now, CloseType::Failed);
+        }
+    }
+
+    /// SHUTTING_DOWN: cancels the working order (again every
+    /// `SHUTDOWN_RETRY_NS`), or closes once none is left.
+    #[inline(never)]
+    fn shut_down_step(&mut self, core: &mut ExecutorCore, ctx: &mut Ctx) {
+        match self.current {
+            Some(cid) => {
+                let due = self
+                    .last_cancel_ts
+                    .is_none_or(|t| ctx.now >= t + SHUTDOWN_RETRY_NS);
+                if due && ctx.orders.get(cid).is_some_and(|o| o.is_open()) {
+                    ctx.cancel(cid);
+                    self.last_cancel_ts = Some(ctx.now);
+                }
+            }
+            None if self.partial_filled.raw() > 0 => self.hold_and_close(core, ctx.now),
+            None => core.close(ctx.now, CloseType::EarlyStop),
+        }
     }
 }
 
