@@ -247,8 +247,17 @@ impl SimLoop {
     fn wait(&mut self, ts: u64, source: Source, event: Event) {
         self.pending.push_back(Input {
             header: header(0, source, ts),
-            event,
+            event: Event::None,
         });
+        // Market data writes just its own bytes: moving the `Event` in whole copies
+        // all of it, sized by its largest variant.
+        if let Some(slot) = self.pending.back_mut().map(|i| &mut i.event) {
+            match event {
+                Event::BookTicker(t) => *slot = Event::BookTicker(t),
+                Event::Trade(t) => *slot = Event::Trade(t),
+                e => *slot = e,
+            }
+        }
     }
 
     /// Applies one external input (market data, timer, command) recorded at `ts`
