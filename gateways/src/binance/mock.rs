@@ -907,44 +907,54 @@ fn live(stop: &AtomicBool, deadline: Instant) -> bool {
 
 fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Instant) {
     let mut path = String::new();
+    let (venue, mut gen) = {
+        let st = lock(&state);
+        (st.venue, st.ws_gen)
+    };
+    // A user stream with the right key is registered before the handshake's response
+    // leaves: once the client sees its stream open, no event published after that can
+    // miss it (registering after the handshake lost events under load).
+    let mut session = None;
     #[allow(clippy::result_large_err)]
     let cb = |req: &tungstenite::handshake::server::Request,
               resp: tungstenite::handshake::server::Response| {
         path = req.uri().path().to_string();
+        let mut st = lock(&state);
+        gen = st.ws_gen;
+        if let Some(key) = path.strip_prefix("/ws/") {
+            if st.listen_key.as_deref() == Some(key) && !st.ws_down {
+                let id = st.next_session;
+                st.next_session += 1;
+                st.user_sessions.insert(id, VecDeque::new());
+                session = Some(id);
+            }
+        }
         Ok(resp)
     };
     let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
-    let Ok(mut ws) = tungstenite::accept_hdr(sock, cb) else {
+    let accepted = tungstenite::accept_hdr(sock, cb);
+    let forget = |id: Option<u64>| {
+        if let Some(id) = id {
+            lock(&state).user_sessions.remove(&id);
+        }
+    };
+    let Ok(mut ws) = accepted else {
+        forget(session);
         return;
     };
     let _ = ws
         .get_mut()
         .set_read_timeout(Some(Duration::from_millis(2)));
-    let (venue, gen, refused) = {
-        let st = lock(&state);
-        (st.venue, st.ws_gen, st.ws_down)
-    };
-    if refused {
+    if lock(&state).ws_down {
+        forget(session);
         let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
         return;
     }
-    let session = if let Some(key) = path.strip_prefix("/ws/") {
-        let mut st = lock(&state);
-        if st.listen_key.as_deref() != Some(key) {
-            drop(st);
-            let _ = ws.close(None);
-            return;
-        }
-        let id = st.next_session;
-        st.next_session += 1;
-        st.user_sessions.insert(id, VecDeque::new());
-        Some(id)
-    } else if path == venue.ws_api_path() {
-        None
-    } else {
+    if session.is_none() && path != venue.ws_api_path() {
+        // A wrong listen key or an unknown path.
         let _ = ws.close(None);
         return;
-    };
+    }
     while live(&stop, deadline) {
         let outgoing: Vec<String> = {
             let mut st = lock(&state);
