@@ -362,16 +362,11 @@ fn measure(o: &Opts) -> Stages {
         Some(SlotPayload::Stamp) => return slot_hop::<u64>(o),
         None => {}
     }
-    match (o.multi, o.pipeline) {
-        (false, true) if o.input_readers == 1 => {
-            let (e, b) = build_single_producer(size, Input::default, BusySpin).new_event_poller();
-            run(o, vec![e], b.build())
-        }
+    // The engine reads the input ring alone in the hop layout and with
+    // `--input-readers 1`; journal and gateway read it too otherwise.
+    let three_readers = o.pipeline && o.input_readers == 3;
+    match (o.multi, three_readers) {
         (true, false) => {
-            let (e, b) = build_multi_producer(size, Input::default, BusySpin).new_event_poller();
-            run(o, vec![e], b.build())
-        }
-        (true, true) if o.input_readers == 1 => {
             let (e, b) = build_multi_producer(size, Input::default, BusySpin).new_event_poller();
             run(o, vec![e], b.build())
         }
