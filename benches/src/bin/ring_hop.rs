@@ -226,7 +226,9 @@ struct Stages {
     total: Histogram<u64>,
 }
 
-fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
+/// The feed thread's part, on the calling thread: ticker `i` sent by `send` every
+/// `--gap-ns`.
+fn paced(o: &Opts, mut send: impl FnMut(u64)) {
     pin(&o.pin, 0);
     let mut next = mono_ns();
     for i in 0..o.count {
@@ -234,11 +236,12 @@ fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
         while mono_ns() < next {
             spin(o.pause);
         }
-        producer.publish(|slot| {
-            slot.event = ticker(i);
-            slot.header.publish_ns = mono_ns();
-        });
+        send(i);
     }
+}
+
+fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
+    paced(o, |i| producer.publish(|slot| slot.fill(i, mono_ns())));
 }
 
 /// The `i`-th book ticker sent.
@@ -514,15 +517,9 @@ fn slot_hop<T: Stamped>(o: &Opts) -> Stages {
             h
         })
     };
-    pin(&o.pin, 0);
-    let mut next = mono_ns();
-    for i in 0..o.count {
-        next += o.gap_ns;
-        while mono_ns() < next {
-            spin(o.pause);
-        }
-        ring.publish(i + 1, o.pause, |slot| slot.fill(i, mono_ns()));
-    }
+    paced(o, |i| {
+        ring.publish(i + 1, o.pause, |slot| slot.fill(i, mono_ns()))
+    });
     Stages {
         ring_in: engine.join().expect("engine thread"),
         ring_out: histogram(),
