@@ -48,9 +48,10 @@ qty = "0.001"
 fn answers(outs: &[Output], seq: &mut u64, ts: u64, into: &mut Vec<Input>) {
     into.clear();
     for o in outs {
-        let (cid, instrument, kind) = match o.action {
-            Action::Place(p) => (p.cid, p.instrument, ExecKind::Ack),
-            Action::Cancel { cid, instrument } => (cid, instrument, ExecKind::Canceled),
+        // An ack leaves the whole order working, as a venue reports it.
+        let (cid, instrument, kind, leaves_qty) = match o.action {
+            Action::Place(p) => (p.cid, p.instrument, ExecKind::Ack, p.qty),
+            Action::Cancel { cid, instrument } => (cid, instrument, ExecKind::Canceled, Dec::ZERO),
             _ => continue,
         };
         *seq += 1;
@@ -65,6 +66,7 @@ fn answers(outs: &[Output], seq: &mut u64, ts: u64, into: &mut Vec<Input>) {
                 cid,
                 instrument,
                 kind,
+                leaves_qty,
                 ..Default::default()
             }),
         });
