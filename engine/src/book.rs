@@ -105,8 +105,8 @@ const GAP_WINDOW: usize = 64;
 /// keeps its slot as a gap (qty 0), so a removal moves nothing, a level coming back at
 /// that price refills it, and a new price shifts levels only as far as the nearest gap
 /// (within [`GAP_WINDOW`] slots, else to the end). Without gaps a level deep in a
-/// 5,000-level Binance book moved thousands of entries per update. The last entry is always a live level; gaps are compacted away
-/// once they outnumber the levels.
+/// 5,000-level Binance book moved thousands of entries per update. The last entry is
+/// always a live level; gaps are compacted away once they outnumber the levels.
 #[derive(Clone, Debug, Default)]
 struct Sorted {
     side: Side,
