@@ -13,6 +13,14 @@
 //!   `--input-readers 1` leaves the engine the input ring's only reader (the
 //!   journal and the gateway then read the output ring only), to show what the two
 //!   other readers of the runtime's input ring cost the hop.
+//! - `--layout out`: engine → output ring → gateway (two threads; the paced thread
+//!   is the engine). Records ring out for every output and for each tick's last.
+//!
+//! `--outputs N` makes the engine publish N outputs per ticker (a re-quoting tick
+//! of `quote_replace` has four: two cancels, two places), all stamped with one
+//! engine-end stamp as in the runtime, so output k's ring out includes publishing
+//! the k before it. `--out-publish each` publishes them one by one (a cursor store
+//! each); `batch` in one `disruptor` batch publish (one cursor store).
 //!
 //! Each stage is the difference of two `Instant` stamps on different cores, as in
 //! `kestrel latency`, so a stage includes one clock read. Set `--spin poll` to spin
@@ -30,9 +38,9 @@
 //! line: the floor of a hop, one line moved.
 //!
 //! ```text
-//! ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|poll]
+//! ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pause|poll]
 //!          [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
-//!          [--ring-size N]
+//!          [--ring-size N] [--outputs N] [--out-publish each|batch]
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -50,10 +58,11 @@ use std::thread;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|poll]
+usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pause|poll]
                 [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
-                [--ring-size N]
-  --layout L      hop: feed -> engine; pipeline: the runtime's four threads (default)
+                [--ring-size N] [--outputs N] [--out-publish each|batch]
+  --layout L      hop: feed -> engine; pipeline: the runtime's four threads (default);
+                  out: engine -> gateway
   --count N       book tickers sent (default 200000)
   --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
   --spin S        pause: spin with std::hint::spin_loop (the runtime's busy-spin);
@@ -64,12 +73,25 @@ usage: ring_hop [--layout hop|pipeline] [--count N] [--gap-ns NS] [--spin pause|
   --input-readers N  pipeline: 3 (engine, journal, gateway; the runtime's) or 1
                   (engine only) readers of the input ring (default 3)
   --pin a,b,..    cores of the feed, engine, journal and gateway threads
-  --ring-size N   slots per ring, a power of two (default 65536)";
+  --ring-size N   slots per ring, a power of two (default 65536)
+  --outputs N     outputs the engine publishes per ticker, 1 to 64 (default 1)
+  --out-publish P each: one publish per output; batch: one per ticker (default each)";
+
+/// Which threads and rings run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Feed → input ring → engine.
+    Hop,
+    /// The runtime's four threads and two rings.
+    Pipeline,
+    /// Engine → output ring → gateway.
+    Out,
+}
 
 /// Command-line options.
 #[derive(Debug, Clone)]
 struct Opts {
-    pipeline: bool,
+    layout: Layout,
     count: u64,
     gap_ns: u64,
     pause: bool,
@@ -80,11 +102,15 @@ struct Opts {
     input_readers: usize,
     pin: Vec<usize>,
     ring_size: usize,
+    /// Outputs the engine publishes per ticker.
+    outputs: usize,
+    /// One batch publish per ticker instead of one publish per output.
+    out_batch: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
-        pipeline: true,
+        layout: Layout::Pipeline,
         count: 200_000,
         gap_ns: 20_000,
         pause: true,
@@ -93,6 +119,8 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         input_readers: 3,
         pin: Vec::new(),
         ring_size: 65_536,
+        outputs: 1,
+        out_batch: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -102,10 +130,11 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         };
         match flag.as_str() {
             "--layout" => {
-                o.pipeline = match value()?.as_str() {
-                    "hop" => false,
-                    "pipeline" => true,
-                    v => bail!("--layout must be hop or pipeline, got {v:?}"),
+                o.layout = match value()?.as_str() {
+                    "hop" => Layout::Hop,
+                    "pipeline" => Layout::Pipeline,
+                    "out" => Layout::Out,
+                    v => bail!("--layout must be hop, pipeline or out, got {v:?}"),
                 }
             }
             "--count" => o.count = value()?.parse().context("--count")?,
@@ -141,11 +170,19 @@ fn parse_args(args: &[String]) -> Result<Opts> {
                 }
             }
             "--ring-size" => o.ring_size = value()?.parse().context("--ring-size")?,
+            "--outputs" => o.outputs = value()?.parse().context("--outputs")?,
+            "--out-publish" => {
+                o.out_batch = match value()?.as_str() {
+                    "each" => false,
+                    "batch" => true,
+                    v => bail!("--out-publish must be each or batch, got {v:?}"),
+                }
+            }
             "-h" | "--help" => bail!("{USAGE}"),
             f => bail!("unknown argument {f:?}\n{USAGE}"),
         }
     }
-    if o.slot.is_some() && o.pipeline {
+    if o.slot.is_some() && o.layout != Layout::Hop {
         bail!("--producer slot and stamp need --layout hop");
     }
     if o.count == 0 {
@@ -153,6 +190,9 @@ fn parse_args(args: &[String]) -> Result<Opts> {
     }
     if !o.ring_size.is_power_of_two() || o.ring_size < 2 {
         bail!("--ring-size must be a power of two >= 2");
+    }
+    if !(1..=64).contains(&o.outputs) || o.outputs > o.ring_size {
+        bail!("--outputs must be 1 to 64 and at most --ring-size");
     }
     Ok(o)
 }
@@ -219,11 +259,81 @@ fn drain<E>(r: &mut impl Reader<E>) -> bool {
     r.read(&mut |_| {}).is_some()
 }
 
-/// The stage histograms: ring in, ring out, total (the last two empty for `hop`).
+/// The stage histograms (those a layout does not run stay empty).
 struct Stages {
     ring_in: Histogram<u64>,
+    /// Engine publish → gateway read, every output.
     ring_out: Histogram<u64>,
+    /// Engine publish → gateway read, each ticker's last output.
+    last_out: Histogram<u64>,
+    /// Feed publish → gateway read, every output.
     total: Histogram<u64>,
+}
+
+impl Stages {
+    fn empty() -> Stages {
+        Stages {
+            ring_in: histogram(),
+            ring_out: histogram(),
+            last_out: histogram(),
+            total: histogram(),
+        }
+    }
+}
+
+/// The engine's outputs for one input published at `publish_ns`: `--outputs` of
+/// them, stamped with one engine-end stamp, one by one or as one batch.
+fn publish_outputs(o: &Opts, producer: &mut impl Producer<OutSlot>, publish_ns: u64) {
+    let end = mono_ns();
+    let fill = |s: &mut OutSlot, k: usize| {
+        s.output.seq = k as u64;
+        s.output.action = Action::Cancel {
+            cid: Default::default(),
+            instrument: 0,
+        };
+        s.publish_ns = publish_ns;
+        s.engine_ns = end;
+    };
+    if o.out_batch {
+        producer.batch_publish(o.outputs, |slots| {
+            for (k, s) in slots.enumerate() {
+                fill(s, k);
+            }
+        });
+    } else {
+        for k in 0..o.outputs {
+            producer.publish(|s| fill(s, k));
+        }
+    }
+}
+
+/// The gateway's records of what it reads from the output ring.
+struct GatewayRecords {
+    outputs: usize,
+    out: Histogram<u64>,
+    last: Histogram<u64>,
+    total: Histogram<u64>,
+}
+
+impl GatewayRecords {
+    fn new(outputs: usize) -> GatewayRecords {
+        GatewayRecords {
+            outputs,
+            out: histogram(),
+            last: histogram(),
+            total: histogram(),
+        }
+    }
+
+    fn record(&mut self, s: &OutSlot) {
+        let now = mono_ns();
+        let out = now.saturating_sub(s.engine_ns);
+        let _ = self.out.record(out);
+        if s.output.seq as usize + 1 == self.outputs {
+            let _ = self.last.record(out);
+        }
+        let _ = self.total.record(now.saturating_sub(s.publish_ns));
+    }
 }
 
 /// The feed thread's part, on the calling thread: ticker `i` sent by `send` every
@@ -269,29 +379,19 @@ where
         build_single_producer(o.ring_size, OutSlot::default, BusySpin).new_event_poller();
     let (journal_out, out_builder) = out_builder.new_event_poller();
     let mut out_producer = out_builder.build();
-    let (pause, pipeline) = (o.pause, o.pipeline);
+    let (pause, pipeline) = (o.pause, o.layout == Layout::Pipeline);
     let engine = {
-        let pin_to = o.pin.clone();
+        let o = o.clone();
         thread::spawn(move || {
-            pin(&pin_to, 1);
+            pin(&o.pin, 1);
             let mut h = histogram();
             let mut cur = Input::default();
-            let mut seq = 0;
             let mut on_input = |slot: &Input| {
                 cur.clone_from(slot);
                 let now = mono_ns();
                 let _ = h.record(now.saturating_sub(cur.header.publish_ns));
                 if pipeline {
-                    seq += 1;
-                    out_producer.publish(|s| {
-                        s.output.seq = seq;
-                        s.output.action = Action::Cancel {
-                            cid: Default::default(),
-                            instrument: 0,
-                        };
-                        s.publish_ns = cur.header.publish_ns;
-                        s.engine_ns = mono_ns();
-                    });
+                    publish_outputs(&o, &mut out_producer, cur.header.publish_ns);
                 }
             };
             while let Some(n) = engine_in.read(&mut on_input) {
@@ -319,19 +419,15 @@ where
                 spin(pause);
             }
         }));
-        let pin_to = o.pin.clone();
+        let (pin_to, outputs) = (o.pin.clone(), o.outputs);
         gateway = Some(thread::spawn(move || {
             pin(&pin_to, 3);
-            let (mut out_h, mut total_h) = (histogram(), histogram());
+            let mut records = GatewayRecords::new(outputs);
             let (mut a, mut b) = (gateway_in.is_some(), true);
             while a || b {
                 a = a && gateway_in.as_mut().is_some_and(drain);
                 if b {
-                    match gateway_out.read(&mut |s: &OutSlot| {
-                        let now = mono_ns();
-                        let _ = out_h.record(now.saturating_sub(s.engine_ns));
-                        let _ = total_h.record(now.saturating_sub(s.publish_ns));
-                    }) {
+                    match gateway_out.read(&mut |s: &OutSlot| records.record(s)) {
                         Some(0) => {}
                         Some(_) => continue,
                         None => b = false,
@@ -339,7 +435,7 @@ where
                 }
                 spin(pause);
             }
-            (out_h, total_h)
+            records
         }));
     }
     feed(o, producer);
@@ -347,15 +443,40 @@ where
     for t in others {
         t.join().expect("journal thread");
     }
-    let (ring_out, total) = match gateway {
-        Some(g) => g.join().expect("gateway thread"),
-        None => (histogram(), histogram()),
-    };
-    Stages {
-        ring_in,
-        ring_out,
-        total,
+    let mut stages = Stages::empty();
+    stages.ring_in = ring_in;
+    if let Some(g) = gateway {
+        let r = g.join().expect("gateway thread");
+        (stages.ring_out, stages.last_out, stages.total) = (r.out, r.last, r.total);
     }
+    stages
+}
+
+/// The out layout: the paced thread is the engine, publishing `--outputs` per
+/// ticker into the output ring; the gateway alone reads it.
+fn out_hop(o: &Opts) -> Stages {
+    let (mut gateway_out, builder) =
+        build_single_producer(o.ring_size, OutSlot::default, BusySpin).new_event_poller();
+    let mut producer = builder.build();
+    let gateway = {
+        let o = o.clone();
+        thread::spawn(move || {
+            pin(&o.pin, 1);
+            let mut records = GatewayRecords::new(o.outputs);
+            while let Some(n) = gateway_out.read(&mut |s: &OutSlot| records.record(s)) {
+                if n == 0 {
+                    spin(o.pause);
+                }
+            }
+            records
+        })
+    };
+    paced(o, |_| publish_outputs(o, &mut producer, mono_ns()));
+    drop(producer);
+    let r = gateway.join().expect("gateway thread");
+    let mut stages = Stages::empty();
+    (stages.ring_out, stages.last_out) = (r.out, r.last);
+    stages
 }
 
 fn measure(o: &Opts) -> Stages {
@@ -365,9 +486,12 @@ fn measure(o: &Opts) -> Stages {
         Some(SlotPayload::Stamp) => return slot_hop::<u64>(o),
         None => {}
     }
+    if o.layout == Layout::Out {
+        return out_hop(o);
+    }
     // The engine reads the input ring alone in the hop layout and with
     // `--input-readers 1`; journal and gateway read it too otherwise.
-    let three_readers = o.pipeline && o.input_readers == 3;
+    let three_readers = o.layout == Layout::Pipeline && o.input_readers == 3;
     match (o.multi, three_readers) {
         (true, false) => {
             let (e, b) = build_multi_producer(size, Input::default, BusySpin).new_event_poller();
@@ -520,11 +644,9 @@ fn slot_hop<T: Stamped>(o: &Opts) -> Stages {
     paced(o, |i| {
         ring.publish(i + 1, o.pause, |slot| slot.fill(i, mono_ns()))
     });
-    Stages {
-        ring_in: engine.join().expect("engine thread"),
-        ring_out: histogram(),
-        total: histogram(),
-    }
+    let mut stages = Stages::empty();
+    stages.ring_in = engine.join().expect("engine thread");
+    stages
 }
 
 fn row(name: &str, h: &Histogram<u64>) -> String {
@@ -544,10 +666,11 @@ fn row(name: &str, h: &Histogram<u64>) -> String {
 fn report(o: &Opts, s: &Stages) -> String {
     let mut t = format!(
         "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, pinned {:?}\n",
-        match (o.pipeline, o.input_readers) {
-            (false, _) => "hop",
-            (true, 1) => "pipeline, engine alone on the input ring",
-            (true, _) => "pipeline",
+        match (o.layout, o.input_readers) {
+            (Layout::Hop, _) => "hop",
+            (Layout::Out, _) => "out",
+            (Layout::Pipeline, 1) => "pipeline, engine alone on the input ring",
+            (Layout::Pipeline, _) => "pipeline",
         },
         o.count,
         o.gap_ns,
@@ -561,16 +684,35 @@ fn report(o: &Opts, s: &Stages) -> String {
         o.ring_size,
         o.pin
     );
+    if o.layout != Layout::Hop {
+        let how = if o.out_batch {
+            "as one batch"
+        } else {
+            "one by one"
+        };
+        t.push_str(&format!(
+            "{} outputs per ticker, published {how}\n",
+            o.outputs
+        ));
+    }
     t.push_str("| stage (ns) | n | min | p50 | p90 | p99 | p99.9 | max |\n");
     t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    t.push_str(&row("ring in (feed publish -> engine read)", &s.ring_in));
-    t.push('\n');
-    if o.pipeline {
+    if o.layout != Layout::Out {
+        t.push_str(&row("ring in (feed publish -> engine read)", &s.ring_in));
+        t.push('\n');
+    }
+    if o.layout != Layout::Hop {
         t.push_str(&row(
             "ring out (engine publish -> gateway read)",
             &s.ring_out,
         ));
         t.push('\n');
+        if o.outputs > 1 {
+            t.push_str(&row("ring out, each ticker's last output", &s.last_out));
+            t.push('\n');
+        }
+    }
+    if o.layout == Layout::Pipeline {
         t.push_str(&row("both hops (feed publish -> gateway read)", &s.total));
         t.push('\n');
     }
@@ -619,10 +761,14 @@ mod tests {
             "8",
             "--input-readers",
             "1",
+            "--outputs",
+            "4",
+            "--out-publish",
+            "batch",
         ]))
         .unwrap();
-        assert!(!o.pipeline && !o.pause && !o.multi && o.slot.is_none());
-        assert_eq!(o.input_readers, 1);
+        assert!(o.layout == Layout::Hop && !o.pause && !o.multi && o.slot.is_none());
+        assert_eq!((o.input_readers, o.outputs, o.out_batch), (1, 4, true));
         assert_eq!(
             (o.pin, o.count, o.gap_ns, o.ring_size),
             (vec![0, 1], 10, 5, 8)
@@ -633,6 +779,10 @@ mod tests {
             &["--layout", "ring"][..],
             &["--spin", "sleep"],
             &["--input-readers", "2"],
+            &["--outputs", "0"],
+            &["--outputs", "65"],
+            &["--outputs", "16", "--ring-size", "8"],
+            &["--out-publish", "some"],
             &["--producer", "slot"],
             &["--ring-size", "6"],
             &["--count", "0"],
@@ -655,9 +805,15 @@ mod tests {
             (false, true, 1),
         ];
         let hops = [(true, false, 1), (false, false, 1)];
-        for (multi, pipeline, input_readers) in layouts.into_iter().chain(hops) {
+        for (i, (multi, pipeline, input_readers)) in layouts.into_iter().chain(hops).enumerate() {
+            // The pipelines publish 1, 4, 1, 4 outputs per ticker, one by one or batched.
+            let outputs = if i % 2 == 1 { 4 } else { 1 };
             let o = Opts {
-                pipeline,
+                layout: if pipeline {
+                    Layout::Pipeline
+                } else {
+                    Layout::Hop
+                },
                 count: 300,
                 gap_ns: 0,
                 pause: multi,
@@ -666,15 +822,54 @@ mod tests {
                 input_readers,
                 pin: Vec::new(),
                 ring_size: 64,
+                outputs,
+                out_batch: i == 3,
             };
             let s = measure(&o);
             assert_eq!(s.ring_in.len(), 300);
-            let hops = if pipeline { 300 } else { 0 };
-            assert_eq!((s.ring_out.len(), s.total.len()), (hops, hops));
+            let (outs, lasts) = if pipeline {
+                (300 * outputs as u64, 300)
+            } else {
+                (0, 0)
+            };
+            assert_eq!((s.ring_out.len(), s.total.len()), (outs, outs));
+            assert_eq!(s.last_out.len(), lasts);
             if pipeline {
                 assert!(s.total.max() >= s.ring_out.min());
             }
             assert!(report(&o, &s).contains("| ring in (feed publish -> engine read) | 300 |"));
+        }
+    }
+
+    #[test]
+    fn the_out_layout_delivers_every_output_each_way() {
+        // 500 tickers of 5 outputs through 64 slots: the engine laps the ring.
+        for batch in [false, true] {
+            let mut o = args(&["--layout", "out", "--count", "500", "--gap-ns", "0"]);
+            o.extend(args(&[
+                "--outputs",
+                "5",
+                "--ring-size",
+                "64",
+                "--out-publish",
+            ]));
+            o.push(if batch { "batch" } else { "each" }.into());
+            let o = parse_args(&o).unwrap();
+            let s = measure(&o);
+            assert_eq!((s.ring_in.len(), s.ring_out.len()), (0, 2_500));
+            assert_eq!((s.last_out.len(), s.total.len()), (500, 0));
+            // A ticker's last output is read no sooner than its first.
+            assert!(s.last_out.max() >= s.ring_out.min());
+            let how = if batch { "as one batch" } else { "one by one" };
+            let r = report(&o, &s);
+            assert!(
+                r.contains(&format!("5 outputs per ticker, published {how}")),
+                "{r}"
+            );
+            assert!(
+                r.contains("| ring out, each ticker's last output | 500 |"),
+                "{r}"
+            );
         }
     }
 
