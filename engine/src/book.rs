@@ -276,7 +276,7 @@ impl Sorted {
 
 /// Slots of a side's price ladder: levels on the instrument's tick grid within this
 /// many ticks of each other are indexed by tick.
-pub const LADDER_SLOTS: usize = 1 << 16;
+pub const LADDER_SLOTS: usize = 1 << 18;
 
 /// Tick numbers above this are left to the sorted levels (keeps window arithmetic far
 /// from overflow).
@@ -305,8 +305,11 @@ pub struct BookSide {
 struct Ladder {
     /// Slots once allocated (a power of two; the first level on the grid allocates).
     size: usize,
-    /// Size per slot, 0 where empty; empty until allocated.
-    qtys: Vec<Dec>,
+    /// Raw size per slot, 0 where empty; empty until allocated. Raw `i64` rather
+    /// than `Dec` so the allocation is zeroed by the allocator (`calloc`: fresh
+    /// pages, mapped when first written), and only the pages of the prices a book
+    /// actually visits take memory.
+    qtys: Vec<i64>,
     /// One bit per slot, set where a level is.
     bits: Vec<u64>,
     /// One bit per word of `bits`, set where that word is not 0 (a search down a
@@ -345,7 +348,7 @@ impl Ladder {
     }
 
     fn get(&self, k: i64) -> Dec {
-        self.qtys[self.slot(k)]
+        Dec(self.qtys[self.slot(k)])
     }
 
     fn mark(&mut self, s: usize) {
@@ -367,7 +370,7 @@ impl Ladder {
         let s = self.slot(k);
         let had = self.bits[s >> 6] & (1 << (s & 63)) != 0;
         if qty.raw() > 0 {
-            self.qtys[s] = qty;
+            self.qtys[s] = qty.raw();
             if !had {
                 self.mark(s);
                 self.live += 1;
@@ -376,7 +379,7 @@ impl Ladder {
                 }
             }
         } else if had {
-            self.qtys[s] = Dec::ZERO;
+            self.qtys[s] = 0;
             self.unmark(s);
             self.live -= 1;
             if self.live > 0 && k == self.top {
@@ -417,7 +420,7 @@ impl Ladder {
     }
 
     /// Removes every level, walking down from the top (a snapshot clears a side of a
-    /// few thousand levels without visiting all 65,536 slots).
+    /// few thousand levels without visiting all [`LADDER_SLOTS`] slots).
     fn clear(&mut self) {
         let mut k = self.top;
         while self.live > 0 {
@@ -425,7 +428,7 @@ impl Ladder {
                 break;
             };
             let s = self.slot(j);
-            self.qtys[s] = Dec::ZERO;
+            self.qtys[s] = 0;
             self.unmark(s);
             self.live -= 1;
             k = j - 1;
@@ -485,7 +488,7 @@ impl BookSide {
     fn reframe(&mut self, k: i64) -> bool {
         if self.ladder.qtys.is_empty() {
             let size = self.ladder.size;
-            self.ladder.qtys = vec![Dec::ZERO; size];
+            self.ladder.qtys = vec![0; size];
             self.ladder.bits = vec![0; size / 64];
             self.ladder.summary = vec![0; (size / 64).div_ceil(64)];
             self.ladder.base = k - 3 * (size as i64 / 4);
