@@ -387,10 +387,7 @@ impl Engine {
     }
 
     fn alert(&mut self, code: AlertCode) {
-        self.out.push(Action::Alert {
-            code,
-            cid: Default::default(),
-        });
+        self.out.alert(code, Default::default());
     }
 
     fn ctx_and_executors(&mut self) -> (Ctx<'_>, &mut Executors) {
@@ -800,18 +797,12 @@ impl Engine {
                 // A cancel refused for an order that already finished is the normal
                 // end of a cancel/fill race, not an anomaly.
                 if r.kind != ExecKind::CancelRejected {
-                    self.out.push(Action::Alert {
-                        code: AlertCode::UnknownOrder,
-                        cid: r.cid,
-                    });
+                    self.out.alert(AlertCode::UnknownOrder, r.cid);
                 }
                 return;
             }
             Err(TransitionError::Invalid) => {
-                self.out.push(Action::Alert {
-                    code: AlertCode::InvalidTransition,
-                    cid: r.cid,
-                });
+                self.out.alert(AlertCode::InvalidTransition, r.cid);
                 return;
             }
         };

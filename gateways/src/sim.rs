@@ -789,8 +789,17 @@ impl SimVenue {
         self.orders.insert(order.cid, order);
         out.push((ts, order.report(ExecKind::Ack)));
 
-        // Taker phase.
-        if order.order_type != OrderType::LimitMaker {
+        // Taker phase. A limit order short of the best opposite price takes nothing
+        // (most orders of a quoting strategy), so it skips the planning.
+        let inst = order.instrument as usize;
+        let reaches = market
+            || self.books[inst]
+                .best_opposite(order.side)
+                .is_some_and(|best| match order.side {
+                    Side::Buy => best <= order.price,
+                    Side::Sell => best >= order.price,
+                });
+        if order.order_type != OrderType::LimitMaker && reaches {
             let mut scratch = std::mem::take(&mut self.scratch);
             self.plan_taker(&order, &mut scratch.levels, &mut scratch.fills);
             let total = scratch.fills.iter().fold(Dec::ZERO, |a, f| a + f.1);
@@ -799,12 +808,15 @@ impl SimVenue {
                 self.finish(ts, order.cid, ExecKind::Expired, out);
                 return;
             }
-            let inst = order.instrument as usize;
             for &(px, q) in &scratch.fills {
                 self.books[inst].consume(order.side, px, q);
                 self.fill(ts, order.cid, px, q, Liquidity::Taker, out);
             }
             self.scratch = scratch;
+        } else if order.order_type != OrderType::LimitMaker && order.tif == TimeInForce::Fok {
+            // Nothing to take: a fill-or-kill order cannot fill.
+            self.finish(ts, order.cid, ExecKind::Expired, out);
+            return;
         }
         if let Some(o) = self.orders.get(&order.cid) {
             if o.order_type == OrderType::Market || o.tif != TimeInForce::Gtc {

@@ -435,6 +435,62 @@ fn ioc_and_fok() {
 }
 
 #[test]
+fn orders_short_of_the_touch_take_nothing_and_orders_at_it_take() {
+    let mut v = venue(0);
+    let mut out = Out::new();
+    v.on_market(1, &ticker("59990", "1", "60010", "1"), &mut out);
+    // A fill-or-kill buy below the ask and an immediate-or-cancel sell above the bid
+    // reach nothing: both expire whole and lock nothing afterwards.
+    let tifs = [
+        (1, Side::Buy, TimeInForce::Fok),
+        (2, Side::Sell, TimeInForce::Ioc),
+    ];
+    for (n, side, tif) in tifs {
+        out.clear();
+        let o = order(n, side, OrderType::Limit, tif, "60000", "0.002");
+        v.on_action(2, &o, &mut out);
+        assert_eq!(
+            kinds(&out),
+            vec![ExecKind::Ack, ExecKind::Expired],
+            "{tif:?}"
+        );
+        assert_eq!(
+            (out[1].1.cum_qty, out[1].1.leaves_qty),
+            (Dec::ZERO, d("0.002"))
+        );
+    }
+    assert_eq!(v.open_orders(), 0);
+    assert_eq!(
+        (bal(&v, "USDT").1, bal(&v, "BTC").1),
+        (Dec::ZERO, Dec::ZERO)
+    );
+    // A GTC limit short of the touch rests; one exactly at the touch takes it.
+    out.clear();
+    v.on_action(3, &limit(3, Side::Buy, "60009.99", "0.002"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::Ack]);
+    out.clear();
+    v.on_action(4, &limit(4, Side::Buy, "60010", "0.002"), &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::Ack, ExecKind::Fill]);
+    assert_eq!(
+        (out[1].1.last_px, out[1].1.liquidity),
+        (d("60010"), Liquidity::Taker)
+    );
+    out.clear();
+    let o = order(
+        5,
+        Side::Sell,
+        OrderType::Limit,
+        TimeInForce::Fok,
+        "59990",
+        "0.002",
+    );
+    v.on_action(5, &o, &mut out);
+    assert_eq!(kinds(&out), vec![ExecKind::Ack, ExecKind::Fill]);
+    assert_eq!(out[1].1.last_px, d("59990"));
+    assert_eq!(v.open_orders(), 1);
+}
+
+#[test]
 fn rejects() {
     let mut v = venue(0);
     let mut out = Out::new();

@@ -72,6 +72,14 @@ impl Outbox {
         });
         self.next_seq += 1;
     }
+
+    /// Appends an alert about order `cid` (the default id where no order is
+    /// concerned). Out of line: alerts mark the unusual paths.
+    #[cold]
+    #[inline(never)]
+    pub fn alert(&mut self, code: AlertCode, cid: ClientOrderId) {
+        self.push(Action::Alert { code, cid });
+    }
 }
 
 /// Everything an executor may read or change while it runs.
@@ -169,22 +177,15 @@ impl Ctx<'_> {
             || value_px.mul(qty) < inst.spec.min_notional
             || value_px.raw() <= 0
         {
-            self.out.push(Action::Alert {
-                code: AlertCode::BelowMinimum,
-                cid,
-            });
-            return Err(PlaceError::BelowMinimum);
+            return Err(self.refuse(AlertCode::BelowMinimum, cid, PlaceError::BelowMinimum));
         }
         self.check_risk(instrument, side, value_px, qty, cid)?;
         let (asset, amount) = self
             .portfolio
             .required(inst, side, value_px, qty, position_action);
         if !self.portfolio.try_lock(asset, amount) {
-            self.out.push(Action::Alert {
-                code: AlertCode::InsufficientBalance,
-                cid,
-            });
-            return Err(PlaceError::InsufficientBalance);
+            let e = PlaceError::InsufficientBalance;
+            return Err(self.refuse(AlertCode::InsufficientBalance, cid, e));
         }
         *self.next_order += 1;
         let req = PlaceOrder {
@@ -231,15 +232,17 @@ impl Ctx<'_> {
             open_orders: self.orders.live(),
         };
         let net = self.portfolio.positions.get(i).map_or(Dec::ZERO, |p| p.net);
-        self.risk
-            .check(self.now, &check, net, open_same_side)
-            .map_err(|limit| {
-                self.out.push(Action::Alert {
-                    code: limit.alert(),
-                    cid,
-                });
-                PlaceError::Risk(limit)
-            })
+        match self.risk.check(self.now, &check, net, open_same_side) {
+            Ok(()) => Ok(()),
+            Err(limit) => Err(self.refuse(limit.alert(), cid, PlaceError::Risk(limit))),
+        }
+    }
+
+    /// An order refused before it was sent: journals the alert with the order id it
+    /// would have had and returns `err`.
+    fn refuse(&mut self, code: AlertCode, cid: ClientOrderId, err: PlaceError) -> PlaceError {
+        self.out.alert(code, cid);
+        err
     }
 
     /// Sends a cancel if the order is working and not already being cancelled.
