@@ -73,6 +73,7 @@ usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pa
   --input-readers N  pipeline: 3 (engine, journal, gateway; the runtime's) or 1
                   (engine only) readers of the input ring (default 3)
   --pin a,b,..    cores of the feed, engine, journal and gateway threads
+                  (out layout: of the engine and the gateway)
   --ring-size N   slots per ring, a power of two (default 65536)
   --outputs N     outputs the engine publishes per ticker, 1 to 64 (default 1)
   --out-publish P each: one publish per output; batch: one per ticker (default each)";
@@ -676,6 +677,7 @@ fn report(o: &Opts, s: &Stages) -> String {
         o.gap_ns,
         if o.pause { "pause" } else { "poll" },
         match (o.slot, o.multi) {
+            _ if o.layout == Layout::Out => "no",
             (Some(SlotPayload::Input), _) => "sequence-in-slot",
             (Some(SlotPayload::Stamp), _) => "sequence-in-slot stamps-only",
             (_, true) => "multi-producer",
@@ -868,6 +870,10 @@ mod tests {
             );
             assert!(
                 r.contains("| ring out, each ticker's last output | 500 |"),
+                "{r}"
+            );
+            assert!(
+                r.contains("layout out,") && r.contains("no input ring"),
                 "{r}"
             );
         }
