@@ -186,6 +186,15 @@ impl Book {
             Side::Sell => self.best_bid(),
         }
     }
+    /// True when an order of `side` with limit `limit` (None: market) reaches the best
+    /// opposite price, so [`crossing_levels`](Self::crossing_levels) may find levels.
+    fn reaches(&self, side: Side, limit: Option<Dec>) -> bool {
+        let Some(l) = limit else { return true };
+        self.best_opposite(side).is_some_and(|best| match side {
+            Side::Buy => best <= l,
+            Side::Sell => best >= l,
+        })
+    }
     /// Levels an order of `side` with limit `limit` (None: market) can take, best first.
     fn crossing_levels(&self, side: Side, limit: Option<Dec>, into: &mut Vec<(Dec, Dec)>) {
         match side {
@@ -789,40 +798,39 @@ impl SimVenue {
         self.orders.insert(order.cid, order);
         out.push((ts, order.report(ExecKind::Ack)));
 
-        // Taker phase. A limit order short of the best opposite price takes nothing
-        // (most orders of a quoting strategy), so it skips the planning.
-        let inst = order.instrument as usize;
-        let reaches = market
-            || self.books[inst]
-                .best_opposite(order.side)
-                .is_some_and(|best| match order.side {
-                    Side::Buy => best <= order.price,
-                    Side::Sell => best >= order.price,
-                });
-        if order.order_type != OrderType::LimitMaker && reaches {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            self.plan_taker(&order, &mut scratch.levels, &mut scratch.fills);
-            let total = scratch.fills.iter().fold(Dec::ZERO, |a, f| a + f.1);
-            if order.tif == TimeInForce::Fok && total < order.qty {
-                self.scratch = scratch;
+        // Taker phase. An order short of the best opposite price (most orders of a
+        // quoting strategy) takes nothing and skips the planning.
+        if order.order_type != OrderType::LimitMaker {
+            let limit = (!market).then_some(order.price);
+            let reaches = self.books[order.instrument as usize].reaches(order.side, limit);
+            // A fill-or-kill order that cannot fill whole takes nothing and expires.
+            if !(reaches && self.take(ts, &order, out)) && order.tif == TimeInForce::Fok {
                 self.finish(ts, order.cid, ExecKind::Expired, out);
                 return;
             }
-            for &(px, q) in &scratch.fills {
-                self.books[inst].consume(order.side, px, q);
-                self.fill(ts, order.cid, px, q, Liquidity::Taker, out);
-            }
-            self.scratch = scratch;
-        } else if order.order_type != OrderType::LimitMaker && order.tif == TimeInForce::Fok {
-            // Nothing to take: a fill-or-kill order cannot fill.
-            self.finish(ts, order.cid, ExecKind::Expired, out);
-            return;
         }
         if let Some(o) = self.orders.get(&order.cid) {
             if o.order_type == OrderType::Market || o.tif != TimeInForce::Gtc {
                 self.finish(ts, order.cid, ExecKind::Expired, out);
             }
         }
+    }
+
+    /// Takes what the book offers the new order `o` now. False, taking nothing, when
+    /// `o` is fill-or-kill and cannot fill whole.
+    fn take(&mut self, ts: u64, o: &Order, out: &mut Vec<(u64, ExecReport)>) -> bool {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.plan_taker(o, &mut scratch.levels, &mut scratch.fills);
+        let total = scratch.fills.iter().fold(Dec::ZERO, |a, f| a + f.1);
+        let whole = o.tif != TimeInForce::Fok || total >= o.qty;
+        if whole {
+            for &(px, q) in &scratch.fills {
+                self.books[o.instrument as usize].consume(o.side, px, q);
+                self.fill(ts, o.cid, px, q, Liquidity::Taker, out);
+            }
+        }
+        self.scratch = scratch;
+        whole
     }
 
     /// Fills a taker order would get now, into `fills`: one `(price, qty)` per
