@@ -732,20 +732,16 @@ impl Engine {
     /// `after_executor` for an executor that has terminated.
     #[inline(never)]
     fn retire_executor(&mut self, slot: usize) {
-        let Some(e) = self.executors.slots[slot].as_ref() else {
-            return;
-        };
-        let (status, close_type) = (e.core.status, e.core.close_type);
-        let (id, c) = (e.core.id, e.core.controller as usize);
-        self.out.push(Action::ExecutorUpdate {
-            executor: id,
-            controller: c as u16,
-            status,
-            close_type,
-        });
         let Some(e) = self.executors.slots[slot].take() else {
             return;
         };
+        self.out.push(Action::ExecutorUpdate {
+            executor: e.core.id,
+            controller: e.core.controller,
+            status: e.core.status,
+            close_type: e.core.close_type,
+        });
+        let c = e.core.controller as usize;
         self.executors.free.push(slot as u32);
         let market = self.instruments[e.instrument() as usize].spec.market;
         if let Some(p) = self.performance.get_mut(c) {

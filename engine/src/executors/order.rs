@@ -169,16 +169,10 @@ impl OrderExecutor {
         core.close(now, CloseType::PositionHold);
     }
 
-    /// LIMIT_CHASER: cancels the working order `cid` when the book moved past the
-    /// refresh threshold (the remainder is re-placed once the cancel is confirmed).
+    /// LIMIT_CHASER: cancels the working order `cid` when the book moved past
+    /// `refresh_threshold` (the remainder is re-placed once the cancel is confirmed).
     #[inline(never)]
-    fn chase(&mut self, cid: ClientOrderId, ctx: &mut Ctx) {
-        let ExecutionStrategy::LimitChaser {
-            refresh_threshold, ..
-        } = self.cfg.strategy
-        else {
-            return;
-        };
+    fn chase(&mut self, cid: ClientOrderId, refresh_threshold: Dec, ctx: &mut Ctx) {
         let book = &ctx.books[self.cfg.instrument as usize];
         let px = ctx.orders.get(cid).map(|o| o.req.price);
         if !self.requoting
@@ -273,8 +267,11 @@ impl ExecutorLogic for OrderExecutor {
         // should not pay for the frames of the steps that act.
         match (core.status, self.current) {
             (RunStatus::Running, Some(cid)) => {
-                if matches!(self.cfg.strategy, ExecutionStrategy::LimitChaser { .. }) {
-                    self.chase(cid, ctx);
+                if let ExecutionStrategy::LimitChaser {
+                    refresh_threshold, ..
+                } = self.cfg.strategy
+                {
+                    self.chase(cid, refresh_threshold, ctx);
                 }
             }
             (RunStatus::Running, None) => self.place_remaining(core, ctx),

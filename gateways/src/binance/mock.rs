@@ -907,10 +907,10 @@ fn live(stop: &AtomicBool, deadline: Instant) -> bool {
 
 fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Instant) {
     let mut path = String::new();
-    let (venue, mut gen) = {
-        let st = lock(&state);
-        (st.venue, st.ws_gen)
-    };
+    let venue = lock(&state).venue;
+    // The connection generation it belongs to, read by the handshake callback below
+    // (a later generation closes it).
+    let mut gen = 0;
     // A user stream with the right key is registered before the handshake's response
     // leaves: once the client sees its stream open, no event published after that can
     // miss it (registering after the handshake lost events under load).
