@@ -14,6 +14,7 @@ use crate::events::{
 };
 use crate::executors::{
     Ctx, ExecutionStrategy, Executor, ExecutorConfig, ExecutorCore, OrderExecutorConfig, Outbox,
+    OutputSink,
 };
 use crate::market_data::{CandleSeries, MarketData};
 use crate::num::Dec;
@@ -321,9 +322,22 @@ impl Engine {
         })
     }
 
+    /// Hands every output to `sink` as it is pushed, from the next [`Engine::apply`]
+    /// on (`None`: no longer); returns the sink it replaces. Outputs are the same
+    /// either way.
+    pub fn set_output_sink(
+        &mut self,
+        sink: Option<Box<dyn OutputSink>>,
+    ) -> Option<Box<dyn OutputSink>> {
+        std::mem::replace(&mut self.out.sink, sink)
+    }
+
     /// Applies one input and returns the outputs it caused (valid until the next call).
     pub fn apply(&mut self, input: &Input) -> &[Output] {
         self.out.items.clear();
+        if let Some(sink) = self.out.sink.as_mut() {
+            sink.input(&input.header);
+        }
         self.now = self.now.max(input.header.ts);
         self.out.cause = input.header.seq;
         self.out.ts = self.now;

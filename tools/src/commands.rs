@@ -330,7 +330,7 @@ const STAGES: [(&str, Stage); 6] = [
     ("ring in (publish -> engine)", |r| {
         r.engine_start_ns.saturating_sub(r.publish_ns)
     }),
-    ("engine (apply)", |r| {
+    ("engine (apply -> output)", |r| {
         r.engine_end_ns.saturating_sub(r.engine_start_ns)
     }),
     ("ring out (engine -> gateway)", |r| {

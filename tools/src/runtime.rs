@@ -7,6 +7,7 @@ use crate::faults::{Pressure, PressureCounts, JOURNAL_FAILED};
 use anyhow::{anyhow, Context, Result};
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, FeedKind, GatewayKind, WaitStrategy};
+use kestrel_engine::executors::OutputSink;
 use kestrel_engine::*;
 use kestrel_feeds::live::LiveFeed;
 use kestrel_feeds::signals::{CounterSnapshot, SignalParser, SignalSource};
@@ -33,8 +34,46 @@ pub struct OutSlot {
     pub publish_ns: u64,
     /// Engine started applying the input.
     pub engine_start_ns: u64,
-    /// Engine finished applying it.
+    /// Engine handed this output to the ring (outputs are published as the engine
+    /// pushes them, not when it finishes the input).
     pub engine_end_ns: u64,
+}
+
+/// The engine thread's [`OutputSink`]: publishes each output to the output ring the
+/// moment the engine pushes it, so the gateway sends a re-quoting tick's cancels while
+/// the engine still works out its places.
+struct RingSink<P> {
+    producer: P,
+    pressure: Arc<Pressure>,
+    wait: WaitStrategy,
+    recv_ns: u64,
+    publish_ns: u64,
+    start_ns: u64,
+}
+
+impl<P: Producer<OutSlot> + Send> OutputSink for RingSink<P> {
+    fn input(&mut self, header: &Header) {
+        self.recv_ns = header.recv_ns;
+        self.publish_ns = header.publish_ns;
+        self.start_ns = mono_ns();
+    }
+
+    fn output(&mut self, output: &Output) {
+        let end = mono_ns();
+        let (recv_ns, publish_ns, start_ns) = (self.recv_ns, self.publish_ns, self.start_ns);
+        crate::faults::publish(
+            &mut self.producer,
+            &self.pressure,
+            self.wait,
+            |s: &mut OutSlot| {
+                s.output.clone_from(output);
+                s.recv_ns = recv_ns;
+                s.publish_ns = publish_ns;
+                s.engine_start_ns = start_ns;
+                s.engine_end_ns = end;
+            },
+        );
+    }
 }
 
 impl OutSlot {
@@ -435,7 +474,7 @@ pub fn run(
     let obuilder = build_single_producer(size, OutSlot::default, BusySpin);
     let (mut gateway_out, obuilder) = obuilder.new_event_poller();
     let (mut journal_out, obuilder) = obuilder.new_event_poller();
-    let mut out_producer = obuilder.build();
+    let out_producer = obuilder.build();
 
     // Last input seq committed; `JOURNAL_FAILED` is or-ed in when the journal fails.
     let journaled = Arc::new(AtomicU64::new(first_seq));
@@ -614,6 +653,14 @@ pub fn run(
             .spawn(move || -> Engine {
                 pin(&cores, 1);
                 let mut engine = engine;
+                engine.set_output_sink(Some(Box::new(RingSink {
+                    producer: out_producer,
+                    pressure,
+                    wait,
+                    recv_ns: 0,
+                    publish_ns: 0,
+                    start_ns: 0,
+                })));
                 let mut seq = first_seq;
                 let mut cur = Input::default();
                 let mut spins = 0;
@@ -625,27 +672,9 @@ pub fn run(
                                 seq += 1;
                                 cur.clone_from(slot);
                                 cur.header.seq = seq;
-                                let start = mono_ns();
-                                let outs = engine.apply(&cur);
-                                if outs.is_empty() {
-                                    applied.store(seq, Ordering::Release);
-                                    continue;
-                                }
-                                let end = mono_ns();
-                                for o in outs {
-                                    crate::faults::publish(
-                                        &mut out_producer,
-                                        &pressure,
-                                        wait,
-                                        |s: &mut OutSlot| {
-                                            s.output.clone_from(o);
-                                            s.recv_ns = cur.header.recv_ns;
-                                            s.publish_ns = cur.header.publish_ns;
-                                            s.engine_start_ns = start;
-                                            s.engine_end_ns = end;
-                                        },
-                                    );
-                                }
+                                // The sink has published every output by the time
+                                // `apply` returns.
+                                engine.apply(&cur);
                                 applied.store(seq, Ordering::Release);
                             }
                         }
@@ -653,7 +682,8 @@ pub fn run(
                         Err(Polling::Shutdown) => break,
                     }
                 }
-                drop(out_producer);
+                // Dropping the sink drops the ring's producer: its readers see the end.
+                drop(engine.set_output_sink(None));
                 engine
             })?
     };

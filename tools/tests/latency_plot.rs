@@ -52,7 +52,7 @@ fn plots_tick_to_order_and_every_stage() {
             "tick-to-order (recv -&gt; sent)",
             "parse (recv -&gt; publish)",
             "ring in (publish -&gt; engine)",
-            "engine (apply)",
+            "engine (apply -&gt; output)",
             "ring out (engine -&gt; gateway)",
             "gateway (read -&gt; sent)",
         ]

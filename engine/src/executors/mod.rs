@@ -2,7 +2,7 @@
 //! (Hummingbot Strategy V2 semantics, see `hummingbot_v2_spec.md`).
 
 use crate::book::Book;
-use crate::events::{Action, AlertCode, CloseType, Output, PlaceOrder, RunStatus};
+use crate::events::{Action, AlertCode, CloseType, Header, Output, PlaceOrder, RunStatus};
 use crate::num::Dec;
 use crate::orders::{Order, OrderEvent, OrderManager};
 use crate::portfolio::Portfolio;
@@ -34,11 +34,24 @@ pub const MAX_RETRIES: u32 = 10;
 /// Event time between shutdown attempts (ns).
 pub const SHUTDOWN_RETRY_NS: u64 = 5_000_000_000;
 
+/// Receives each output the moment the engine pushes it, before
+/// [`Engine::apply`](crate::Engine::apply) returns: the live runtime publishes it to
+/// the output ring there, so the gateway sends a tick's first orders while the engine
+/// still works out the rest. Nothing a sink does reaches the engine's state, so
+/// outputs and replay are the same with or without one.
+pub trait OutputSink: Send {
+    /// An input is about to be applied (called before any output it causes).
+    fn input(&mut self, header: &Header);
+    /// An output of that input, in output order.
+    fn output(&mut self, output: &Output);
+}
+
 /// Outputs of one `apply`, numbered as they are pushed.
-#[derive(Debug)]
 pub struct Outbox {
     /// Outputs of the current input.
     pub items: Vec<Output>,
+    /// Where each output also goes as it is pushed (see [`OutputSink`]).
+    pub sink: Option<Box<dyn OutputSink>>,
     /// Sequence number the next output gets.
     pub next_seq: u64,
     /// Input being applied.
@@ -49,11 +62,25 @@ pub struct Outbox {
     pub alerts: u64,
 }
 
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("items", &self.items)
+            .field("sink", &self.sink.is_some())
+            .field("next_seq", &self.next_seq)
+            .field("cause", &self.cause)
+            .field("ts", &self.ts)
+            .field("alerts", &self.alerts)
+            .finish()
+    }
+}
+
 impl Outbox {
     /// Empty outbox with room for `n` outputs per input.
     pub fn with_capacity(n: usize) -> Outbox {
         Outbox {
             items: Vec::with_capacity(n),
+            sink: None,
             next_seq: 1,
             cause: 0,
             ts: 0,
@@ -71,6 +98,18 @@ impl Outbox {
             action,
         });
         self.next_seq += 1;
+        if self.sink.is_some() {
+            self.stream_last();
+        }
+    }
+
+    /// Hands the output just pushed to the sink. Out of line, so the push that
+    /// backtests and replays inline stays small.
+    #[inline(never)]
+    fn stream_last(&mut self) {
+        if let (Some(sink), Some(output)) = (self.sink.as_mut(), self.items.last()) {
+            sink.output(output);
+        }
     }
 
     /// Appends an alert about order `cid` (the default id where no order is
@@ -246,6 +285,7 @@ impl Ctx<'_> {
     }
 
     /// Sends a cancel if the order is working and not already being cancelled.
+    #[inline]
     pub fn cancel(&mut self, cid: ClientOrderId) -> bool {
         let Some(inst) = self.orders.get(cid).map(|o| o.req.instrument) else {
             return false;

@@ -1,0 +1,522 @@
+//! How soon the gateway holds a re-quoting tick's orders: the real engine running
+//! `quote_replace` (two cancels, then two places, on every book ticker) publishes
+//! into the runtime's output ring, and a gateway thread on another core hands each
+//! order to the simulated venue, as `kestrel run` does.
+//!
+//! - `--publish stream` (the runtime's): each output goes to the ring the moment the
+//!   engine pushes it (an [`OutputSink`]), so the gateway works on the cancels while
+//!   the engine still works out the places.
+//! - `--publish after`: the outputs are published once `Engine::apply` returns (the
+//!   runtime before the sink), so a place waits for the whole input and the cancels
+//!   published before it.
+//!
+//! This is the engine, ring-out and gateway part of tick-to-order, the part two
+//! cores can show with both threads pinned; the feed and the input ring are left
+//! out. Each order is stamped where the runtime stamps it: the engine starts the
+//! input, the engine hands the order over, the gateway reads it, the venue has it.
+//! After each ticker the engine also applies the venue's acks and cancel
+//! confirmations for its orders (made up here, not read back), so its executors
+//! turn over as they do live.
+//!
+//! ```text
+//! requote_hop [--publish stream|after] [--count N] [--gap-ns NS] [--pin a,b]
+//!             [--ring-size N]
+//! ```
+
+use anyhow::{bail, Context, Result};
+use disruptor::{build_single_producer, BusySpin, Polling, Producer};
+use hdrhistogram::Histogram;
+use kestrel_engine::config::Config;
+use kestrel_engine::executors::OutputSink;
+use kestrel_engine::{
+    Action, BookTicker, Dec, Engine, Event, ExecKind, ExecReport, Header, Input, Output,
+    SessionStart, Source,
+};
+use kestrel_gateways::SimVenue;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: requote_hop [--publish stream|after] [--count N] [--gap-ns NS] [--pin a,b]
+                   [--ring-size N]
+  --publish P     stream: each output as the engine pushes it (the runtime's);
+                  after: all of an input's outputs once apply returns (default stream)
+  --count N       book tickers (default 100000)
+  --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
+  --pin a,b       cores of the engine and the gateway threads
+  --ring-size N   output ring slots, a power of two (default 65536)";
+
+/// The engine's configuration: `quote_replace` 10 ticks either side of the mid.
+const CONFIG: &str = r#"
+[[instruments]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.00001"
+min_notional = "5"
+
+[balances]
+BTC = "1000"
+USDT = "100000000"
+
+[[controllers]]
+type = "generic"
+id = "quote-replace"
+strategy = "quote_replace"
+instrument = "BTCUSDT"
+update_interval = "0"
+
+[controllers.params]
+offset_ticks = 10
+qty = "0.001"
+"#;
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+struct Opts {
+    /// Publish each output as it is pushed (else after `apply`).
+    stream: bool,
+    count: u64,
+    gap_ns: u64,
+    pin: Vec<usize>,
+    ring_size: usize,
+}
+
+fn parse_args(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        stream: true,
+        count: 100_000,
+        gap_ns: 20_000,
+        pin: Vec::new(),
+        ring_size: 65_536,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--publish" => {
+                o.stream = match value()?.as_str() {
+                    "stream" => true,
+                    "after" => false,
+                    v => bail!("--publish must be stream or after, got {v:?}"),
+                }
+            }
+            "--count" => o.count = value()?.parse().context("--count")?,
+            "--gap-ns" => o.gap_ns = value()?.parse().context("--gap-ns")?,
+            "--pin" => {
+                o.pin = value()?
+                    .split(',')
+                    .map(|c| c.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--pin takes core numbers: a,b")?
+            }
+            "--ring-size" => o.ring_size = value()?.parse().context("--ring-size")?,
+            "-h" | "--help" => bail!("{USAGE}"),
+            f => bail!("unknown argument {f:?}\n{USAGE}"),
+        }
+    }
+    if o.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if !o.ring_size.is_power_of_two() || o.ring_size < 8 {
+        bail!("--ring-size must be a power of two >= 8");
+    }
+    Ok(o)
+}
+
+static BASE: OnceLock<Instant> = OnceLock::new();
+
+/// Monotonic ns, as the runtime's `mono_ns`.
+fn mono_ns() -> u64 {
+    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+fn pin(cores: &[usize], i: usize) {
+    if let Some(&c) = cores.get(i) {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+            eprintln!("warning: could not pin thread {i} to core {c}");
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// Output ring slot, shaped as the runtime's: the output and its four stamps.
+#[derive(Clone, Debug, Default)]
+struct OutSlot {
+    output: Output,
+    /// The runtime's receive and publish stamps: no feed here, kept for the size.
+    _feed_stamps: [u64; 2],
+    engine_start_ns: u64,
+    engine_end_ns: u64,
+}
+
+/// Publishes an output stamped with its input's engine start and the moment now.
+fn publish(producer: &mut impl Producer<OutSlot>, output: &Output, start_ns: u64) {
+    let end = mono_ns();
+    producer.publish(|s| {
+        s.output.clone_from(output);
+        s.engine_start_ns = start_ns;
+        s.engine_end_ns = end;
+    });
+}
+
+/// `--publish stream`: the runtime's sink, publishing each output as it is pushed.
+struct RingSink<P> {
+    producer: P,
+    start_ns: u64,
+}
+
+impl<P: Producer<OutSlot> + Send> OutputSink for RingSink<P> {
+    fn input(&mut self, _: &Header) {
+        self.start_ns = mono_ns();
+    }
+
+    fn output(&mut self, output: &Output) {
+        publish(&mut self.producer, output, self.start_ns);
+    }
+}
+
+/// What the gateway measured, ns from the engine starting the input.
+struct Records {
+    /// Every order (cancels and places) until the venue has it.
+    orders: Histogram<u64>,
+    /// Each ticker's first order (its first cancel).
+    first: Histogram<u64>,
+    /// Every place until the venue has it: tick-to-order less parse and ring in.
+    places: Histogram<u64>,
+    /// Each place's engine part: engine start to handed over.
+    place_engine: Histogram<u64>,
+    /// Each place's ring out: handed over to read by the gateway.
+    place_ring: Histogram<u64>,
+    /// Outputs read, and a checksum of their sequence numbers and kinds in order.
+    outputs: u64,
+    checksum: u64,
+}
+
+impl Records {
+    fn new() -> Records {
+        Records {
+            orders: histogram(),
+            first: histogram(),
+            places: histogram(),
+            place_engine: histogram(),
+            place_ring: histogram(),
+            outputs: 0,
+            checksum: 0,
+        }
+    }
+}
+
+/// Folds an output into a running checksum (order-sensitive).
+fn fold(sum: u64, o: &Output) -> u64 {
+    let kind = match o.action {
+        Action::Place(p) => 1 + p.price.raw() as u64,
+        Action::Cancel { cid, .. } => 2 + cid.0,
+        _ => 3,
+    };
+    (sum ^ o.seq ^ kind.rotate_left(17)).wrapping_mul(0x100_0000_01b3)
+}
+
+/// The `i`-th book ticker: the mid walks over ±1 USD in 0.10 steps, so most
+/// tickers move both quotes.
+fn ticker(i: u64, seq: u64) -> Input {
+    let mid = 60_000_000_000_000i64 + ((i as i64 * 7_919) % 200 - 100) * 10_000_000;
+    Input {
+        header: Header {
+            seq,
+            ts: 1_000_000_000 + i * 1_000_000,
+            ..Default::default()
+        },
+        event: Event::BookTicker(BookTicker {
+            instrument: 0,
+            bid_px: Dec(mid - 5_000_000),
+            bid_qty: Dec(1_000_000_000),
+            ask_px: Dec(mid + 5_000_000),
+            ask_qty: Dec(2_000_000_000),
+            update_id: i,
+        }),
+    }
+}
+
+/// The venue's confirmation of an order output (ack of a place, cancel of a
+/// cancel) at event time `ts`; numbered when applied.
+fn confirmation(o: &Output, ts: u64) -> Option<Input> {
+    let (cid, instrument, kind, leaves_qty) = match o.action {
+        Action::Place(p) => (p.cid, p.instrument, ExecKind::Ack, p.qty),
+        Action::Cancel { cid, instrument } => (cid, instrument, ExecKind::Canceled, Dec::ZERO),
+        _ => return None,
+    };
+    Some(Input {
+        header: Header {
+            source: Source::Venue,
+            ts,
+            ..Default::default()
+        },
+        event: Event::Exec(ExecReport {
+            cid,
+            instrument,
+            kind,
+            leaves_qty,
+            ..Default::default()
+        }),
+    })
+}
+
+/// Runs the engine on the calling thread and the gateway on another; returns the
+/// gateway's records and the engine's own checksum of its outputs.
+fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
+    let config = Config::from_toml(CONFIG).context("built-in config")?;
+    let start = SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: CONFIG.to_string(),
+    };
+    let mut engine = Engine::new(&start).context("engine")?;
+    let (mut gateway_out, builder) =
+        build_single_producer(o.ring_size, OutSlot::default, BusySpin).new_event_poller();
+    let mut producer = Some(builder.build());
+    let gateway = {
+        let pins = o.pin.clone();
+        thread::spawn(move || {
+            pin(&pins, 1);
+            let mut venue = SimVenue::new(&config.venue, &config.instruments, &config.balances);
+            let mut reports = Vec::with_capacity(1024);
+            let mut r = Records::new();
+            let mut last_cause = 0;
+            loop {
+                match gateway_out.poll() {
+                    Ok(mut g) => {
+                        for s in &mut g {
+                            let read = mono_ns();
+                            let o = &s.output;
+                            r.outputs += 1;
+                            r.checksum = fold(r.checksum, o);
+                            if !matches!(o.action, Action::Place(_) | Action::Cancel { .. }) {
+                                continue;
+                            }
+                            venue.on_action(o.ts, &o.action, &mut reports);
+                            reports.clear();
+                            let sent = mono_ns().saturating_sub(s.engine_start_ns);
+                            let _ = r.orders.record(sent);
+                            if o.cause != last_cause {
+                                last_cause = o.cause;
+                                let _ = r.first.record(sent);
+                            }
+                            if matches!(o.action, Action::Place(_)) {
+                                let _ = r.places.record(sent);
+                                let _ = r
+                                    .place_engine
+                                    .record(s.engine_end_ns.saturating_sub(s.engine_start_ns));
+                                let _ = r.place_ring.record(read.saturating_sub(s.engine_end_ns));
+                            }
+                        }
+                    }
+                    Err(Polling::NoEvents) => std::hint::spin_loop(),
+                    Err(Polling::Shutdown) => return r,
+                }
+            }
+        })
+    };
+    pin(&o.pin, 0);
+    if o.stream {
+        let p = producer.take().expect("producer");
+        engine.set_output_sink(Some(Box::new(RingSink {
+            producer: p,
+            start_ns: 0,
+        })));
+    }
+    let (mut seq, mut sum, mut outputs) = (1u64, 0u64, 0u64);
+    let mut confirmations: Vec<Input> = Vec::with_capacity(16);
+    let mut next = mono_ns();
+    for i in 0..o.count {
+        next += o.gap_ns;
+        while mono_ns() < next {
+            std::hint::spin_loop();
+        }
+        seq += 1;
+        let tick = ticker(i, seq);
+        let start = mono_ns();
+        let outs = engine.apply(&tick);
+        if let Some(p) = producer.as_mut() {
+            for out in outs {
+                publish(p, out, start);
+            }
+        }
+        confirmations.clear();
+        for out in outs {
+            sum = fold(sum, out);
+            outputs += 1;
+            confirmations.extend(confirmation(out, tick.header.ts));
+        }
+        for c in &mut confirmations {
+            seq += 1;
+            c.header.seq = seq;
+            let outs = engine.apply(c);
+            if let Some(p) = producer.as_mut() {
+                for out in outs {
+                    publish(p, out, start);
+                }
+            }
+            for out in outs {
+                sum = fold(sum, out);
+                outputs += 1;
+            }
+        }
+    }
+    // Dropping the producer (the sink's, or the local one) shuts the ring down.
+    drop(engine.set_output_sink(None));
+    drop(producer);
+    let records = gateway
+        .join()
+        .map_err(|_| anyhow::anyhow!("gateway thread panicked"))?;
+    Ok((records, sum, outputs))
+}
+
+fn row(name: &str, h: &Histogram<u64>) -> String {
+    let q = |p: f64| h.value_at_quantile(p);
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} |\n",
+        h.len(),
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(0.999),
+        h.max()
+    )
+}
+
+fn report(o: &Opts, r: &Records) -> String {
+    let mut t = format!(
+        "requote_hop: quote_replace, outputs published {}, {} tickers every {} ns, pinned {:?}\n",
+        if o.stream {
+            "as pushed (stream)"
+        } else {
+            "after apply"
+        },
+        o.count,
+        o.gap_ns,
+        o.pin
+    );
+    t.push_str("| from engine start (ns) | n | p50 | p90 | p99 | p99.9 | max |\n");
+    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    t.push_str(&row("place at the venue", &r.places));
+    t.push_str(&row(
+        "  engine: start -> place handed over",
+        &r.place_engine,
+    ));
+    t.push_str(&row(
+        "  ring out: handed over -> gateway read",
+        &r.place_ring,
+    ));
+    t.push_str(&row("tick's first order at the venue", &r.first));
+    t.push_str(&row("every order at the venue", &r.orders));
+    t
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let o = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    mono_ns();
+    match measure(&o) {
+        Ok((r, _, _)) => {
+            print!("{}", report(&o, &r));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("requote_hop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_parse_and_bad_ones_are_refused() {
+        let o = parse_args(&args(&[
+            "--publish",
+            "after",
+            "--count",
+            "10",
+            "--gap-ns",
+            "5",
+            "--pin",
+            "0,1",
+            "--ring-size",
+            "64",
+        ]))
+        .unwrap();
+        assert!(!o.stream);
+        assert_eq!(
+            (o.count, o.gap_ns, o.pin, o.ring_size),
+            (10, 5, vec![0, 1], 64)
+        );
+        assert!(parse_args(&[]).unwrap().stream);
+        for bad in [
+            &["--publish", "later"][..],
+            &["--count", "0"],
+            &["--ring-size", "12"],
+            &["--ring-size", "4"],
+            &["--pin", "x"],
+            &["--gap-ns"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn both_ways_deliver_every_output_in_order() {
+        // 400 tickers through 64 slots: the engine laps the ring many times.
+        let mut seen = Vec::new();
+        for publish in ["stream", "after"] {
+            let o = parse_args(&args(&[
+                "--publish",
+                publish,
+                "--count",
+                "400",
+                "--gap-ns",
+                "0",
+                "--ring-size",
+                "64",
+            ]))
+            .unwrap();
+            let (r, sum, outputs) = measure(&o).unwrap();
+            // The gateway read what the engine returned, in the same order.
+            assert_eq!((r.outputs, r.checksum), (outputs, sum), "{publish}");
+            // Every ticker cancels and re-places both quotes but the first (no
+            // cancels): 400 × 2 places, 399 × 2 cancels.
+            assert_eq!(r.places.len(), 800, "{publish}");
+            assert_eq!(r.orders.len(), 800 + 798, "{publish}");
+            assert_eq!(r.first.len(), 400, "{publish}");
+            // A place is handed over after its input started and read after that.
+            assert_eq!(r.place_engine.len(), 800);
+            let text = report(&o, &r);
+            assert!(text.contains("| place at the venue | 800 |"), "{text}");
+            seen.push((outputs, sum));
+        }
+        // The same engine outputs either way.
+        assert_eq!(seen[0], seen[1]);
+    }
+}
