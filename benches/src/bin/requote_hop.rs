@@ -46,7 +46,7 @@ usage: requote_hop [--publish stream|after] [--count N] [--gap-ns NS] [--pin a,b
   --count N       book tickers (default 100000)
   --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
   --pin a,b       cores of the engine and the gateway threads
-  --ring-size N   output ring slots, a power of two (default 65536)";
+  --ring-size N   output ring slots, a power of two (default 16384, the runtime's)";
 
 /// The engine's configuration: `quote_replace` 10 ticks either side of the mid.
 const CONFIG: &str = r#"
@@ -91,7 +91,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         count: 100_000,
         gap_ns: 20_000,
         pin: Vec::new(),
-        ring_size: 65_536,
+        ring_size: 16_384,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
