@@ -193,6 +193,8 @@ struct Records {
     first: Histogram<u64>,
     /// Every place until the venue has it: tick-to-order less parse and ring in.
     places: Histogram<u64>,
+    /// Each ticker's first place (its third order).
+    first_place: Histogram<u64>,
     /// Each place's engine part: engine start to handed over.
     place_engine: Histogram<u64>,
     /// Each place's ring out: handed over to read by the gateway.
@@ -208,6 +210,7 @@ impl Records {
             orders: histogram(),
             first: histogram(),
             places: histogram(),
+            first_place: histogram(),
             place_engine: histogram(),
             place_ring: histogram(),
             outputs: 0,
@@ -291,7 +294,7 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
             let mut venue = SimVenue::new(&config.venue, &config.instruments, &config.balances);
             let mut reports = Vec::with_capacity(1024);
             let mut r = Records::new();
-            let mut last_cause = 0;
+            let (mut last_cause, mut last_place_cause) = (0, 0);
             loop {
                 match gateway_out.poll() {
                     Ok(mut g) => {
@@ -313,6 +316,10 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                             }
                             if matches!(o.action, Action::Place(_)) {
                                 let _ = r.places.record(sent);
+                                if o.cause != last_place_cause {
+                                    last_place_cause = o.cause;
+                                    let _ = r.first_place.record(sent);
+                                }
                                 let _ = r
                                     .place_engine
                                     .record(s.engine_end_ns.saturating_sub(s.engine_start_ns));
@@ -417,6 +424,7 @@ fn report(o: &Opts, r: &Records) -> String {
         "  ring out: handed over -> gateway read",
         &r.place_ring,
     ));
+    t.push_str(&row("tick's first place at the venue", &r.first_place));
     t.push_str(&row("tick's first order at the venue", &r.first));
     t.push_str(&row("every order at the venue", &r.orders));
     t
@@ -510,9 +518,16 @@ mod tests {
             assert_eq!(r.places.len(), 800, "{publish}");
             assert_eq!(r.orders.len(), 800 + 798, "{publish}");
             assert_eq!(r.first.len(), 400, "{publish}");
+            assert_eq!(r.first_place.len(), 400, "{publish}");
+            // A tick's first place follows its cancels.
+            assert!(r.first_place.value_at_quantile(0.5) >= r.first.value_at_quantile(0.5));
             // A place is handed over after its input started and read after that.
             assert_eq!(r.place_engine.len(), 800);
             let text = report(&o, &r);
+            assert!(
+                text.contains("| tick's first place at the venue | 400 |"),
+                "{text}"
+            );
             assert!(text.contains("| place at the venue | 800 |"), "{text}");
             seen.push((outputs, sum));
         }
