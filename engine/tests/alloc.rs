@@ -2,10 +2,13 @@
 //! trades, execution reports (fills that close executors and re-quote levels), timers,
 //! and the market-data getters.
 
+use kestrel_engine::executors::OutputSink;
 use kestrel_engine::market_data::PriceType;
 use kestrel_engine::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 struct Counting;
 // Per thread: allocations of the test harness's other threads must not count.
@@ -180,8 +183,29 @@ fn second(
 
 #[test]
 fn steady_state_allocates_nothing_per_input() {
-    let e = measure(CONFIG);
+    let e = measure(CONFIG, None);
     assert_eq!(e.risk.refused, [0; 7]);
+}
+
+/// Counts what it is handed, as the live runtime's sink publishes it.
+struct CountingSink(Arc<AtomicU64>);
+
+impl OutputSink for CountingSink {
+    fn input(&mut self, header: &Header) {
+        std::hint::black_box(header.seq);
+    }
+
+    fn output(&mut self, output: &Output) {
+        std::hint::black_box(output);
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn handing_outputs_to_a_sink_allocates_nothing() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let e = measure(CONFIG, Some(Box::new(CountingSink(seen.clone()))));
+    assert_eq!(seen.load(Ordering::Relaxed), e.stats.outputs);
 }
 
 /// Every risk limit set; the rate limit is tight enough to refuse orders (and journal
@@ -200,20 +224,21 @@ max_order_qty = "2"
 
 #[test]
 fn risk_checks_and_refusals_allocate_nothing() {
-    let e = measure(&format!("{CONFIG}{RISK}"));
+    let e = measure(&format!("{CONFIG}{RISK}"), None);
     // Refused by the rate limit while measured (position checks walked the orders).
     assert!(e.risk.refused[6] > 100, "refused {:?}", e.risk.refused);
 }
 
-/// Runs the warm-up and the measured steady state; asserts no allocation and real
-/// trading while measured. Returns the engine.
-fn measure(config: &str) -> Engine {
+/// Runs the warm-up and the measured steady state (outputs also handed to `sink`);
+/// asserts no allocation and real trading while measured. Returns the engine.
+fn measure(config: &str, sink: Option<Box<dyn OutputSink>>) -> Engine {
     let start = SessionStart {
         session_id: 1,
         seed: 1,
         config: config.into(),
     };
     let mut e = Engine::new(&start).unwrap();
+    e.set_output_sink(sink);
     let mut seq = 0;
     let mut update_id = 100;
     let snap = Depth {
