@@ -50,8 +50,9 @@ pub trait OutputSink: Send {
 pub struct Outbox {
     /// Outputs of the current input.
     pub items: Vec<Output>,
-    /// Where each output also goes as it is pushed (see [`OutputSink`]).
-    pub sink: Option<Box<dyn OutputSink>>,
+    /// Where each output also goes as it is pushed (see [`OutputSink`]; set through
+    /// [`Engine::set_output_sink`](crate::Engine::set_output_sink)).
+    pub(crate) sink: Option<Box<dyn OutputSink>>,
     /// Sequence number the next output gets.
     pub next_seq: u64,
     /// Input being applied.
