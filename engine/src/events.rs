@@ -409,7 +409,14 @@ pub enum Event {
 }
 
 /// One journaled input.
+///
+/// Aligned to 128 bytes, a pair of cache lines, because it is the input ring's slot:
+/// a book ticker's header and payload (104 bytes) then always sit in the two lines of
+/// one aligned pair (which a core's adjacent-line prefetch fetches together), instead
+/// of straddling two or three lines at the offsets a 472-byte slot drifts through
+/// (`ring_hop --layout hop`: ~440 → ~310 ns p50 on the 2-core VM, BENCHMARKS.md).
 #[derive(Clone, Debug, PartialEq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[repr(align(128))]
 pub struct Input {
     /// Metadata.
     pub header: Header,
