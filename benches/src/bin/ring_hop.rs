@@ -205,12 +205,14 @@ fn mono_ns() -> u64 {
     BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// Output ring slot: the output and the stamp of the engine's publish.
+/// Output ring slot, the runtime's shape (96 bytes): the output, the feed's publish
+/// stamp and the engine's, and two stamps the runtime also carries (unused here).
 #[derive(Clone, Debug, Default)]
 struct OutSlot {
     output: Output,
     publish_ns: u64,
     engine_ns: u64,
+    _other_stamps: [u64; 2],
 }
 
 fn pin(cores: &[usize], i: usize) {
