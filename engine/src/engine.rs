@@ -333,13 +333,21 @@ impl Engine {
     }
 
     /// Applies one input and returns the outputs it caused (valid until the next call).
+    #[inline]
     pub fn apply(&mut self, input: &Input) -> &[Output] {
+        self.apply_as(input.header.seq, input)
+    }
+
+    /// [`Engine::apply`] of `input` as input number `seq`, whatever its header's
+    /// `seq` says: the live runtime numbers inputs as the engine consumes them, and
+    /// applies each where it lies in the ring instead of copying it out to number it.
+    pub fn apply_as(&mut self, seq: u64, input: &Input) -> &[Output] {
         self.out.items.clear();
         if let Some(sink) = self.out.sink.as_mut() {
             sink.input(&input.header);
         }
         self.now = self.now.max(input.header.ts);
-        self.out.cause = input.header.seq;
+        self.out.cause = seq;
         self.out.ts = self.now;
         self.stats.inputs += 1;
         match &input.event {

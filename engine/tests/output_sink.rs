@@ -1,5 +1,7 @@
-//! An output sink sees every output as it is pushed, in order, after the input that
-//! caused it, and changes nothing the engine does.
+//! What the live runtime's engine thread does differently from a replay: it applies
+//! each input where it lies in the ring under the number it gives it
+//! (`Engine::apply_as`), and hands every output to a sink as it is pushed. Neither
+//! changes what the engine does.
 
 mod common;
 
@@ -119,4 +121,28 @@ fn a_sink_taken_out_hears_nothing_more() {
     let second = h.quote(2 * S, 0, "60001.00", "60001.10");
     assert_eq!((places(&second).len(), cancels(&second).len()), (2, 2));
     assert_eq!(seen.lock().unwrap().len(), 1 + first.len());
+}
+
+#[test]
+fn applying_in_place_under_a_number_equals_applying_a_numbered_copy() {
+    let mut numbered = H::new(CONFIG);
+    session(&mut numbered);
+    assert!(numbered.outputs.len() >= 12, "{}", numbered.outputs.len());
+
+    // The same inputs with their header numbers wiped, applied as the runtime does.
+    let start = SessionStart {
+        session_id: 7,
+        seed: 1,
+        config: CONFIG.into(),
+    };
+    let mut e = Engine::new(&start).unwrap();
+    let mut outputs = Vec::new();
+    for input in &numbered.inputs {
+        let mut unnumbered = input.clone();
+        unnumbered.header.seq = 0;
+        outputs.extend_from_slice(e.apply_as(input.header.seq, &unnumbered));
+    }
+    assert_eq!(outputs, numbered.outputs);
+    // Causes are the numbers given, not the headers' zeros.
+    assert!(outputs.iter().all(|o| o.cause > 0));
 }

@@ -662,7 +662,6 @@ pub fn run(
                     start_ns: 0,
                 })));
                 let mut seq = first_seq;
-                let mut cur = Input::default();
                 let mut spins = 0;
                 loop {
                     match engine_in.poll() {
@@ -670,11 +669,9 @@ pub fn run(
                             spins = 0;
                             for slot in &mut guard {
                                 seq += 1;
-                                cur.clone_from(slot);
-                                cur.header.seq = seq;
-                                // The sink has published every output by the time
-                                // `apply` returns.
-                                engine.apply(&cur);
+                                // Applied where it lies, numbered as consumed; the sink
+                                // has published every output by the time it returns.
+                                engine.apply_as(seq, slot);
                                 applied.store(seq, Ordering::Release);
                             }
                         }

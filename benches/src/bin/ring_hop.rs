@@ -388,13 +388,16 @@ where
         thread::spawn(move || {
             pin(&o.pin, 1);
             let mut h = histogram();
-            let mut cur = Input::default();
+            // Read where it lies, as the runtime's engine applies it; the stamp
+            // follows reading the ticker, so the hop includes fetching all of it.
             let mut on_input = |slot: &Input| {
-                cur.clone_from(slot);
+                if let Event::BookTicker(t) = &slot.event {
+                    std::hint::black_box(t.ask_qty);
+                }
                 let now = mono_ns();
-                let _ = h.record(now.saturating_sub(cur.header.publish_ns));
+                let _ = h.record(now.saturating_sub(slot.header.publish_ns));
                 if pipeline {
-                    publish_outputs(&o, &mut out_producer, cur.header.publish_ns);
+                    publish_outputs(&o, &mut out_producer, slot.header.publish_ns);
                 }
             };
             while let Some(n) = engine_in.read(&mut on_input) {

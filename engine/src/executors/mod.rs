@@ -40,7 +40,9 @@ pub const SHUTDOWN_RETRY_NS: u64 = 5_000_000_000;
 /// still works out the rest. Nothing a sink does reaches the engine's state, so
 /// outputs and replay are the same with or without one.
 pub trait OutputSink: Send {
-    /// An input is about to be applied (called before any output it causes).
+    /// An input is about to be applied (called before any output it causes). Its
+    /// number is the outputs' `cause`; the header's `seq` may be unset (see
+    /// [`Engine::apply_as`](crate::Engine::apply_as)).
     fn input(&mut self, header: &Header);
     /// An output of that input, in output order.
     fn output(&mut self, output: &Output);
