@@ -26,6 +26,7 @@
 use anyhow::{bail, Context, Result};
 use disruptor::{build_single_producer, BusySpin, Polling, Producer};
 use hdrhistogram::Histogram;
+use kestrel_benches::hop::{histogram, mono_ns, pin, row, HEADER};
 use kestrel_engine::config::Config;
 use kestrel_engine::executors::OutputSink;
 use kestrel_engine::{
@@ -34,9 +35,7 @@ use kestrel_engine::{
 };
 use kestrel_gateways::SimVenue;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::thread;
-use std::time::Instant;
 
 const USAGE: &str = "\
 usage: requote_hop [--publish stream|after] [--count N] [--gap-ns NS] [--pin a,b]
@@ -128,25 +127,6 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         bail!("--ring-size must be a power of two >= 8");
     }
     Ok(o)
-}
-
-static BASE: OnceLock<Instant> = OnceLock::new();
-
-/// Monotonic ns, as the runtime's `mono_ns`.
-fn mono_ns() -> u64 {
-    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-fn pin(cores: &[usize], i: usize) {
-    if let Some(&c) = cores.get(i) {
-        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-            eprintln!("warning: could not pin thread {i} to core {c}");
-        }
-    }
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
 }
 
 /// Output ring slot, shaped as the runtime's: the output and its four stamps.
@@ -388,19 +368,6 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     Ok((records, sum, outputs))
 }
 
-fn row(name: &str, h: &Histogram<u64>) -> String {
-    let q = |p: f64| h.value_at_quantile(p);
-    format!(
-        "| {name} | {} | {} | {} | {} | {} | {} |\n",
-        h.len(),
-        q(0.5),
-        q(0.9),
-        q(0.99),
-        q(0.999),
-        h.max()
-    )
-}
-
 fn report(o: &Opts, r: &Records) -> String {
     let mut t = format!(
         "requote_hop: quote_replace, outputs published {}, {} tickers every {} ns, pinned {:?}\n",
@@ -413,20 +380,19 @@ fn report(o: &Opts, r: &Records) -> String {
         o.gap_ns,
         o.pin
     );
-    t.push_str("| from engine start (ns) | n | p50 | p90 | p99 | p99.9 | max |\n");
-    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    t.push_str(&row("place at the venue", &r.places));
-    t.push_str(&row(
-        "  engine: start -> place handed over",
-        &r.place_engine,
-    ));
-    t.push_str(&row(
-        "  ring out: handed over -> gateway read",
-        &r.place_ring,
-    ));
-    t.push_str(&row("tick's first place at the venue", &r.first_place));
-    t.push_str(&row("tick's first order at the venue", &r.first));
-    t.push_str(&row("every order at the venue", &r.orders));
+    t.push_str(&format!("| from engine start (ns) {HEADER}\n"));
+    t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (name, h) in [
+        ("place at the venue", &r.places),
+        ("  engine: start -> place handed over", &r.place_engine),
+        ("  ring out: handed over -> gateway read", &r.place_ring),
+        ("tick's first place at the venue", &r.first_place),
+        ("tick's first order at the venue", &r.first),
+        ("every order at the venue", &r.orders),
+    ] {
+        t.push_str(&row(name, h));
+        t.push('\n');
+    }
     t
 }
 

@@ -49,13 +49,13 @@ use disruptor::{
     Polling, Producer, SingleProducerBarrier,
 };
 use hdrhistogram::Histogram;
+use kestrel_benches::hop::{histogram, mono_ns, pin, row, HEADER};
 use kestrel_engine::{Action, BookTicker, Dec, Event, Input, Output};
 use std::cell::UnsafeCell;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
 
 const USAGE: &str = "\
 usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pause|poll]
@@ -198,13 +198,6 @@ fn parse_args(args: &[String]) -> Result<Opts> {
     Ok(o)
 }
 
-static BASE: OnceLock<Instant> = OnceLock::new();
-
-/// Monotonic ns, as the runtime's `mono_ns`.
-fn mono_ns() -> u64 {
-    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
 /// Output ring slot, the runtime's shape (96 bytes): the output, the feed's publish
 /// stamp and the engine's, and two stamps the runtime also carries (unused here).
 #[derive(Clone, Debug, Default)]
@@ -215,22 +208,10 @@ struct OutSlot {
     _other_stamps: [u64; 2],
 }
 
-fn pin(cores: &[usize], i: usize) {
-    if let Some(&c) = cores.get(i) {
-        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-            eprintln!("warning: could not pin thread {i} to core {c}");
-        }
-    }
-}
-
 fn spin(pause: bool) {
     if pause {
         std::hint::spin_loop();
     }
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
 }
 
 /// A ring reader: `disruptor`'s poller of either producer kind (its barrier trait is
@@ -655,20 +636,6 @@ fn slot_hop<T: Stamped>(o: &Opts) -> Stages {
     stages
 }
 
-fn row(name: &str, h: &Histogram<u64>) -> String {
-    let q = |p: f64| h.value_at_quantile(p);
-    format!(
-        "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-        h.len(),
-        h.min(),
-        q(0.5),
-        q(0.9),
-        q(0.99),
-        q(0.999),
-        h.max()
-    )
-}
-
 fn report(o: &Opts, s: &Stages) -> String {
     let mut t = format!(
         "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, pinned {:?}\n",
@@ -702,7 +669,7 @@ fn report(o: &Opts, s: &Stages) -> String {
             o.outputs
         ));
     }
-    t.push_str("| stage (ns) | n | min | p50 | p90 | p99 | p99.9 | max |\n");
+    t.push_str(&format!("| stage (ns) {HEADER}\n"));
     t.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     if o.layout != Layout::Out {
         t.push_str(&row("ring in (feed publish -> engine read)", &s.ring_in));
