@@ -242,8 +242,13 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                     busy = true;
                     last_output = Instant::now();
                     for slot in &mut g {
-                        let read = mono_ns();
                         let o = &slot.output;
+                        // Latency is kept for places: only they are stamped.
+                        let read = if matches!(o.action, Action::Place(_)) {
+                            mono_ns()
+                        } else {
+                            0
+                        };
                         match o.action {
                             Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. } => {
                                 if crate::faults::withheld(durability, &journaled, o) {

@@ -34,8 +34,10 @@ pub struct OutSlot {
     pub publish_ns: u64,
     /// Engine started applying the input.
     pub engine_start_ns: u64,
-    /// Engine handed this output to the ring (outputs are published as the engine
-    /// pushes them, not when it finishes the input).
+    /// Engine handed this order to the ring (outputs are published as the engine
+    /// pushes them, not when it finishes the input). Stamped for places, the orders
+    /// latency records are kept for; other outputs carry `engine_start_ns`, so the
+    /// engine reads no clock for them.
     pub engine_end_ns: u64,
 }
 
@@ -59,8 +61,11 @@ impl<P: Producer<OutSlot> + Send> OutputSink for RingSink<P> {
     }
 
     fn output(&mut self, output: &Output) {
-        let end = mono_ns();
         let (recv_ns, publish_ns, start_ns) = (self.recv_ns, self.publish_ns, self.start_ns);
+        let end = match output.action {
+            Action::Place(_) => mono_ns(),
+            _ => start_ns,
+        };
         crate::faults::publish(
             &mut self.producer,
             &self.pressure,
@@ -839,8 +844,11 @@ pub fn run(
                             Ok(mut g) => {
                                 busy = true;
                                 for slot in &mut g {
-                                    let read = mono_ns();
                                     let o = &slot.output;
+                                    // Latency is kept for places: only they are stamped,
+                                    // so a tick's cancels cost no clock reads before them.
+                                    let place = matches!(o.action, Action::Place(_));
+                                    let read = if place { mono_ns() } else { 0 };
                                     match o.action {
                                         Action::Place(_)
                                         | Action::Cancel { .. }
@@ -853,9 +861,8 @@ pub fn run(
                                             }
                                             venue_now = venue_now.max(o.ts);
                                             venue.on_action(venue_now, &o.action, &mut reports);
-                                            let sent = mono_ns();
-                                            if matches!(o.action, Action::Place(_)) {
-                                                lat.push(slot.latency(read, sent));
+                                            if place {
+                                                lat.push(slot.latency(read, mono_ns()));
                                             }
                                         }
                                         Action::Stopped => stop_seen = true,

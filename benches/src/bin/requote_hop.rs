@@ -139,9 +139,13 @@ struct OutSlot {
     engine_end_ns: u64,
 }
 
-/// Publishes an output stamped with its input's engine start and the moment now.
+/// Publishes an output stamped with its input's engine start and, for a place, the
+/// moment it is handed over (the runtime stamps only places, whose latency it keeps).
 fn publish(producer: &mut impl Producer<OutSlot>, output: &Output, start_ns: u64) {
-    let end = mono_ns();
+    let end = match output.action {
+        Action::Place(_) => mono_ns(),
+        _ => start_ns,
+    };
     producer.publish(|s| {
         s.output.clone_from(output);
         s.engine_start_ns = start_ns;
@@ -279,8 +283,14 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                 match gateway_out.poll() {
                     Ok(mut g) => {
                         for s in &mut g {
-                            let read = mono_ns();
                             let o = &s.output;
+                            // As the runtime: a place's read is stamped, a cancel's not
+                            // (its time at the venue is, for this harness's rows).
+                            let read = if matches!(o.action, Action::Place(_)) {
+                                mono_ns()
+                            } else {
+                                0
+                            };
                             r.outputs += 1;
                             r.checksum = fold(r.checksum, o);
                             if !matches!(o.action, Action::Place(_) | Action::Cancel { .. }) {
