@@ -243,12 +243,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                     last_output = Instant::now();
                     for slot in &mut g {
                         let o = &slot.output;
-                        // Latency is kept for places: only they are stamped.
-                        let read = if matches!(o.action, Action::Place(_)) {
-                            mono_ns()
-                        } else {
-                            0
-                        };
+                        let read = crate::runtime::place_stamp(&o.action, 0);
                         match o.action {
                             Action::Place(_) | Action::Cancel { .. } | Action::Modify { .. } => {
                                 if crate::faults::withheld(durability, &journaled, o) {

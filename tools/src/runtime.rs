@@ -41,6 +41,16 @@ pub struct OutSlot {
     pub engine_end_ns: u64,
 }
 
+/// `mono_ns()` for a place, the only output whose latency is kept; `otherwise` for
+/// any other output, without reading the clock (a tick's cancels go out before its
+/// places, so their stamps would delay them).
+pub(crate) fn place_stamp(action: &Action, otherwise: u64) -> u64 {
+    match action {
+        Action::Place(_) => mono_ns(),
+        _ => otherwise,
+    }
+}
+
 /// The engine thread's [`OutputSink`]: publishes each output to the output ring the
 /// moment the engine pushes it, so the gateway sends a re-quoting tick's cancels while
 /// the engine still works out its places.
@@ -62,10 +72,7 @@ impl<P: Producer<OutSlot> + Send> OutputSink for RingSink<P> {
 
     fn output(&mut self, output: &Output) {
         let (recv_ns, publish_ns, start_ns) = (self.recv_ns, self.publish_ns, self.start_ns);
-        let end = match output.action {
-            Action::Place(_) => mono_ns(),
-            _ => start_ns,
-        };
+        let end = place_stamp(&output.action, start_ns);
         crate::faults::publish(
             &mut self.producer,
             &self.pressure,
@@ -845,10 +852,7 @@ pub fn run(
                                 busy = true;
                                 for slot in &mut g {
                                     let o = &slot.output;
-                                    // Latency is kept for places: only they are stamped,
-                                    // so a tick's cancels cost no clock reads before them.
-                                    let place = matches!(o.action, Action::Place(_));
-                                    let read = if place { mono_ns() } else { 0 };
+                                    let read = place_stamp(&o.action, 0);
                                     match o.action {
                                         Action::Place(_)
                                         | Action::Cancel { .. }
@@ -861,7 +865,7 @@ pub fn run(
                                             }
                                             venue_now = venue_now.max(o.ts);
                                             venue.on_action(venue_now, &o.action, &mut reports);
-                                            if place {
+                                            if matches!(o.action, Action::Place(_)) {
                                                 lat.push(slot.latency(read, mono_ns()));
                                             }
                                         }
