@@ -284,13 +284,10 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                     Ok(mut g) => {
                         for s in &mut g {
                             let o = &s.output;
+                            let place = matches!(o.action, Action::Place(_));
                             // As the runtime: a place's read is stamped, a cancel's not
                             // (its time at the venue is, for this harness's rows).
-                            let read = if matches!(o.action, Action::Place(_)) {
-                                mono_ns()
-                            } else {
-                                0
-                            };
+                            let read = if place { mono_ns() } else { 0 };
                             r.outputs += 1;
                             r.checksum = fold(r.checksum, o);
                             if !matches!(o.action, Action::Place(_) | Action::Cancel { .. }) {
@@ -304,7 +301,7 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                                 last_cause = o.cause;
                                 let _ = r.first.record(sent);
                             }
-                            if matches!(o.action, Action::Place(_)) {
+                            if place {
                                 let _ = r.places.record(sent);
                                 if o.cause != last_place_cause {
                                     last_place_cause = o.cause;
@@ -332,6 +329,28 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
         })));
     }
     let (mut seq, mut sum, mut outputs) = (1u64, 0u64, 0u64);
+    // Applies an input: with `--publish after` publishes its outputs, stamped with
+    // the ticker's `start`; folds them into the engine's checksum; and, given
+    // `confirm`, adds the venue's confirmations of its orders there.
+    let mut apply =
+        |engine: &mut Engine, input: &Input, start: u64, confirm: Option<&mut Vec<Input>>| {
+            let outs = engine.apply(input);
+            if let Some(p) = producer.as_mut() {
+                for out in outs {
+                    publish(p, out, start);
+                }
+            }
+            for out in outs {
+                sum = fold(sum, out);
+            }
+            outputs += outs.len() as u64;
+            if let Some(into) = confirm {
+                into.extend(
+                    outs.iter()
+                        .filter_map(|out| confirmation(out, input.header.ts)),
+                );
+            }
+        };
     let mut confirmations: Vec<Input> = Vec::with_capacity(16);
     let mut next = mono_ns();
     for i in 0..o.count {
@@ -340,33 +359,18 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
             std::hint::spin_loop();
         }
         seq += 1;
-        let tick = ticker(i, seq);
         let start = mono_ns();
-        let outs = engine.apply(&tick);
-        if let Some(p) = producer.as_mut() {
-            for out in outs {
-                publish(p, out, start);
-            }
-        }
         confirmations.clear();
-        for out in outs {
-            sum = fold(sum, out);
-            outputs += 1;
-            confirmations.extend(confirmation(out, tick.header.ts));
-        }
+        apply(
+            &mut engine,
+            &ticker(i, seq),
+            start,
+            Some(&mut confirmations),
+        );
         for c in &mut confirmations {
             seq += 1;
             c.header.seq = seq;
-            let outs = engine.apply(c);
-            if let Some(p) = producer.as_mut() {
-                for out in outs {
-                    publish(p, out, start);
-                }
-            }
-            for out in outs {
-                sum = fold(sum, out);
-                outputs += 1;
-            }
+            apply(&mut engine, c, start, None);
         }
     }
     // Dropping the producer (the sink's, or the local one) shuts the ring down.
