@@ -14,38 +14,55 @@
 //! cores can show with both threads pinned; the feed and the input ring are left
 //! out. Each order is stamped where the runtime stamps it: the engine starts the
 //! input, the engine hands the order over, the gateway reads it, the venue has it.
-//! After each ticker the engine also applies the venue's acks and cancel
-//! confirmations for its orders (made up here, not read back), so its executors
-//! turn over as they do live.
+//! The venue's acks and cancel confirmations go back to the engine as in the runtime:
+//! the simulated venue (1 ms of order-entry latency in event time, the tickers'
+//! spacing) answers a ticker's orders when the next ticker's first order reaches it,
+//! the gateway publishes the answers to a multi-producer input ring (the runtime's,
+//! `Input` slots) that the engine and the gateway read, and the engine applies them
+//! before the ticker after (it waits for all of them, so its outputs are the same
+//! every run), so its executors turn over as they do live.
+//!
+//! - `--reports batch`: the gateway publishes the venue's reports after each batch of
+//!   outputs it reads (the runtime before the gateway waited for the engine), so a
+//!   tick's first cancel's report can go out before the gateway reads the place.
+//! - `--reports after-input` (the runtime's): the gateway holds them, and its reading
+//!   of the input ring, while the engine is still applying the input of the last order
+//!   it handed over; it keeps reading outputs meanwhile.
 //!
 //! ```text
-//! requote_hop [--publish stream|after] [--count N] [--gap-ns NS] [--pin a,b]
-//!             [--ring-size N]
+//! requote_hop [--publish stream|after] [--reports batch|after-input] [--count N]
+//!             [--gap-ns NS] [--pin a,b] [--ring-size N]
 //! ```
 
 use anyhow::{bail, Context, Result};
-use disruptor::{build_single_producer, BusySpin, Polling, Producer};
+use crossbeam_utils::CachePadded;
+use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use hdrhistogram::Histogram;
 use kestrel_benches::hop::{histogram, mono_ns, pin, row, HEADER};
 use kestrel_engine::config::Config;
 use kestrel_engine::executors::OutputSink;
 use kestrel_engine::{
-    Action, BookTicker, Dec, Engine, Event, ExecKind, ExecReport, Header, Input, Output,
-    SessionStart, Source,
+    Action, BookTicker, Dec, Engine, Event, Header, Input, Output, SessionStart, Source,
 };
 use kestrel_gateways::SimVenue;
+use std::collections::VecDeque;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 const USAGE: &str = "\
-usage: requote_hop [--publish stream|after] [--count N] [--gap-ns NS] [--pin a,b]
-                   [--ring-size N]
+usage: requote_hop [--publish stream|after] [--reports batch|after-input] [--count N]
+                   [--gap-ns NS] [--pin a,b] [--ring-size N]
   --publish P     stream: each output as the engine pushes it (the runtime's);
                   after: all of an input's outputs once apply returns (default stream)
+  --reports R     when the gateway publishes the venue's reports: batch, after each
+                  batch of outputs read; after-input, once the engine has applied the
+                  input of the last order handed over (the runtime's, default)
   --count N       book tickers (default 100000)
   --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
   --pin a,b       cores of the engine and the gateway threads
-  --ring-size N   output ring slots, a power of two (default 16384, the runtime's)";
+  --ring-size N   slots of each ring, a power of two (default 16384, the runtime's)";
 
 /// The engine's configuration: `quote_replace` 10 ticks either side of the mid.
 const CONFIG: &str = r#"
@@ -78,6 +95,8 @@ qty = "0.001"
 struct Opts {
     /// Publish each output as it is pushed (else after `apply`).
     stream: bool,
+    /// Hold the venue's reports while the engine applies the last order's input.
+    hold_reports: bool,
     count: u64,
     gap_ns: u64,
     pin: Vec<usize>,
@@ -87,6 +106,7 @@ struct Opts {
 fn parse_args(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
         stream: true,
+        hold_reports: true,
         count: 100_000,
         gap_ns: 20_000,
         pin: Vec::new(),
@@ -104,6 +124,13 @@ fn parse_args(args: &[String]) -> Result<Opts> {
                     "stream" => true,
                     "after" => false,
                     v => bail!("--publish must be stream or after, got {v:?}"),
+                }
+            }
+            "--reports" => {
+                o.hold_reports = match value()?.as_str() {
+                    "after-input" => true,
+                    "batch" => false,
+                    v => bail!("--reports must be batch or after-input, got {v:?}"),
                 }
             }
             "--count" => o.count = value()?.parse().context("--count")?,
@@ -234,32 +261,8 @@ fn ticker(i: u64, seq: u64) -> Input {
     }
 }
 
-/// The venue's confirmation of an order output (ack of a place, cancel of a
-/// cancel) at event time `ts`; numbered when applied.
-fn confirmation(o: &Output, ts: u64) -> Option<Input> {
-    let (cid, instrument, kind, leaves_qty) = match o.action {
-        Action::Place(p) => (p.cid, p.instrument, ExecKind::Ack, p.qty),
-        Action::Cancel { cid, instrument } => (cid, instrument, ExecKind::Canceled, Dec::ZERO),
-        _ => return None,
-    };
-    Some(Input {
-        header: Header {
-            source: Source::Venue,
-            ts,
-            ..Default::default()
-        },
-        event: Event::Exec(ExecReport {
-            cid,
-            instrument,
-            kind,
-            leaves_qty,
-            ..Default::default()
-        }),
-    })
-}
-
 /// Runs the engine on the calling thread and the gateway on another; returns the
-/// gateway's records and the engine's own checksum of its outputs.
+/// gateway's records and the engine's own checksum of its outputs and their count.
 fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     let config = Config::from_toml(CONFIG).context("built-in config")?;
     let start = SessionStart {
@@ -271,15 +274,30 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     let (mut gateway_out, builder) =
         build_single_producer(o.ring_size, OutSlot::default, BusySpin).new_event_poller();
     let mut producer = Some(builder.build());
+    // The input ring, as the runtime's: the gateway publishes the venue's reports;
+    // the engine and the gateway read it.
+    let (mut engine_in, builder) =
+        build_multi_producer(o.ring_size, Input::default, BusySpin).new_event_poller();
+    let (mut gateway_in, builder) = builder.new_event_poller();
+    let mut report_producer = builder.build();
+    // The last input the engine applied, as the runtime's `applied`; on a cache line
+    // of its own, so the gateway polling it never takes a line the engine writes.
+    let applied = Arc::new(CachePadded::new(AtomicU64::new(0)));
     let gateway = {
         let pins = o.pin.clone();
+        let applied = applied.clone();
+        let hold_reports = o.hold_reports;
         thread::spawn(move || {
             pin(&pins, 1);
             let mut venue = SimVenue::new(&config.venue, &config.instruments, &config.balances);
             let mut reports = Vec::with_capacity(1024);
+            let mut backlog = VecDeque::with_capacity(1024);
             let mut r = Records::new();
             let (mut last_cause, mut last_place_cause) = (0, 0);
             loop {
+                // Read before polling: once the engine has applied an input, every
+                // output it caused is in the ring, so the poll below sees them.
+                let engine_done = applied.load(Ordering::Acquire);
                 match gateway_out.poll() {
                     Ok(mut g) => {
                         for s in &mut g {
@@ -294,7 +312,6 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                                 continue;
                             }
                             venue.on_action(o.ts, &o.action, &mut reports);
-                            reports.clear();
                             let sent = mono_ns().saturating_sub(s.engine_start_ns);
                             let _ = r.orders.record(sent);
                             if o.cause != last_cause {
@@ -313,9 +330,39 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                                 let _ = r.place_ring.record(read.saturating_sub(s.engine_end_ns));
                             }
                         }
+                        if hold_reports {
+                            // More of the input's outputs may follow: read them first.
+                            continue;
+                        }
                     }
                     Err(Polling::NoEvents) => std::hint::spin_loop(),
                     Err(Polling::Shutdown) => return r,
+                }
+                if hold_reports && engine_done < last_cause {
+                    continue;
+                }
+                // The runtime reads market data for the venue here; this ring carries
+                // only the reports, which the venue skips.
+                if let Ok(mut g) = gateway_in.poll() {
+                    for s in &mut g {
+                        std::hint::black_box(&s.event);
+                    }
+                }
+                backlog.extend(reports.drain(..));
+                while let Some(&(ts, report)) = backlog.front() {
+                    let published = report_producer.try_publish(|slot: &mut Input| {
+                        slot.header = Header {
+                            source: Source::Venue,
+                            ts,
+                            recv_ns: mono_ns(),
+                            ..Default::default()
+                        };
+                        slot.event = Event::Exec(report);
+                    });
+                    if published.is_err() {
+                        break;
+                    }
+                    backlog.pop_front();
                 }
             }
         })
@@ -329,49 +376,55 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
         })));
     }
     let (mut seq, mut sum, mut outputs) = (1u64, 0u64, 0u64);
-    // Applies an input: with `--publish after` publishes its outputs, stamped with
-    // the ticker's `start`; folds them into the engine's checksum; and, given
-    // `confirm`, adds the venue's confirmations of its orders there.
-    let mut apply =
-        |engine: &mut Engine, input: &Input, start: u64, confirm: Option<&mut Vec<Input>>| {
-            let outs = engine.apply(input);
-            if let Some(p) = producer.as_mut() {
-                for out in outs {
-                    publish(p, out, start);
-                }
-            }
+    // Applies an input as number `seq`: with `--publish after` publishes its outputs,
+    // stamped with the ticker's `start`; folds them into the engine's checksum;
+    // returns how many orders it sent (the venue reports each once).
+    let mut apply = |engine: &mut Engine, seq: u64, input: &Input, start: u64| {
+        let outs = engine.apply_as(seq, input);
+        if let Some(p) = producer.as_mut() {
             for out in outs {
-                sum = fold(sum, out);
+                publish(p, out, start);
             }
-            outputs += outs.len() as u64;
-            if let Some(into) = confirm {
-                into.extend(
-                    outs.iter()
-                        .filter_map(|out| confirmation(out, input.header.ts)),
-                );
-            }
-        };
-    let mut confirmations: Vec<Input> = Vec::with_capacity(16);
+        }
+        for out in outs {
+            sum = fold(sum, out);
+        }
+        outputs += outs.len() as u64;
+        applied.store(seq, Ordering::Release);
+        outs.iter()
+            .filter(|out| matches!(out.action, Action::Place(_) | Action::Cancel { .. }))
+            .count()
+    };
+    // The venue's order-entry latency (1 ms of event time, the default) equals the
+    // tickers' spacing, so a ticker's orders reach its matching engine, and are
+    // answered, when the next ticker's first order reaches the venue: the gateway then
+    // holds the reports of the ticker before while the engine works on this one.
+    // The engine applies them before the ticker after next (it waits for all of
+    // them, so its outputs are the same every run).
+    let (mut awaited, mut answered_next) = (0usize, 0usize);
     let mut next = mono_ns();
     for i in 0..o.count {
+        while awaited > 0 {
+            match engine_in.poll() {
+                Ok(mut g) => {
+                    for report in &mut g {
+                        seq += 1;
+                        awaited -= 1;
+                        answered_next += apply(&mut engine, seq, report, mono_ns());
+                    }
+                }
+                Err(Polling::NoEvents) => std::hint::spin_loop(),
+                Err(Polling::Shutdown) => bail!("the gateway stopped"),
+            }
+        }
         next += o.gap_ns;
         while mono_ns() < next {
             std::hint::spin_loop();
         }
         seq += 1;
         let start = mono_ns();
-        confirmations.clear();
-        apply(
-            &mut engine,
-            &ticker(i, seq),
-            start,
-            Some(&mut confirmations),
-        );
-        for c in &mut confirmations {
-            seq += 1;
-            c.header.seq = seq;
-            apply(&mut engine, c, start, None);
-        }
+        awaited = answered_next;
+        answered_next = apply(&mut engine, seq, &ticker(i, seq), start);
     }
     // Dropping the producer (the sink's, or the local one) shuts the ring down.
     drop(engine.set_output_sink(None));
@@ -445,6 +498,8 @@ mod tests {
         let o = parse_args(&args(&[
             "--publish",
             "after",
+            "--reports",
+            "batch",
             "--count",
             "10",
             "--gap-ns",
@@ -455,14 +510,16 @@ mod tests {
             "64",
         ]))
         .unwrap();
-        assert!(!o.stream);
+        assert!(!o.stream && !o.hold_reports);
         assert_eq!(
             (o.count, o.gap_ns, o.pin, o.ring_size),
             (10, 5, vec![0, 1], 64)
         );
-        assert!(parse_args(&[]).unwrap().stream);
+        let defaults = parse_args(&[]).unwrap();
+        assert!(defaults.stream && defaults.hold_reports);
         for bad in [
             &["--publish", "later"][..],
+            &["--reports", "never"],
             &["--count", "0"],
             &["--ring-size", "12"],
             &["--ring-size", "4"],
@@ -475,13 +532,21 @@ mod tests {
     }
 
     #[test]
-    fn both_ways_deliver_every_output_in_order() {
-        // 400 tickers through 64 slots: the engine laps the ring many times.
+    fn every_way_delivers_every_output_in_order() {
+        // 400 tickers through 64 slots: the engine laps both rings many times.
         let mut seen = Vec::new();
-        for publish in ["stream", "after"] {
+        for (publish, reports) in [
+            ("stream", "after-input"),
+            ("stream", "batch"),
+            ("after", "after-input"),
+            ("after", "batch"),
+        ] {
+            let publish = &format!("{publish} {reports}")[..];
             let o = parse_args(&args(&[
                 "--publish",
-                publish,
+                publish.split(' ').next().unwrap(),
+                "--reports",
+                reports,
                 "--count",
                 "400",
                 "--gap-ns",
@@ -511,7 +576,11 @@ mod tests {
             assert!(text.contains("| place at the venue | 800 |"), "{text}");
             seen.push((outputs, sum));
         }
-        // The same engine outputs either way.
-        assert_eq!(seen[0], seen[1]);
+        // The same engine outputs every way. The venue's answers are applied two
+        // tickers on, all but those to the last two tickers' orders (one pair is
+        // answered at the last ticker, the other never); they send no order, and each
+        // cancel confirmed ends its executor (an executor update): 798 − 4.
+        assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+        assert_eq!(seen[0].0, 800 + 798 + 794);
     }
 }
