@@ -816,6 +816,7 @@ pub fn run(
     let durability = rt.durability;
     let gateway = {
         let journaled = journaled.clone();
+        let applied = applied.clone();
         let pressure = in_pressure.clone();
         thread::Builder::new()
             .name("kestrel-gateway".into())
@@ -844,13 +845,22 @@ pub fn run(
                 let mut venue_now = 0u64;
                 let mut withheld = 0u64;
                 let mut spins = 0;
+                // The last input read from the input ring (numbered as the engine
+                // numbers them) and the cause of the last output read.
+                let (mut seen, mut last_cause) = (first_seq, first_seq);
                 loop {
                     let mut busy = false;
+                    // Read before polling the outputs: once the engine has applied an
+                    // input, all its outputs are in the ring, so the poll sees them.
+                    let engine_done = applied.load(Ordering::Acquire);
+                    let mut read_outputs = false;
                     if !out_done {
                         match gateway_out.poll() {
                             Ok(mut g) => {
                                 busy = true;
+                                read_outputs = true;
                                 for slot in &mut g {
+                                    last_cause = slot.output.cause;
                                     let o = &slot.output;
                                     let read = place_stamp(&o.action, 0);
                                     match o.action {
@@ -879,11 +889,24 @@ pub fn run(
                             Err(Polling::Shutdown) => out_done = true,
                         }
                     }
+                    // While the engine works on an input the gateway has seen, more
+                    // orders may follow: read them first. The venue's side (market
+                    // data, publishing its reports) waits, as the engine could not
+                    // apply those reports before it finishes the input anyway.
+                    if !out_done && (read_outputs || engine_done < seen.max(last_cause)) {
+                        if read_outputs {
+                            spins = 0;
+                        } else {
+                            idle(wait, &mut spins);
+                        }
+                        continue;
+                    }
                     if !in_done {
                         match gateway_in.poll() {
                             Ok(mut g) => {
                                 busy = true;
                                 for slot in &mut g {
+                                    seen += 1;
                                     if matches!(
                                         slot.event,
                                         Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)
