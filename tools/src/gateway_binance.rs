@@ -32,6 +32,7 @@ use crate::clock::mono_ns;
 use crate::runtime::{idle, OutSlot};
 use anyhow::{anyhow, Result};
 use crossbeam_channel::Sender;
+use crossbeam_utils::CachePadded;
 use disruptor::{
     EventPoller, MultiConsumerBarrier, MultiProducer, MultiProducerBarrier, Polling, Producer,
     SingleProducerBarrier,
@@ -182,7 +183,7 @@ pub struct Links {
     /// Latency records to the journal thread.
     pub latency: Sender<Vec<LatencyRecord>>,
     /// Highest input sequence the journal has committed (sync durability).
-    pub journaled: Arc<AtomicU64>,
+    pub journaled: Arc<CachePadded<AtomicU64>>,
     /// Set to make the feed thread stop the session (fatal connector error).
     pub halt: Arc<AtomicBool>,
     /// Order durability.

@@ -5,6 +5,7 @@
 use crate::clock::{mono_ns, unix_ns};
 use crate::faults::{Pressure, PressureCounts, JOURNAL_FAILED};
 use anyhow::{anyhow, Context, Result};
+use crossbeam_utils::CachePadded;
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, FeedKind, GatewayKind, WaitStrategy};
 use kestrel_engine::executors::OutputSink;
@@ -489,9 +490,11 @@ pub fn run(
     let out_producer = obuilder.build();
 
     // Last input seq committed; `JOURNAL_FAILED` is or-ed in when the journal fails.
-    let journaled = Arc::new(AtomicU64::new(first_seq));
+    // Both counters are polled by other threads: each has a cache line of its own, so
+    // polling one never takes a line its writer (or the other's) is about to write.
+    let journaled = Arc::new(CachePadded::new(AtomicU64::new(first_seq)));
     // Last input seq the engine applied (its outputs are in the output ring by then).
-    let applied = Arc::new(AtomicU64::new(first_seq));
+    let applied = Arc::new(CachePadded::new(AtomicU64::new(first_seq)));
     let in_pressure = Arc::new(Pressure::default());
     let out_pressure = Arc::new(Pressure::default());
     // Set by the gateway on a fatal venue error: the feed stops the session.
