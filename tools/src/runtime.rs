@@ -923,6 +923,11 @@ pub fn run(
                             Err(Polling::Shutdown) => in_done = true,
                         }
                     }
+                    // Inputs just read that the engine may still be applying (a new
+                    // ticker): the reports they released wait until it is done.
+                    if !out_done && engine_done < seen {
+                        continue;
+                    }
                     if stop_seen && producer.is_some() {
                         // Settle everything in flight so every order's fate is journaled.
                         venue.flush(&mut reports);
