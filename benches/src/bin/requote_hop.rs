@@ -64,7 +64,10 @@ usage: requote_hop [--publish stream|after] [--reports batch|after-input] [--cou
   --pin a,b       cores of the engine and the gateway threads
   --ring-size N   slots of each ring, a power of two (default 16384, the runtime's)";
 
-/// The engine's configuration: `quote_replace` 10 ticks either side of the mid.
+/// The engine's configuration: `quote_replace` 1,000 ticks (10 USD) either side of the
+/// mid, beyond the tickers' moves (±1 USD), so no quote is ever filled: which of a
+/// ticker and an order the gateway hands the venue first is a race, and a fill would
+/// make the engine's outputs depend on it.
 const CONFIG: &str = r#"
 [[instruments]]
 symbol = "BTCUSDT"
@@ -86,7 +89,7 @@ instrument = "BTCUSDT"
 update_interval = "0"
 
 [controllers.params]
-offset_ticks = 10
+offset_ticks = 1000
 qty = "0.001"
 "#;
 
@@ -280,6 +283,7 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
         build_multi_producer(o.ring_size, Input::default, BusySpin).new_event_poller();
     let (mut gateway_in, builder) = builder.new_event_poller();
     let mut report_producer = builder.build();
+    let mut feed = report_producer.clone();
     // The last input the engine applied, as the runtime's `applied`; on a cache line
     // of its own, so the gateway polling it never takes a line the engine writes.
     let applied = Arc::new(CachePadded::new(AtomicU64::new(0)));
@@ -294,14 +298,21 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
             let mut backlog = VecDeque::with_capacity(1024);
             let mut r = Records::new();
             let (mut last_cause, mut last_place_cause) = (0, 0);
+            // As the runtime's gateway: the last input read from the input ring
+            // (numbered as the engine numbers them), the cause of the last output read,
+            // and the venue's clock.
+            let (mut seen, mut output_cause, mut venue_now) = (1u64, 0u64, 0u64);
             loop {
                 // Read before polling: once the engine has applied an input, every
                 // output it caused is in the ring, so the poll below sees them.
                 let engine_done = applied.load(Ordering::Acquire);
+                let mut read_outputs = false;
                 match gateway_out.poll() {
                     Ok(mut g) => {
+                        read_outputs = true;
                         for s in &mut g {
                             let o = &s.output;
+                            output_cause = o.cause;
                             let place = matches!(o.action, Action::Place(_));
                             // As the runtime: a place's read is stamped, a cancel's not
                             // (its time at the venue is, for this harness's rows).
@@ -311,7 +322,8 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                             if !matches!(o.action, Action::Place(_) | Action::Cancel { .. }) {
                                 continue;
                             }
-                            venue.on_action(o.ts, &o.action, &mut reports);
+                            venue_now = venue_now.max(o.ts);
+                            venue.on_action(venue_now, &o.action, &mut reports);
                             let sent = mono_ns().saturating_sub(s.engine_start_ns);
                             let _ = r.orders.record(sent);
                             if o.cause != last_cause {
@@ -330,23 +342,27 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                                 let _ = r.place_ring.record(read.saturating_sub(s.engine_end_ns));
                             }
                         }
-                        if hold_reports {
-                            // More of the input's outputs may follow: read them first.
-                            continue;
-                        }
                     }
                     Err(Polling::NoEvents) => std::hint::spin_loop(),
                     Err(Polling::Shutdown) => return r,
                 }
-                if hold_reports && engine_done < last_cause {
+                // `after-input`: while the engine works on an input the gateway has
+                // seen, read its orders first; the venue's side waits.
+                if hold_reports && (read_outputs || engine_done < seen.max(output_cause)) {
                     continue;
                 }
-                // The runtime reads market data for the venue here; this ring carries
-                // only the reports, which the venue skips.
+                // Market data for the venue (its own reports come back too; skipped).
                 if let Ok(mut g) = gateway_in.poll() {
                     for s in &mut g {
-                        std::hint::black_box(&s.event);
+                        seen += 1;
+                        if matches!(s.event, Event::BookTicker(_)) {
+                            venue_now = venue_now.max(s.header.ts);
+                            venue.on_market(s.header.ts, &s.event, &mut reports);
+                        }
                     }
+                }
+                if hold_reports && engine_done < seen {
+                    continue;
                 }
                 backlog.extend(reports.drain(..));
                 while let Some(&(ts, report)) = backlog.front() {
@@ -397,34 +413,39 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     };
     // The venue's order-entry latency (1 ms of event time, the default) equals the
     // tickers' spacing, so a ticker's orders reach its matching engine, and are
-    // answered, when the next ticker's first order reaches the venue: the gateway then
-    // holds the reports of the ticker before while the engine works on this one.
-    // The engine applies them before the ticker after next (it waits for all of
-    // them, so its outputs are the same every run).
-    let (mut awaited, mut answered_next) = (0usize, 0usize);
+    // answered, when the next ticker reaches the venue. The engine applies those
+    // answers once it has applied that ticker (it waits for all of them, so its
+    // outputs are the same every run).
+    let mut owed = 0usize;
     let mut next = mono_ns();
     for i in 0..o.count {
-        while awaited > 0 {
-            match engine_in.poll() {
-                Ok(mut g) => {
-                    for report in &mut g {
-                        seq += 1;
-                        awaited -= 1;
-                        answered_next += apply(&mut engine, seq, report, mono_ns());
-                    }
-                }
-                Err(Polling::NoEvents) => std::hint::spin_loop(),
-                Err(Polling::Shutdown) => bail!("the gateway stopped"),
-            }
-        }
         next += o.gap_ns;
         while mono_ns() < next {
             std::hint::spin_loop();
         }
-        seq += 1;
-        let start = mono_ns();
-        awaited = answered_next;
-        answered_next = apply(&mut engine, seq, &ticker(i, seq), start);
+        // The feed's part: the ticker goes into the input ring.
+        feed.publish(|slot: &mut Input| {
+            *slot = ticker(i, 0);
+            slot.header.recv_ns = mono_ns();
+        });
+        let (mut ticker_done, mut answered, mut sent) = (false, 0, 0);
+        while !ticker_done || answered < owed {
+            match engine_in.poll() {
+                Ok(mut g) => {
+                    for input in &mut g {
+                        seq += 1;
+                        sent += apply(&mut engine, seq, input, mono_ns());
+                        match input.event {
+                            Event::BookTicker(_) => ticker_done = true,
+                            _ => answered += 1,
+                        }
+                    }
+                }
+                Err(Polling::NoEvents) => std::hint::spin_loop(),
+                Err(Polling::Shutdown) => bail!("the input ring shut down"),
+            }
+        }
+        owed = sent;
     }
     // Dropping the producer (the sink's, or the local one) shuts the ring down.
     drop(engine.set_output_sink(None));
@@ -576,11 +597,11 @@ mod tests {
             assert!(text.contains("| place at the venue | 800 |"), "{text}");
             seen.push((outputs, sum));
         }
-        // The same engine outputs every way. The venue's answers are applied two
-        // tickers on, all but those to the last two tickers' orders (one pair is
-        // answered at the last ticker, the other never); they send no order, and each
-        // cancel confirmed ends its executor (an executor update): 798 − 4.
+        // The same engine outputs every way. The venue answers a ticker's orders when
+        // the next ticker reaches it, so all are answered but the last ticker's; the
+        // answers send no order, and each cancel confirmed ends its executor (an
+        // executor update): those of tickers 1..=398, 796.
         assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
-        assert_eq!(seen[0].0, 800 + 798 + 794);
+        assert_eq!(seen[0].0, 800 + 798 + 796);
     }
 }
