@@ -11,23 +11,27 @@
 //!   published before it.
 //!
 //! This is the engine, ring-out and gateway part of tick-to-order, the part two
-//! cores can show with both threads pinned; the feed and the input ring are left
-//! out. Each order is stamped where the runtime stamps it: the engine starts the
-//! input, the engine hands the order over, the gateway reads it, the venue has it.
-//! The venue's acks and cancel confirmations go back to the engine as in the runtime:
-//! the simulated venue (1 ms of order-entry latency in event time, the tickers'
-//! spacing) answers a ticker's orders when the next ticker's first order reaches it,
-//! the gateway publishes the answers to a multi-producer input ring (the runtime's,
-//! `Input` slots) that the engine and the gateway read, and the engine applies them
-//! before the ticker after (it waits for all of them, so its outputs are the same
-//! every run), so its executors turn over as they do live.
+//! cores can show with both threads pinned. Each order is stamped where the runtime
+//! stamps it: the engine starts the input, the engine hands the order over, the
+//! gateway reads it, the venue has it. The inputs go through a multi-producer input
+//! ring of `Input` slots that the engine and the gateway read, as the runtime's: the
+//! engine thread publishes each ticker there itself (the feed's part; the hop from a
+//! feed thread is `ring_hop`'s) and then applies what the ring holds; the gateway
+//! hands the tickers to the simulated venue and publishes the venue's acks and cancel
+//! confirmations there. The venue (1 ms of order-entry latency in event time, the
+//! tickers' spacing) answers a ticker's orders when the next ticker reaches it, and
+//! the engine applies the answers before it publishes the ticker after (it waits for
+//! all of them, so its outputs are the same every run), so its executors turn over
+//! as they do live.
 //!
-//! - `--reports batch`: the gateway publishes the venue's reports after each batch of
-//!   outputs it reads (the runtime before the gateway waited for the engine), so a
-//!   tick's first cancel's report can go out before the gateway reads the place.
-//! - `--reports after-input` (the runtime's): the gateway holds them, and its reading
-//!   of the input ring, while the engine is still applying the input of the last order
-//!   it handed over; it keeps reading outputs meanwhile.
+//! - `--reports after-input` (the runtime's): while the engine is still applying an
+//!   input the gateway has read, or whose outputs it has read, the gateway keeps
+//!   reading outputs and holds the venue's side: handing it market data, publishing
+//!   its reports.
+//! - `--reports batch` (the runtime before 9786f5a): the gateway reads the input ring
+//!   and publishes the reports after each batch of outputs it reads, so the reports a
+//!   new ticker releases go out while the engine works on that ticker, and its orders
+//!   wait behind them.
 //!
 //! ```text
 //! requote_hop [--publish stream|after] [--reports batch|after-input] [--count N]
