@@ -60,9 +60,10 @@ usage: requote_hop [--publish stream|after] [--reports batch|after-input] [--cou
                    [--gap-ns NS] [--pin a,b] [--ring-size N]
   --publish P     stream: each output as the engine pushes it (the runtime's);
                   after: all of an input's outputs once apply returns (default stream)
-  --reports R     when the gateway publishes the venue's reports: batch, after each
-                  batch of outputs read; after-input, once the engine has applied the
-                  input of the last order handed over (the runtime's, default)
+  --reports R     when the gateway does the venue's side (market data, publishing
+                  reports): after-input, once the engine has applied the inputs it
+                  has seen (the runtime's, default); batch, after each batch of
+                  outputs read
   --count N       book tickers (default 100000)
   --gap-ns NS     pacing between tickers in ns (default 20000 = 50 K/s)
   --pin a,b       cores of the engine and the gateway threads
