@@ -29,7 +29,7 @@
 //! prints or journals them.
 
 use crate::clock::mono_ns;
-use crate::runtime::{idle, OutSlot};
+use crate::runtime::{idle, EngineWatch, OutSlot};
 use anyhow::{anyhow, Result};
 use crossbeam_channel::Sender;
 use crossbeam_utils::CachePadded;
@@ -174,9 +174,13 @@ pub fn resume(
 /// What the gateway thread hands the Binance loop: its ends of the rings and the
 /// runtime's shared state.
 pub struct Links {
+    /// How far the engine has got: the orders of an input it is still applying are
+    /// read before the socket is serviced.
+    pub watch: EngineWatch,
     /// Output ring (engine → gateway).
     pub outputs: EventPoller<OutSlot, SingleProducerBarrier>,
-    /// Input ring, drained only so it never fills (market data is not needed here).
+    /// Input ring, drained so it never fills and counted for `watch` (market data is
+    /// not needed here).
     pub inputs: EventPoller<Input, MultiProducerBarrier>,
     /// Publishes execution reports into the input ring.
     pub producer: MultiProducer<Input, MultiConsumerBarrier>,
@@ -213,6 +217,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
         settle_timeout,
     } = gw;
     let Links {
+        mut watch,
         mut outputs,
         mut inputs,
         producer,
@@ -237,12 +242,16 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
     let mut spins = 0;
     loop {
         let mut busy = false;
+        let applied = watch.applied();
+        let mut read_outputs = false;
         if !out_done {
             match outputs.poll() {
                 Ok(mut g) => {
                     busy = true;
+                    read_outputs = true;
                     last_output = Instant::now();
                     for slot in &mut g {
+                        watch.output(slot.output.cause);
                         let o = &slot.output;
                         let read = crate::runtime::place_stamp(&o.action, 0);
                         match o.action {
@@ -277,12 +286,28 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                 Err(Polling::Shutdown) => out_done = true,
             }
         }
+        // Orders of an input the engine is still applying come before the socket.
+        if !out_done && watch.hold(applied, read_outputs) {
+            if read_outputs {
+                spins = 0;
+            } else {
+                idle(wait, &mut spins);
+            }
+            continue;
+        }
         if !in_done {
             match inputs.poll() {
-                Ok(g) => drop(g),
+                Ok(mut g) => {
+                    for _ in &mut g {
+                        watch.input();
+                    }
+                }
                 Err(Polling::NoEvents) => {}
                 Err(Polling::Shutdown) => in_done = true,
             }
+        }
+        if !out_done && watch.hold(applied, false) {
+            continue;
         }
         if fatal.is_none() {
             match conn.poll(Duration::ZERO, &mut reports) {

@@ -52,6 +52,66 @@ pub(crate) fn place_stamp(action: &Action, otherwise: u64) -> u64 {
     }
 }
 
+/// Passes in a row a gateway's venue side may wait for the engine (see [`EngineWatch`]):
+/// a bound, so a long burst of outputs or a long input cannot keep the venue's socket
+/// or reports waiting for more than about this many polls.
+const MAX_HOLD: u32 = 1024;
+
+/// A gateway thread's view of how far the engine has got. While the engine is still
+/// applying an input the gateway has read from the input ring, or whose outputs it
+/// has read, more orders may follow: the gateway reads them first and holds its
+/// venue side (market data for the simulated venue, the connector's socket,
+/// publishing reports), which the engine could not use before it finishes the input
+/// anyway. A re-quoting tick's places then no longer wait behind the reports its
+/// ticker or its cancels released.
+pub(crate) struct EngineWatch {
+    applied: Arc<CachePadded<AtomicU64>>,
+    /// Last input read from the input ring, numbered as the engine numbers them.
+    seen: u64,
+    /// Cause of the last output read.
+    cause: u64,
+    /// Passes in a row the venue side has waited.
+    held: u32,
+}
+
+impl EngineWatch {
+    /// Watches the engine's `applied` counter; inputs are numbered after `first_seq`.
+    pub(crate) fn new(applied: Arc<CachePadded<AtomicU64>>, first_seq: u64) -> EngineWatch {
+        EngineWatch {
+            applied,
+            seen: first_seq,
+            cause: first_seq,
+            held: 0,
+        }
+    }
+
+    /// The last input the engine has applied. Read it before polling the outputs: every
+    /// output of the inputs it counts is in the ring by then, so the poll sees them.
+    pub(crate) fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// An input was read from the input ring.
+    pub(crate) fn input(&mut self) {
+        self.seen += 1;
+    }
+
+    /// An output of input `cause` was read from the output ring.
+    pub(crate) fn output(&mut self, cause: u64) {
+        self.cause = cause;
+    }
+
+    /// Whether the venue side waits this pass, given what [`Self::applied`] read
+    /// before the outputs were polled: outputs were just read (more may follow) or
+    /// the engine had not applied everything seen; never more than [`MAX_HOLD`]
+    /// passes in a row.
+    pub(crate) fn hold(&mut self, applied: u64, read_outputs: bool) -> bool {
+        let hold = (read_outputs || applied < self.seen.max(self.cause)) && self.held < MAX_HOLD;
+        self.held = if hold { self.held + 1 } else { 0 };
+        hold
+    }
+}
+
 /// The engine thread's [`OutputSink`]: publishes each output to the output ring the
 /// moment the engine pushes it, so the gateway sends a re-quoting tick's cancels while
 /// the engine still works out its places.
@@ -827,6 +887,7 @@ pub fn run(
                 pin(&cores, 3);
                 if let Some(gw) = binance {
                     let links = crate::gateway_binance::Links {
+                        watch: EngineWatch::new(applied, first_seq),
                         outputs: gateway_out,
                         inputs: gateway_in,
                         producer: gateway_producer,
@@ -848,14 +909,10 @@ pub fn run(
                 let mut venue_now = 0u64;
                 let mut withheld = 0u64;
                 let mut spins = 0;
-                // The last input read from the input ring (numbered as the engine
-                // numbers them) and the cause of the last output read.
-                let (mut seen, mut last_cause) = (first_seq, first_seq);
+                let mut watch = EngineWatch::new(applied, first_seq);
                 loop {
                     let mut busy = false;
-                    // Read before polling the outputs: once the engine has applied an
-                    // input, all its outputs are in the ring, so the poll sees them.
-                    let engine_done = applied.load(Ordering::Acquire);
+                    let applied = watch.applied();
                     let mut read_outputs = false;
                     if !out_done {
                         match gateway_out.poll() {
@@ -863,7 +920,7 @@ pub fn run(
                                 busy = true;
                                 read_outputs = true;
                                 for slot in &mut g {
-                                    last_cause = slot.output.cause;
+                                    watch.output(slot.output.cause);
                                     let o = &slot.output;
                                     let read = place_stamp(&o.action, 0);
                                     match o.action {
@@ -892,11 +949,8 @@ pub fn run(
                             Err(Polling::Shutdown) => out_done = true,
                         }
                     }
-                    // While the engine works on an input the gateway has seen, more
-                    // orders may follow: read them first. The venue's side (market
-                    // data, publishing its reports) waits, as the engine could not
-                    // apply those reports before it finishes the input anyway.
-                    if !out_done && (read_outputs || engine_done < seen.max(last_cause)) {
+                    // Orders of an input the engine is still applying come first.
+                    if !out_done && watch.hold(applied, read_outputs) {
                         if read_outputs {
                             spins = 0;
                         } else {
@@ -909,7 +963,7 @@ pub fn run(
                             Ok(mut g) => {
                                 busy = true;
                                 for slot in &mut g {
-                                    seen += 1;
+                                    watch.input();
                                     if matches!(
                                         slot.event,
                                         Event::BookTicker(_) | Event::Depth(_) | Event::Trade(_)
@@ -925,7 +979,7 @@ pub fn run(
                     }
                     // Inputs just read that the engine may still be applying (a new
                     // ticker): the reports they released wait until it is done.
-                    if !out_done && engine_done < seen {
+                    if !out_done && watch.hold(applied, false) {
                         continue;
                     }
                     if stop_seen && producer.is_some() {
@@ -1128,6 +1182,37 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_venue_side_waits_while_the_engine_applies_what_the_gateway_saw() {
+        let applied = Arc::new(CachePadded::new(AtomicU64::new(10)));
+        let mut w = EngineWatch::new(applied.clone(), 10);
+        // Nothing seen the engine has not applied: no wait.
+        assert!(!w.hold(w.applied(), false));
+        // Outputs were just read: more may follow, read them first.
+        assert!(w.hold(w.applied(), true));
+        // A ticker read from the input ring (input 11), not yet applied.
+        w.input();
+        assert!(w.hold(w.applied(), false));
+        // Its outputs, and then the engine finishes it.
+        w.output(11);
+        assert!(w.hold(w.applied(), false));
+        applied.store(11, Ordering::Release);
+        assert!(!w.hold(w.applied(), false));
+        // An output of input 12 read before the gateway read input 12 itself.
+        w.output(12);
+        assert!(w.hold(11, false));
+        assert!(!w.hold(12, false));
+        // A stuck engine holds the venue side MAX_HOLD passes at most, then releases
+        // it for one pass and holds again.
+        w.input();
+        w.input();
+        for _ in 0..MAX_HOLD {
+            assert!(w.hold(12, false));
+        }
+        assert!(!w.hold(12, false));
+        assert!(w.hold(12, false));
+    }
 
     fn records(n: u64) -> Vec<LatencyRecord> {
         (1..=n)
