@@ -64,8 +64,14 @@ const MAX_HOLD: u32 = 1024;
 /// publishing reports), which the engine could not use before it finishes the input
 /// anyway. A re-quoting tick's places then no longer wait behind the reports its
 /// ticker or its cancels released.
+///
+/// Only with `wait = "busy-spin"`, where each thread has a core of its own: with
+/// `yield` or `block` the threads may share cores, the engine may be descheduled
+/// rather than busy, and waiting for it would only delay the venue side.
 pub(crate) struct EngineWatch {
     applied: Arc<CachePadded<AtomicU64>>,
+    /// Whether the venue side ever waits (busy-spin).
+    enabled: bool,
     /// Last input read from the input ring, numbered as the engine numbers them.
     seen: u64,
     /// Cause of the last output read.
@@ -76,9 +82,15 @@ pub(crate) struct EngineWatch {
 
 impl EngineWatch {
     /// Watches the engine's `applied` counter; inputs are numbered after `first_seq`.
-    pub(crate) fn new(applied: Arc<CachePadded<AtomicU64>>, first_seq: u64) -> EngineWatch {
+    /// With a wait strategy other than busy-spin it never holds.
+    pub(crate) fn new(
+        applied: Arc<CachePadded<AtomicU64>>,
+        first_seq: u64,
+        wait: WaitStrategy,
+    ) -> EngineWatch {
         EngineWatch {
             applied,
+            enabled: wait == WaitStrategy::BusySpin,
             seen: first_seq,
             cause: first_seq,
             held: 0,
@@ -106,7 +118,9 @@ impl EngineWatch {
     /// the engine had not applied everything seen; never more than [`MAX_HOLD`]
     /// passes in a row.
     pub(crate) fn hold(&mut self, applied: u64, read_outputs: bool) -> bool {
-        let hold = (read_outputs || applied < self.seen.max(self.cause)) && self.held < MAX_HOLD;
+        let hold = self.enabled
+            && (read_outputs || applied < self.seen.max(self.cause))
+            && self.held < MAX_HOLD;
         self.held = if hold { self.held + 1 } else { 0 };
         hold
     }
@@ -887,7 +901,7 @@ pub fn run(
                 pin(&cores, 3);
                 if let Some(gw) = binance {
                     let links = crate::gateway_binance::Links {
-                        watch: EngineWatch::new(applied, first_seq),
+                        watch: EngineWatch::new(applied, first_seq, wait),
                         outputs: gateway_out,
                         inputs: gateway_in,
                         producer: gateway_producer,
@@ -909,7 +923,7 @@ pub fn run(
                 let mut venue_now = 0u64;
                 let mut withheld = 0u64;
                 let mut spins = 0;
-                let mut watch = EngineWatch::new(applied, first_seq);
+                let mut watch = EngineWatch::new(applied, first_seq, wait);
                 loop {
                     let mut busy = false;
                     let applied = watch.applied();
@@ -1186,7 +1200,11 @@ mod tests {
     #[test]
     fn the_venue_side_waits_while_the_engine_applies_what_the_gateway_saw() {
         let applied = Arc::new(CachePadded::new(AtomicU64::new(10)));
-        let mut w = EngineWatch::new(applied.clone(), 10);
+        // Threads that may share cores never hold.
+        let mut shared = EngineWatch::new(applied.clone(), 10, WaitStrategy::Yield);
+        shared.input();
+        assert!(!shared.hold(10, true) && !shared.hold(10, false));
+        let mut w = EngineWatch::new(applied.clone(), 10, WaitStrategy::BusySpin);
         // Nothing seen the engine has not applied: no wait.
         assert!(!w.hold(w.applied(), false));
         // Outputs were just read: more may follow, read them first.
