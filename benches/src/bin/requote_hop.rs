@@ -98,6 +98,11 @@ offset_ticks = 1000
 qty = "0.001"
 "#;
 
+/// How long the engine waits for the venue's answers with nothing arriving before it
+/// moves on (see `measure`): well beyond a scheduler's time slice, so that only an
+/// answer that cannot come before the next ticker is given up on.
+const LATE_NS: u64 = 50_000_000;
+
 /// Command-line options.
 #[derive(Debug, Clone)]
 struct Opts {
@@ -221,6 +226,8 @@ struct Records {
     /// Outputs read, and a checksum of their sequence numbers and kinds in order.
     outputs: u64,
     checksum: u64,
+    /// Tickers after which the engine stopped waiting for the venue's answers.
+    late: u64,
 }
 
 impl Records {
@@ -234,6 +241,7 @@ impl Records {
             place_ring: histogram(),
             outputs: 0,
             checksum: 0,
+            late: 0,
         }
     }
 }
@@ -421,7 +429,13 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     // answered, when the next ticker reaches the venue. The engine applies those
     // answers once it has applied that ticker (it waits for all of them, so its
     // outputs are the same every run).
-    let mut owed = 0usize;
+    // Answers still to come. With `--reports batch` the gateway can read a ticker
+    // before the last orders of the ticker before it (when it falls more than a gap
+    // behind): those reach the venue after its clock passed their ticker's time and
+    // are answered a ticker later. The engine then stops waiting after LATE_NS with
+    // nothing new, counts the ticker late, and takes the answer when it comes (as it
+    // does when the gateway thread is not scheduled for that long).
+    let (mut owed, mut late) = (0usize, 0u64);
     let mut next = mono_ns();
     for i in 0..o.count {
         next += o.gap_ns;
@@ -433,8 +447,9 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
             *slot = ticker(i, 0);
             slot.header.recv_ns = mono_ns();
         });
-        let (mut ticker_done, mut answered, mut sent) = (false, 0, 0);
-        while !ticker_done || answered < owed {
+        let (mut ticker_done, mut sent) = (false, 0);
+        let mut progress = mono_ns();
+        while !ticker_done || owed > 0 {
             match engine_in.poll() {
                 Ok(mut g) => {
                     for input in &mut g {
@@ -442,22 +457,30 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                         sent += apply(&mut engine, seq, input, mono_ns());
                         match input.event {
                             Event::BookTicker(_) => ticker_done = true,
-                            _ => answered += 1,
+                            _ => owed = owed.saturating_sub(1),
                         }
                     }
+                    progress = mono_ns();
                 }
-                Err(Polling::NoEvents) => std::hint::spin_loop(),
+                Err(Polling::NoEvents) => {
+                    if ticker_done && mono_ns() - progress > LATE_NS {
+                        late += 1;
+                        break;
+                    }
+                    std::hint::spin_loop()
+                }
                 Err(Polling::Shutdown) => bail!("the input ring shut down"),
             }
         }
-        owed = sent;
+        owed += sent;
     }
     // Dropping the producer (the sink's, or the local one) shuts the ring down.
     drop(engine.set_output_sink(None));
     drop(producer);
-    let records = gateway
+    let mut records = gateway
         .join()
         .map_err(|_| anyhow::anyhow!("gateway thread panicked"))?;
+    records.late = late;
     Ok((records, sum, outputs))
 }
 
@@ -485,6 +508,13 @@ fn report(o: &Opts, r: &Records) -> String {
     ] {
         t.push_str(&row(name, h));
         t.push('\n');
+    }
+    if r.late > 0 {
+        t.push_str(&format!(
+            "{} ticker(s) went on without all the venue's answers to the ticker before \
+             (the gateway read a ticker before that ticker's last orders)\n",
+            r.late
+        ));
     }
     t
 }
@@ -600,13 +630,20 @@ mod tests {
                 "{text}"
             );
             assert!(text.contains("| place at the venue | 800 |"), "{text}");
-            seen.push((outputs, sum));
+            // A run where an answer came a ticker late (see `measure`) applied it
+            // elsewhere, so its outputs may differ: it is left out below.
+            if r.late == 0 {
+                seen.push((outputs, sum));
+            }
         }
         // The same engine outputs every way. The venue answers a ticker's orders when
         // the next ticker reaches it, so all are answered but the last ticker's; the
         // answers send no order, and each cancel confirmed ends its executor (an
         // executor update): those of tickers 1..=398, 796.
-        assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+        assert!(
+            seen.len() >= 2 && seen.iter().all(|s| *s == seen[0]),
+            "{seen:?}"
+        );
         assert_eq!(seen[0].0, 800 + 798 + 796);
     }
 }
