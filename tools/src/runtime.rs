@@ -24,8 +24,12 @@ use std::time::{Duration, Instant};
 /// Set by Ctrl-C: the feed stops, a Stop command is published, everything drains.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Slot of the output ring: the output and the stamps of the input that caused it.
+/// Slot of the output ring: the output and the stamps of the input that caused it
+/// (96 bytes), aligned to 128 so that a slot the engine writes never shares a cache
+/// line with the one the gateway is reading (BENCHMARKS.md, "The gateway waits for
+/// the engine").
 #[derive(Clone, Debug, Default)]
+#[repr(align(128))]
 pub struct OutSlot {
     /// The output.
     pub output: Output,

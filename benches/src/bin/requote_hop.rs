@@ -169,8 +169,10 @@ fn parse_args(args: &[String]) -> Result<Opts> {
     Ok(o)
 }
 
-/// Output ring slot, shaped as the runtime's: the output and its four stamps.
+/// Output ring slot, shaped as the runtime's: the output and its four stamps, in two
+/// aligned cache lines of their own.
 #[derive(Clone, Debug, Default)]
+#[repr(align(128))]
 struct OutSlot {
     output: Output,
     /// The runtime's receive and publish stamps: no feed here, kept for the size.
