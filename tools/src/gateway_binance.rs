@@ -288,11 +288,6 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
         }
         // Orders of an input the engine is still applying come before the socket.
         if !out_done && watch.hold(applied, read_outputs) {
-            if read_outputs {
-                spins = 0;
-            } else {
-                idle(wait, &mut spins);
-            }
             continue;
         }
         if !in_done {

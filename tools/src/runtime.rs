@@ -120,12 +120,15 @@ impl EngineWatch {
     /// Whether the venue side waits this pass, given what [`Self::applied`] read
     /// before the outputs were polled: outputs were just read (more may follow) or
     /// the engine had not applied everything seen; never more than [`MAX_HOLD`]
-    /// passes in a row.
+    /// passes in a row. Waiting with no outputs read, it spins once (busy-spin's idle).
     pub(crate) fn hold(&mut self, applied: u64, read_outputs: bool) -> bool {
         let hold = self.enabled
             && (read_outputs || applied < self.seen.max(self.cause))
             && self.held < MAX_HOLD;
         self.held = if hold { self.held + 1 } else { 0 };
+        if hold && !read_outputs {
+            std::hint::spin_loop();
+        }
         hold
     }
 }
@@ -969,11 +972,6 @@ pub fn run(
                     }
                     // Orders of an input the engine is still applying come first.
                     if !out_done && watch.hold(applied, read_outputs) {
-                        if read_outputs {
-                            spins = 0;
-                        } else {
-                            idle(wait, &mut spins);
-                        }
                         continue;
                     }
                     if !in_done {
