@@ -56,7 +56,7 @@ pub(crate) fn place_stamp(action: &Action, otherwise: u64) -> u64 {
     }
 }
 
-/// Passes in a row a gateway's venue side may wait for the engine (see [`EngineWatch`]):
+/// Times in a row a gateway's venue side may wait for the engine (see [`EngineWatch`]):
 /// a bound, so a long burst of outputs or a long input cannot keep the venue's socket
 /// or reports waiting for more than about this many polls.
 const MAX_HOLD: u32 = 1024;
@@ -119,17 +119,24 @@ impl EngineWatch {
 
     /// Whether the venue side waits this pass, given what [`Self::applied`] read
     /// before the outputs were polled: outputs were just read (more may follow) or
-    /// the engine had not applied everything seen; never more than [`MAX_HOLD`]
-    /// passes in a row. Waiting with no outputs read, it spins once (busy-spin's idle).
+    /// the engine had not applied everything seen. After [`MAX_HOLD`] waits in a row
+    /// it no longer waits until the engine has caught up (an engine that long on one
+    /// input gains nothing from it). Waiting with no outputs read, it spins once
+    /// (busy-spin's idle).
     pub(crate) fn hold(&mut self, applied: u64, read_outputs: bool) -> bool {
-        let hold = self.enabled
-            && (read_outputs || applied < self.seen.max(self.cause))
-            && self.held < MAX_HOLD;
-        self.held = if hold { self.held + 1 } else { 0 };
-        if hold && !read_outputs {
+        let behind = read_outputs || applied < self.seen.max(self.cause);
+        if !self.enabled || !behind {
+            self.held = 0;
+            return false;
+        }
+        if self.held >= MAX_HOLD {
+            return false;
+        }
+        self.held += 1;
+        if !read_outputs {
             std::hint::spin_loop();
         }
-        hold
+        true
     }
 }
 
@@ -1223,15 +1230,19 @@ mod tests {
         w.output(12);
         assert!(w.hold(11, false));
         assert!(!w.hold(12, false));
-        // A stuck engine holds the venue side MAX_HOLD passes at most, then releases
-        // it for one pass and holds again.
+        // An engine stuck on input 13 holds the venue side MAX_HOLD times at most;
+        // then it runs every pass until the engine has caught up.
         w.input();
         w.input();
         for _ in 0..MAX_HOLD {
             assert!(w.hold(12, false));
         }
         assert!(!w.hold(12, false));
-        assert!(w.hold(12, false));
+        assert!(!w.hold(12, false) && !w.hold(12, true));
+        assert!(!w.hold(13, false));
+        // Caught up, it waits again for the next input.
+        w.input();
+        assert!(w.hold(13, false));
     }
 
     fn records(n: u64) -> Vec<LatencyRecord> {
