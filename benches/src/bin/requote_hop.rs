@@ -108,7 +108,8 @@ const LATE_NS: u64 = 50_000_000;
 struct Opts {
     /// Publish each output as it is pushed (else after `apply`).
     stream: bool,
-    /// Hold the venue's reports while the engine applies the last order's input.
+    /// Hold the venue side (market data, reports) while the engine applies an input
+    /// the gateway has seen (`--reports after-input`).
     hold_reports: bool,
     count: u64,
     gap_ns: u64,
@@ -408,8 +409,8 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     }
     let (mut seq, mut sum, mut outputs) = (1u64, 0u64, 0u64);
     // Applies an input as number `seq`: with `--publish after` publishes its outputs,
-    // stamped with the ticker's `start`; folds them into the engine's checksum;
-    // returns how many orders it sent (the venue reports each once).
+    // stamped with `start` (when the engine began it); folds them into the engine's
+    // checksum; returns how many orders it sent (the venue answers each once).
     let mut apply = |engine: &mut Engine, seq: u64, input: &Input, start: u64| {
         let outs = engine.apply_as(seq, input);
         if let Some(p) = producer.as_mut() {
