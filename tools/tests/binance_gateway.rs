@@ -188,6 +188,19 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 
 #[test]
 fn run_trades_on_the_mock_venue_and_journals_every_fill_once() {
+    trades_on_the_mock_venue("block");
+}
+
+/// The same session with busy-spinning threads, where the gateway holds its socket
+/// while the engine applies an input it has seen (`EngineWatch`).
+#[test]
+fn busy_spin_threads_trade_on_the_mock_venue_and_journal_every_fill_once() {
+    trades_on_the_mock_venue("busy-spin");
+}
+
+/// A live-feed market maker trading on the mock venue, its threads waiting as `wait`
+/// says (the steps are spelled out below); every fill is journaled once.
+fn trades_on_the_mock_venue(wait: &str) {
     let mock = MockVenue::start(
         Venue::Spot,
         KEY,
@@ -209,6 +222,8 @@ fn run_trades_on_the_mock_venue_and_journals_every_fill_once() {
             "binance.toml",
             "--duration",
             "120",
+            "--wait",
+            wait,
             "--journal",
             journal.to_str().unwrap(),
         ],
