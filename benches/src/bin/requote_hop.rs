@@ -259,13 +259,12 @@ fn fold(sum: u64, o: &Output) -> u64 {
     (sum ^ o.seq ^ kind.rotate_left(17)).wrapping_mul(0x100_0000_01b3)
 }
 
-/// The `i`-th book ticker: the mid walks over ±1 USD in 0.10 steps, so most
-/// tickers move both quotes.
-fn ticker(i: u64, seq: u64) -> Input {
+/// The `i`-th book ticker (numbered by the engine when applied): the mid moves over
+/// ±1 USD in 0.01 steps, so most tickers move both quotes.
+fn ticker(i: u64) -> Input {
     let mid = 60_000_000_000_000i64 + ((i as i64 * 7_919) % 200 - 100) * 10_000_000;
     Input {
         header: Header {
-            seq,
             ts: 1_000_000_000 + i * 1_000_000,
             ..Default::default()
         },
@@ -409,9 +408,11 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
     }
     let (mut seq, mut sum, mut outputs) = (1u64, 0u64, 0u64);
     // Applies an input as number `seq`: with `--publish after` publishes its outputs,
-    // stamped with `start` (when the engine began it); folds them into the engine's
-    // checksum; returns how many orders it sent (the venue answers each once).
-    let mut apply = |engine: &mut Engine, seq: u64, input: &Input, start: u64| {
+    // stamped with the moment the engine began it (the sink stamps its own); folds
+    // them into the engine's checksum; returns how many orders it sent (the venue
+    // answers each once).
+    let mut apply = |engine: &mut Engine, seq: u64, input: &Input| {
+        let start = if producer.is_some() { mono_ns() } else { 0 };
         let outs = engine.apply_as(seq, input);
         if let Some(p) = producer.as_mut() {
             for out in outs {
@@ -427,17 +428,17 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
             .filter(|out| matches!(out.action, Action::Place(_) | Action::Cancel { .. }))
             .count()
     };
-    // The venue's order-entry latency (1 ms of event time, the default) equals the
-    // tickers' spacing, so a ticker's orders reach its matching engine, and are
-    // answered, when the next ticker reaches the venue. The engine applies those
-    // answers once it has applied that ticker (it waits for all of them, so its
-    // outputs are the same every run).
-    // Answers still to come. With `--reports batch` the gateway can read a ticker
-    // before the last orders of the ticker before it (when it falls more than a gap
-    // behind): those reach the venue after its clock passed their ticker's time and
-    // are answered a ticker later. The engine then stops waiting after LATE_NS with
-    // nothing new, counts the ticker late, and takes the answer when it comes (as it
-    // does when the gateway thread is not scheduled for that long).
+    // `owed`: the venue's answers still to come. Its order-entry latency (1 ms of event
+    // time, the default) equals the tickers' spacing, so a ticker's orders reach its
+    // matching engine, and are answered, when the next ticker reaches the venue; the
+    // engine applies those answers once it has applied that ticker (it waits for all
+    // of them, so its outputs are the same every run). With `--reports batch` the
+    // gateway can read a ticker before the last orders of the ticker before it (when
+    // it falls more than a gap behind): those reach the venue after its clock passed
+    // their ticker's time and are answered a ticker later. The engine then stops
+    // waiting after LATE_NS with nothing new, counts the ticker `late`, and takes the
+    // answer when it comes (as it does when the gateway thread is not scheduled for
+    // that long).
     let (mut owed, mut late) = (0usize, 0u64);
     let mut next = mono_ns();
     for i in 0..o.count {
@@ -447,7 +448,7 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
         }
         // The feed's part: the ticker goes into the input ring.
         feed.publish(|slot: &mut Input| {
-            *slot = ticker(i, 0);
+            *slot = ticker(i);
             slot.header.recv_ns = mono_ns();
         });
         let (mut ticker_done, mut sent) = (false, 0);
@@ -457,7 +458,7 @@ fn measure(o: &Opts) -> Result<(Records, u64, u64)> {
                 Ok(mut g) => {
                     for input in &mut g {
                         seq += 1;
-                        sent += apply(&mut engine, seq, input, mono_ns());
+                        sent += apply(&mut engine, seq, input);
                         match input.event {
                             Event::BookTicker(_) => ticker_done = true,
                             _ => owed = owed.saturating_sub(1),
