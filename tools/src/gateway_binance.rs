@@ -31,7 +31,6 @@
 use crate::clock::mono_ns;
 use crate::runtime::{idle, EngineWatch, OutSlot};
 use anyhow::{anyhow, Result};
-use crossbeam_channel::Sender;
 use crossbeam_utils::CachePadded;
 use disruptor::{
     EventPoller, MultiConsumerBarrier, MultiProducer, MultiProducerBarrier, Polling, Producer,
@@ -185,7 +184,7 @@ pub struct Links {
     /// Publishes execution reports into the input ring.
     pub producer: MultiProducer<Input, MultiConsumerBarrier>,
     /// Latency records to the journal thread.
-    pub latency: Sender<Vec<LatencyRecord>>,
+    pub latency: crate::runtime::LatencyLink,
     /// Highest input sequence the journal has committed (sync durability).
     pub journaled: Arc<CachePadded<AtomicU64>>,
     /// Set to make the feed thread stop the session (fatal connector error).
@@ -280,7 +279,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
                             _ => {}
                         }
                     }
-                    crate::runtime::hand_latency(&latency, &mut lat);
+                    latency.hand(&mut lat);
                 }
                 Err(Polling::NoEvents) => {}
                 Err(Polling::Shutdown) => out_done = true,
@@ -379,10 +378,7 @@ pub fn run(gw: BinanceGateway, links: Links) -> Result<()> {
             idle(wait, &mut spins);
         }
     }
-    if !lat.is_empty() {
-        let _ = latency.send(lat);
-    }
-    drop(latency);
+    latency.finish(lat);
     let s = conn.stats();
     eprintln!(
         "binance gateway: {} WebSocket-API requests, {} REST orders, {} disconnects, {} \

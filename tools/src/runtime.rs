@@ -254,21 +254,65 @@ fn stamped(source: kestrel_engine::Source, ts: u64, recv_ns: u64, venue_ts: u64)
     }
 }
 
-/// Hands the gateway's latency records to the journal thread in batches of 256 or
-/// more. When the journal's queue is full the batch stays with the gateway and grows
-/// until the next try: records are never dropped.
-pub(crate) fn hand_latency(
-    tx: &crossbeam_channel::Sender<Vec<LatencyRecord>>,
+/// Latency records are handed from the gateway to the journal thread in batches of
+/// at least this many.
+const LATENCY_BATCH: usize = 256;
+
+/// The gateway's end of the latency hand-off: full batches go to the journal thread
+/// (`full`), which empties them and sends the vectors back (`spare`), so the gateway
+/// reuses them rather than allocating a new one per batch.
+pub(crate) struct LatencyLink {
+    /// Full batches, to the journal thread.
+    pub full: crossbeam_channel::Sender<Vec<LatencyRecord>>,
+    /// Emptied batches, back from the journal thread.
+    pub spare: crossbeam_channel::Receiver<Vec<LatencyRecord>>,
+}
+
+impl LatencyLink {
+    /// Hands `lat` to the journal thread once it holds a batch, replacing it with an
+    /// emptied one when the journal has sent one back. When the journal's queue is
+    /// full the batch stays with the gateway and grows until the next try: records
+    /// are never dropped.
+    pub(crate) fn hand(&self, lat: &mut Vec<LatencyRecord>) {
+        if lat.len() < LATENCY_BATCH {
+            return;
+        }
+        match self.full.try_send(std::mem::take(lat)) {
+            Ok(()) => {
+                *lat = self
+                    .spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(2 * LATENCY_BATCH));
+            }
+            Err(crossbeam_channel::TrySendError::Full(back))
+            | Err(crossbeam_channel::TrySendError::Disconnected(back)) => *lat = back,
+        }
+    }
+
+    /// Sends what is left when the gateway stops.
+    pub(crate) fn finish(self, lat: Vec<LatencyRecord>) {
+        if !lat.is_empty() {
+            let _ = self.full.send(lat);
+        }
+    }
+}
+
+/// The journal thread's end of the latency hand-off: moves every batch waiting in
+/// `full` into `lat` and sends the emptied vectors back to the gateway. False when
+/// nothing was waiting.
+fn take_latency(
+    full: &crossbeam_channel::Receiver<Vec<LatencyRecord>>,
+    spare: &crossbeam_channel::Sender<Vec<LatencyRecord>>,
     lat: &mut Vec<LatencyRecord>,
-) {
-    if lat.len() < 256 {
-        return;
+) -> bool {
+    let mut any = false;
+    while let Ok(mut batch) = full.try_recv() {
+        lat.append(&mut batch);
+        // A full spare queue means the gateway has enough: this one is dropped here.
+        let _ = spare.try_send(batch);
+        any = true;
     }
-    match tx.try_send(std::mem::take(lat)) {
-        Ok(()) => {}
-        Err(crossbeam_channel::TrySendError::Full(back))
-        | Err(crossbeam_channel::TrySendError::Disconnected(back)) => *lat = back,
-    }
+    any
 }
 
 /// Waits once, as the wait strategy says (`spins` counts idle rounds in a row).
@@ -588,6 +632,11 @@ pub fn run(
     // Set by the gateway on a fatal venue error: the feed stops the session.
     let halt = Arc::new(AtomicBool::new(false));
     let (lat_tx, lat_rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1024);
+    let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(16);
+    let lat_link = LatencyLink {
+        full: lat_tx,
+        spare: spare_rx,
+    };
 
     // The inputs published before the feed starts, stamped now.
     let mut publish_now = |source: kestrel_engine::Source, ts: u64, event: Event| {
@@ -838,9 +887,7 @@ pub fn run(
                             Err(Polling::Shutdown) => out_done = true,
                         }
                     }
-                    while let Ok(batch) = lat_rx.try_recv() {
-                        lat.extend(batch);
-                    }
+                    take_latency(&lat_rx, &spare_tx, &mut lat);
                     // Outputs whose cause this thread has not taken from the ring yet
                     // wait too (the engine can be ahead of the journal).
                     let cut = cut.min(seq);
@@ -850,8 +897,8 @@ pub fn run(
                         if in_done && out_done && inputs.is_empty() && outputs.is_empty() {
                             // The gateway sends its last latency batch after the output ring closes.
                             match lat_rx.recv_timeout(Duration::from_millis(10)) {
-                                Ok(batch) => {
-                                    lat.extend(batch);
+                                Ok(mut batch) => {
+                                    lat.append(&mut batch);
                                     continue;
                                 }
                                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -919,7 +966,7 @@ pub fn run(
                         outputs: gateway_out,
                         inputs: gateway_in,
                         producer: gateway_producer,
-                        latency: lat_tx,
+                        latency: lat_link,
                         journaled,
                         halt,
                         durability,
@@ -971,7 +1018,7 @@ pub fn run(
                                         _ => {}
                                     }
                                 }
-                                hand_latency(&lat_tx, &mut lat);
+                                lat_link.hand(&mut lat);
                             }
                             Err(Polling::NoEvents) => {}
                             Err(Polling::Shutdown) => out_done = true,
@@ -1037,10 +1084,7 @@ pub fn run(
                         idle(wait, &mut spins);
                     }
                 }
-                if !lat.is_empty() {
-                    let _ = lat_tx.send(lat);
-                }
-                drop(lat_tx);
+                lat_link.finish(lat);
                 if withheld > 0 {
                     eprintln!("error: {withheld} order(s) not sent: the journal failed before their cause was committed (durability = \"sync\")");
                 }
@@ -1257,18 +1301,62 @@ mod tests {
     #[test]
     fn latency_batches_wait_for_room_and_are_never_dropped() {
         let (tx, rx) = crossbeam_channel::bounded::<Vec<LatencyRecord>>(1);
+        let (_spare_tx, spare_rx) = crossbeam_channel::bounded(1);
+        let link = LatencyLink {
+            full: tx,
+            spare: spare_rx,
+        };
         let mut lat = records(255);
-        hand_latency(&tx, &mut lat);
+        link.hand(&mut lat);
         assert_eq!((lat.len(), rx.len()), (255, 0), "under a batch: kept");
         lat.extend(records(1));
-        hand_latency(&tx, &mut lat);
+        link.hand(&mut lat);
         assert_eq!((lat.len(), rx.len()), (0, 1), "a full batch goes");
         lat = records(300);
-        hand_latency(&tx, &mut lat);
+        link.hand(&mut lat);
         assert_eq!(lat.len(), 300, "queue full: the batch stays");
         let first = rx.recv().unwrap();
         assert_eq!(first.len(), 256);
-        hand_latency(&tx, &mut lat);
+        link.hand(&mut lat);
         assert_eq!((lat.len(), rx.recv().unwrap().len()), (0, 300));
+        lat.extend(records(5));
+        link.finish(lat);
+        assert_eq!(
+            rx.recv().unwrap().len(),
+            5,
+            "the rest goes when the gateway stops"
+        );
+    }
+
+    #[test]
+    fn the_journal_sends_emptied_batches_back_for_the_gateway_to_reuse() {
+        let (full_tx, full_rx) = crossbeam_channel::bounded(4);
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded(4);
+        let link = LatencyLink {
+            full: full_tx,
+            spare: spare_rx,
+        };
+        let mut journal = Vec::new();
+        assert!(!take_latency(&full_rx, &spare_tx, &mut journal));
+        let mut lat = records(256);
+        link.hand(&mut lat);
+        // Nothing came back yet: the gateway starts a new batch with room for two.
+        assert_eq!((lat.len(), lat.capacity()), (0, 2 * LATENCY_BATCH));
+        lat.extend(records(256));
+        let second = lat.as_ptr();
+        link.hand(&mut lat);
+        assert!(take_latency(&full_rx, &spare_tx, &mut journal));
+        assert_eq!(journal.len(), 512, "every record reaches the journal");
+        assert_eq!(journal[256].output_seq, 1);
+        assert_eq!(spare_tx.len(), 2, "both vectors go back");
+        // The next batch is handed over without allocating: the first vector back
+        // takes its place, then the second (the very buffer filled before).
+        lat.extend(records(300));
+        link.hand(&mut lat);
+        assert_eq!(lat.len(), 0);
+        assert!(lat.capacity() >= LATENCY_BATCH);
+        lat.extend(records(256));
+        link.hand(&mut lat);
+        assert_eq!((lat.len(), lat.as_ptr()), (0, second));
     }
 }
