@@ -14,6 +14,7 @@ pub mod num;
 pub mod orders;
 pub mod portfolio;
 pub mod report;
+pub mod ring;
 pub mod risk;
 pub mod signal;
 pub mod types;

@@ -9,6 +9,7 @@ use crossbeam_utils::CachePadded;
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
 use kestrel_engine::config::{Config, FeedKind, GatewayKind, WaitStrategy};
 use kestrel_engine::executors::OutputSink;
+use kestrel_engine::ring::NextSlot;
 use kestrel_engine::*;
 use kestrel_feeds::live::LiveFeed;
 use kestrel_feeds::signals::{CounterSnapshot, SignalParser, SignalSource};
@@ -815,11 +816,15 @@ pub fn run(
                 })));
                 let mut seq = first_seq;
                 let mut spins = 0;
+                // Waiting, the engine prefetches the slot the next input will be in,
+                // so that slot crosses cores beside the ring's cursor, not after it.
+                let next = NextSlot::<Input>::new(size);
                 loop {
                     match engine_in.poll() {
                         Ok(mut guard) => {
                             spins = 0;
                             for slot in &mut guard {
+                                next.read(slot);
                                 seq += 1;
                                 // Applied where it lies, numbered as consumed; the sink
                                 // has published every output by the time it returns.
@@ -827,7 +832,10 @@ pub fn run(
                                 applied.store(seq, Ordering::Release);
                             }
                         }
-                        Err(Polling::NoEvents) => idle(wait, &mut spins),
+                        Err(Polling::NoEvents) => {
+                            next.prefetch(2);
+                            idle(wait, &mut spins)
+                        }
                         Err(Polling::Shutdown) => break,
                     }
                 }

@@ -16,6 +16,10 @@
 //! - `--layout out`: engine → output ring → gateway (two threads; the paced thread
 //!   is the engine). Records ring out for every output and for each tick's last.
 //!
+//! In the hop and pipeline layouts the engine thread, waiting, prefetches the slot the
+//! next input will be in, as the runtime's engine does ([`NextSlot`]); `--prefetch
+//! off` shows the hop without it.
+//!
 //! `--outputs N` makes the engine publish N outputs per ticker (a re-quoting tick
 //! of `quote_replace` has four: two cancels, two places), all stamped with one
 //! engine-end stamp as in the runtime, so output k's ring out includes publishing
@@ -40,7 +44,7 @@
 //! ```text
 //! ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pause|poll]
 //!          [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
-//!          [--ring-size N] [--outputs N] [--out-publish each|batch]
+//!          [--ring-size N] [--outputs N] [--out-publish each|batch] [--prefetch on|off]
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -50,6 +54,7 @@ use disruptor::{
 };
 use hdrhistogram::Histogram;
 use kestrel_benches::hop::{histogram, mono_ns, pin, row, HEADER};
+use kestrel_engine::ring::NextSlot;
 use kestrel_engine::{Action, BookTicker, Dec, Event, Input, Output};
 use std::cell::UnsafeCell;
 use std::process::ExitCode;
@@ -60,7 +65,7 @@ use std::thread;
 const USAGE: &str = "\
 usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pause|poll]
                 [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
-                [--ring-size N] [--outputs N] [--out-publish each|batch]
+                [--ring-size N] [--outputs N] [--out-publish each|batch] [--prefetch on|off]
   --layout L      hop: feed -> engine; pipeline: the runtime's four threads (default);
                   out: engine -> gateway
   --count N       book tickers sent (default 200000)
@@ -76,7 +81,9 @@ usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pa
                   (out layout: of the engine and the gateway)
   --ring-size N   slots per ring, a power of two (default 65536)
   --outputs N     outputs the engine publishes per ticker, 1 to 64 (default 1)
-  --out-publish P each: one publish per output; batch: one per ticker (default each)";
+  --out-publish P each: one publish per output; batch: one per ticker (default each)
+  --prefetch P    on: the engine prefetches the next input slot while it waits, as the
+                  runtime's does; off: it does not (default on)";
 
 /// Which threads and rings run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +114,9 @@ struct Opts {
     outputs: usize,
     /// One batch publish per ticker instead of one publish per output.
     out_batch: bool,
+    /// The engine prefetches the next input slot's first two lines while it waits
+    /// (the runtime's engine does).
+    touch: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Opts> {
@@ -122,6 +132,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         ring_size: 65_536,
         outputs: 1,
         out_batch: false,
+        touch: true,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -130,6 +141,13 @@ fn parse_args(args: &[String]) -> Result<Opts> {
                 .with_context(|| format!("{flag} needs a value\n{USAGE}"))
         };
         match flag.as_str() {
+            "--prefetch" => {
+                o.touch = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    v => bail!("--prefetch must be on or off, got {v:?}"),
+                }
+            }
             "--layout" => {
                 o.layout = match value()?.as_str() {
                     "hop" => Layout::Hop,
@@ -373,7 +391,9 @@ where
             let mut h = histogram();
             // Read where it lies, as the runtime's engine applies it; the stamp
             // follows reading the ticker, so the hop includes fetching all of it.
+            let next = NextSlot::<Input>::new(o.ring_size);
             let mut on_input = |slot: &Input| {
+                next.read(slot);
                 if let Event::BookTicker(t) = &slot.event {
                     std::hint::black_box(t.ask_qty);
                 }
@@ -383,8 +403,12 @@ where
                     publish_outputs(&o, &mut out_producer, slot.header.publish_ns);
                 }
             };
+            let touch = o.touch;
             while let Some(n) = engine_in.read(&mut on_input) {
                 if n == 0 {
+                    if touch {
+                        next.prefetch(2);
+                    }
                     spin(pause);
                 }
             }
@@ -640,7 +664,7 @@ fn slot_hop<T: Stamped>(o: &Opts) -> Stages {
 
 fn report(o: &Opts, s: &Stages) -> String {
     let mut t = format!(
-        "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, pinned {:?}\n",
+        "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, prefetch {}, pinned {:?}\n",
         match (o.layout, o.input_readers) {
             (Layout::Hop, _) => "hop",
             (Layout::Out, _) => "out",
@@ -658,6 +682,7 @@ fn report(o: &Opts, s: &Stages) -> String {
             _ => "single-producer",
         },
         o.ring_size,
+        if o.touch { "on" } else { "off" },
         o.pin
     );
     if o.layout != Layout::Hop {
@@ -741,9 +766,15 @@ mod tests {
             "4",
             "--out-publish",
             "batch",
+            "--prefetch",
+            "off",
         ]))
         .unwrap();
         assert!(o.layout == Layout::Hop && !o.pause && !o.multi && o.slot.is_none());
+        assert!(
+            !o.touch && parse_args(&[]).unwrap().touch,
+            "prefetch on by default"
+        );
         assert_eq!((o.input_readers, o.outputs, o.out_batch), (1, 4, true));
         assert_eq!(
             (o.pin, o.count, o.gap_ns, o.ring_size),
@@ -759,6 +790,7 @@ mod tests {
             &["--outputs", "65"],
             &["--outputs", "16", "--ring-size", "8"],
             &["--out-publish", "some"],
+            &["--prefetch", "maybe"],
             &["--producer", "slot"],
             &["--ring-size", "6"],
             &["--count", "0"],
@@ -800,6 +832,8 @@ mod tests {
                 ring_size: 64,
                 outputs,
                 out_batch: i == 3,
+                // Half the runs prefetch; a ring of 64 slots wraps several times.
+                touch: i % 2 == 0,
             };
             let s = measure(&o);
             assert_eq!(s.ring_in.len(), 300);
