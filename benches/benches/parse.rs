@@ -1,5 +1,6 @@
-//! Parse cost per Binance message: the simd-json tape parser (`kestrel_feeds::binance`)
-//! against a straightforward serde_json parser (derived structs borrowing `&str`, level
+//! Parse cost per Binance message: Kestrel's parser (`kestrel_feeds::binance`:
+//! `kestrel`, with its fast path for compact book tickers; `simd_json_tape`, every
+//! message through the simd-json tape) against a straightforward serde_json parser (derived structs borrowing `&str`, level
 //! lists in a `Vec`), both producing the same engine events. Messages are real
 //! combined-stream frames from the hftbacktest spot BTCUSDT capture (nkaz001/hftbacktest,
 //! MIT; see shared/data/README.md), read at start.
@@ -151,15 +152,33 @@ fn serde_depth(symbols: &[(String, InstrumentId)], bytes: &[u8], out: &mut Vec<E
 
 // ---- Bench -------------------------------------------------------------------------
 
-fn simd_all(p: &mut Parser, msgs: &[Vec<u8>], buf: &mut Vec<u8>, out: &mut Vec<Event>) -> usize {
+type ParseFn = fn(&mut Parser, &mut [u8], &mut Vec<Event>) -> usize;
+
+fn all(
+    parse: ParseFn,
+    p: &mut Parser,
+    msgs: &[Vec<u8>],
+    buf: &mut Vec<u8>,
+    out: &mut Vec<Event>,
+) -> usize {
     let mut n = 0;
     for m in msgs {
         buf.clear();
         buf.extend_from_slice(m);
         out.clear();
-        n += p.parse(buf, out).expect("parse").events;
+        n += parse(p, buf, out);
     }
     n
+}
+
+/// `Parser::parse`: a book ticker in Binance's compact form through its fast path.
+fn kestrel(p: &mut Parser, buf: &mut [u8], out: &mut Vec<Event>) -> usize {
+    p.parse(buf, out).expect("parse").events
+}
+
+/// Every message through the simd-json tape.
+fn tape(p: &mut Parser, buf: &mut [u8], out: &mut Vec<Event>) -> usize {
+    p.parse_with_tape(buf, out).expect("parse").events
 }
 
 type SerdeFn = fn(&[(String, InstrumentId)], &[u8], &mut Vec<Event>);
@@ -209,9 +228,13 @@ fn bench(c: &mut Criterion) {
 
         let mut g = c.benchmark_group(format!("parse_{name}"));
         g.throughput(Throughput::Elements(msgs.len() as u64));
+        g.bench_function("kestrel", |bch| {
+            let mut out = Vec::with_capacity(64);
+            bch.iter(|| all(kestrel, &mut p, msgs, &mut buf, &mut out))
+        });
         g.bench_function("simd_json_tape", |bch| {
             let mut out = Vec::with_capacity(64);
-            bch.iter(|| simd_all(&mut p, msgs, &mut buf, &mut out))
+            bch.iter(|| all(tape, &mut p, msgs, &mut buf, &mut out))
         });
         g.bench_function("simd_json_fill_tape_only", |bch| {
             let mut bufs = simd_json::Buffers::new(4096);

@@ -24,6 +24,7 @@
 
 mod cryptofeed;
 mod exchange_info;
+mod fast;
 mod parser;
 pub mod tape;
 

@@ -116,6 +116,16 @@ impl Parser {
         self.run(bytes, out, Mode::Stream(None))
     }
 
+    /// [`parse`](Self::parse) without its book-ticker fast path: every message through
+    /// the simd-json tape (for comparison; the answers are the same).
+    pub fn parse_with_tape(
+        &mut self,
+        bytes: &mut [u8],
+        out: &mut Vec<Event>,
+    ) -> Result<Parsed, ParseError> {
+        self.run_tape(bytes, out, Mode::Stream(None))
+    }
+
     /// Like [`parse`](Self::parse) for a raw single-stream connection
     /// (`/ws/<stream>`) whose stream name the caller knows, e.g. `bnbbtc@depth5`: the
     /// name supplies the symbol of spot partial depth and tells USD-M partial depth
@@ -142,6 +152,28 @@ impl Parser {
     }
 
     fn run(
+        &mut self,
+        bytes: &mut [u8],
+        out: &mut Vec<Event>,
+        mode: Mode<'_>,
+    ) -> Result<Parsed, ParseError> {
+        // A book ticker in Binance's compact form skips the tape (see `fast`).
+        if let Mode::Stream(_) = mode {
+            if let Some((t, venue_ts)) = super::fast::book_ticker(bytes, &self.symbols) {
+                out.push(Event::BookTicker(t));
+                return Ok(Parsed {
+                    kind: MsgKind::BookTicker,
+                    instrument: Some(t.instrument),
+                    venue_ts,
+                    events: 1,
+                });
+            }
+        }
+        self.run_tape(bytes, out, mode)
+    }
+
+    /// Parses through the simd-json tape, whatever the message.
+    fn run_tape(
         &mut self,
         bytes: &mut [u8],
         out: &mut Vec<Event>,
@@ -175,7 +207,7 @@ impl Parser {
     }
 }
 
-fn lookup(symbols: &[(String, InstrumentId)], symbol: &str) -> Option<InstrumentId> {
+pub(super) fn lookup(symbols: &[(String, InstrumentId)], symbol: &str) -> Option<InstrumentId> {
     symbols
         .iter()
         .find(|(s, _)| s.eq_ignore_ascii_case(symbol))
@@ -280,7 +312,7 @@ const POW10: [u64; 10] = [
 /// extra zero decimals, overflow, errors) goes to `parse_raw`. Same result for every
 /// input (property-tested below).
 #[inline]
-fn exact_decimal(s: &[u8]) -> Result<i64, ParseDecimalError> {
+pub(super) fn exact_decimal(s: &[u8]) -> Result<i64, ParseDecimalError> {
     if s.is_empty() || s.len() > 19 {
         return parse_raw(s);
     }
@@ -735,6 +767,177 @@ fn parsed(kind: MsgKind, instrument: Option<InstrumentId>, venue_ts: u64) -> Par
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    const SPOT: &str = r#"{"stream":"btcusdt@bookTicker","data":{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}"#;
+    const USDM: &str = r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#;
+    const DEPTH: &str = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161254088,"s":"BTCUSDT","U":50093239210,"u":50093239213,"b":[["61837.63000000","3.78826000"]],"a":[]}}"#;
+
+    fn symbols() -> Vec<(String, InstrumentId)> {
+        vec![("BTCUSDT".to_string(), 0), ("ETHUSDT".to_string(), 1)]
+    }
+
+    /// The fast path's answer for `msg`, as `Parser::parse` returns it.
+    fn fast(msg: &[u8]) -> Option<(Parsed, Vec<Event>)> {
+        let (t, venue_ts) = super::super::fast::book_ticker(msg, &symbols())?;
+        let parsed = Parsed {
+            kind: MsgKind::BookTicker,
+            instrument: Some(t.instrument),
+            venue_ts,
+            events: 1,
+        };
+        Some((parsed, vec![Event::BookTicker(t)]))
+    }
+
+    /// The tape parser's answer for `msg`.
+    fn tape(msg: &[u8]) -> Result<(Parsed, Vec<Event>), ParseError> {
+        let mut bytes = msg.to_vec();
+        let mut out = Vec::new();
+        let p = Parser::new(&symbols()).parse_with_tape(&mut bytes, &mut out)?;
+        Ok((p, out))
+    }
+
+    /// Every line of a capture (`<recv ns> <message>`).
+    fn capture(path: &str) -> Vec<Vec<u8>> {
+        use std::io::BufRead;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        let f = std::fs::File::open(&path).expect("shared data beside the repository");
+        std::io::BufReader::new(flate2::read::MultiGzDecoder::new(f))
+            .split(b'\n')
+            .filter_map(|l| {
+                let l = l.expect("capture line");
+                let sp = l.iter().position(|&c| c == b' ')?;
+                Some(l[sp + 1..].to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_captured_book_ticker_takes_the_fast_path_and_reads_as_the_tape() {
+        for path in [
+            "../../shared/data/hftbacktest/spot/btcusdt_20240808.gz",
+            "../../shared/data/hftbacktest/usdm/btcusdt_20240808.gz",
+        ] {
+            let (mut tickers, mut others) = (0, 0);
+            for msg in capture(path) {
+                let is_ticker = msg.windows(11).any(|w| w == b"@bookTicker");
+                match fast(&msg) {
+                    Some(answer) => {
+                        assert!(is_ticker, "{}", String::from_utf8_lossy(&msg));
+                        assert_eq!(Ok(answer), tape(&msg));
+                        tickers += 1;
+                    }
+                    None => {
+                        assert!(!is_ticker, "{}", String::from_utf8_lossy(&msg));
+                        others += 1;
+                    }
+                }
+            }
+            assert!(
+                tickers > 1_000 && others > 1_000,
+                "{path}: {tickers} {others}"
+            );
+        }
+        // And through `parse`: the same answer the tape gives.
+        let mut p = Parser::new(&symbols());
+        for msg in [SPOT, USDM] {
+            let (mut bytes, mut out) = (msg.as_bytes().to_vec(), Vec::new());
+            let parsed = p.parse(&mut bytes, &mut out).unwrap();
+            assert_eq!(tape(msg.as_bytes()), Ok((parsed, out)));
+        }
+    }
+
+    #[test]
+    fn messages_outside_the_compact_form_are_left_to_the_tape() {
+        let usdm_bare = &USDM[USDM.find(":{").unwrap() + 1..USDM.len() - 1];
+        let spot_bare = &SPOT[SPOT.find(":{").unwrap() + 1..SPOT.len() - 1];
+        assert!(fast(usdm_bare.as_bytes()).is_some() && fast(spot_bare.as_bytes()).is_some());
+        // (message, what the tape makes of it: a ticker or an error)
+        let cases = [
+            (SPOT.replace(r#""u":"#, r#""u": "#), true),
+            (format!("{SPOT}\n"), true),
+            (SPOT.replace("BTCUSDT", r"BTC\u0055SDT"), true),
+            (
+                SPOT.replace(r#""u":50093239212,"#, r#""u":50093239212,"x":[1],"#),
+                true,
+            ),
+            (SPOT.replace(r#""s":"BTCUSDT""#, r#""s":"XRPUSDT""#), false),
+            (
+                SPOT.replace(r#""u":50093239212,"#, r#""u":050093239212,"#),
+                false,
+            ),
+            (SPOT.replace(r#""u":50093239212,"#, r#""u":5.0,"#), false),
+            (SPOT.replace(r#""u":50093239212,"#, r#""u":-1,"#), false),
+            (
+                SPOT.replace(r#""u":50093239212,"#, r#""u":18446744073709551616,"#),
+                false,
+            ),
+            (SPOT.replace(r#""u":50093239212,"#, r#""u":1,"u":2,"#), true),
+            (SPOT.replace(r#","A":"1.54698000""#, ""), false),
+            (SPOT.replace(r#""B":"3.78826000""#, r#""B":"3.7e2""#), false),
+            (SPOT.replace(r#""B":"3.78826000""#, r#""B":3.78826"#), false),
+            (USDM.replace(r#""e":"bookTicker""#, r#""e":"trade""#), false),
+            (
+                USDM.replace(r#""E":1723161256313"#, r#""E":18446744073709551"#),
+                false,
+            ),
+            (USDM.replace(r#""T":1723161256313"#, r#""T":null"#), true),
+            (SPOT.replace(r#"{"stream""#, r#"{"data":{},"stream""#), true),
+            (SPOT.replace(r#"}}"#, r#"},"x":1}"#), true),
+            (DEPTH.to_string(), false),
+        ];
+        for (msg, ticker) in cases {
+            assert_eq!(fast(msg.as_bytes()), None, "{msg}");
+            let want = tape(msg.as_bytes());
+            assert_eq!(
+                matches!(&want, Ok((p, _)) if p.kind == MsgKind::BookTicker),
+                ticker,
+                "{msg}: {want:?}"
+            );
+            // `parse` answers as the tape does.
+            let (mut bytes, mut out) = (msg.as_bytes().to_vec(), Vec::new());
+            let got = Parser::new(&symbols())
+                .parse(&mut bytes, &mut out)
+                .map(|p| (p, out));
+            assert_eq!(got, want, "{msg}");
+        }
+        // A case-insensitive symbol match, as the tape's: accepted by both.
+        let lower = SPOT.replace(r#""s":"BTCUSDT""#, r#""s":"BtcUsdt""#);
+        assert_eq!(fast(lower.as_bytes()).map(Ok), Some(tape(lower.as_bytes())));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever the bytes, the fast path never panics, and whenever it answers the
+        /// tape parser gives the same answer.
+        #[test]
+        fn the_fast_path_answers_only_as_the_tape_does(
+            which in 0usize..5,
+            edits in proptest::collection::vec(
+                (0usize..4, any::<prop::sample::Index>(), prop::sample::select(
+                    br#"{}[]":,.\ 0123456789-+eEuUsSbBaATn"#.to_vec())),
+                0..4),
+        ) {
+            let spot_bare = &SPOT[SPOT.find(":{").unwrap() + 1..SPOT.len() - 1];
+            let mut msg = [SPOT, USDM, DEPTH, spot_bare, USDM][which].as_bytes().to_vec();
+            for (kind, at, byte) in edits {
+                let i = at.index(msg.len() + 1);
+                match kind {
+                    0 if i < msg.len() => msg[i] = byte,
+                    1 => msg.insert(i, byte),
+                    2 if i < msg.len() => { msg.remove(i); }
+                    // Digits stay digits: mostly still a ticker, with other values.
+                    _ if i < msg.len() && msg[i].is_ascii_digit() && byte.is_ascii_digit() => {
+                        msg[i] = byte
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(answer) = fast(&msg) {
+                prop_assert_eq!(Ok(answer), tape(&msg));
+            }
+        }
+    }
 
     #[test]
     fn fast_decimal_edge_cases() {
