@@ -17,7 +17,7 @@
 
 use kestrel_engine::{BookTicker, Dec, InstrumentId};
 
-use super::parser::{exact_decimal, lookup};
+use super::parser::lookup;
 
 /// The bytes being scanned and the position reached.
 struct Scan<'a> {
@@ -67,34 +67,73 @@ impl<'a> Scan<'a> {
     }
 
     /// A non-negative integer as JSON writes one (digits, no leading zero), then not
-    /// a fraction or exponent; within `u64`.
+    /// a fraction or exponent; at most 19 digits, so it fits a `u64` (longer ones are
+    /// left to the tape).
     #[inline]
     fn uint(&mut self) -> Option<u64> {
-        let start = self.at;
-        let mut v: u64 = 0;
-        while let Some(&c) = self.bytes.get(self.at) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-            self.at += 1;
-        }
-        let digits = self.at - start;
-        if digits == 0 || (digits > 1 && self.bytes[start] == b'0') {
+        let rest = self.bytes.get(self.at..)?;
+        let digits = rest
+            .iter()
+            .take(20)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if digits == 0 || digits > 19 || (digits > 1 && rest[0] == b'0') {
             return None;
         }
-        match self.bytes.get(self.at) {
-            Some(b',' | b'}') => Some(v),
-            _ => None,
+        if !matches!(rest.get(digits), Some(b',' | b'}')) {
+            return None;
         }
+        self.at += digits;
+        Some(
+            rest[..digits]
+                .iter()
+                .fold(0u64, |v, &c| v * 10 + u64::from(c - b'0')),
+        )
     }
 
-    /// A quoted decimal, read as the tape parser reads one.
+    /// A quoted decimal `digits[.digits]` (at most 18 digits, 9 after the point), read
+    /// in one pass to the value the tape parser's exact reader gives; any other form is
+    /// left to the tape.
     #[inline]
     fn decimal(&mut self) -> Option<Dec> {
-        exact_decimal(self.quoted()?).ok().map(Dec)
+        self.lit(b"\"")?;
+        let rest = self.bytes.get(self.at..)?;
+        let (mut v, mut digits, mut int_digits) = (0u64, 0usize, None);
+        for (i, &c) in rest.iter().enumerate() {
+            match c {
+                b'0'..=b'9' if digits < 18 => {
+                    v = v * 10 + u64::from(c - b'0');
+                    digits += 1;
+                }
+                b'.' if int_digits.is_none() && digits > 0 => int_digits = Some(digits),
+                b'"' => {
+                    let frac = digits - int_digits.unwrap_or(digits);
+                    if digits == 0 || frac > 9 || int_digits == Some(digits) {
+                        return None;
+                    }
+                    let raw = i64::try_from(v.checked_mul(POW10[9 - frac])?).ok()?;
+                    self.at += i + 1;
+                    return Some(Dec(raw));
+                }
+                _ => return None,
+            }
+        }
+        None
     }
 }
+
+const POW10: [u64; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
 
 /// The payload's fields, each read once.
 #[derive(Default)]

@@ -875,6 +875,17 @@ mod tests {
             (SPOT.replace(r#","A":"1.54698000""#, ""), false),
             (SPOT.replace(r#""B":"3.78826000""#, r#""B":"3.7e2""#), false),
             (SPOT.replace(r#""B":"3.78826000""#, r#""B":3.78826"#), false),
+            (SPOT.replace(r#""B":"3.78826000""#, r#""B":"""#), false),
+            (SPOT.replace(r#""B":"3.78826000""#, r#""B":"3.""#), true),
+            (SPOT.replace(r#""B":"3.78826000""#, r#""B":".5""#), true),
+            (
+                SPOT.replace(r#""B":"3.78826000""#, r#""B":"0.0000000001""#),
+                false,
+            ),
+            (
+                SPOT.replace(r#""B":"3.78826000""#, r#""B":"1234567890123456789""#),
+                false,
+            ),
             (USDM.replace(r#""e":"bookTicker""#, r#""e":"trade""#), false),
             (
                 USDM.replace(r#""E":1723161256313"#, r#""E":18446744073709551"#),
@@ -935,6 +946,30 @@ mod tests {
             }
             if let Some(answer) = fast(&msg) {
                 prop_assert_eq!(Ok(answer), tape(&msg));
+            }
+        }
+
+        /// Prices, sizes and ids of every length: the fast path reads them as the
+        /// tape does, or leaves them to it.
+        #[test]
+        fn the_fast_path_reads_numbers_as_the_tape_does(
+            px in "[0-9]{0,20}(\\.[0-9]{0,12})?",
+            id in "[0-9]{0,22}",
+        ) {
+            let msg = USDM
+                .replace(r#""b":"61800.20""#, &format!(r#""b":"{px}""#))
+                .replace(r#""u":5123107839020"#, &format!(r#""u":{id}"#));
+            if let Some(answer) = fast(msg.as_bytes()) {
+                prop_assert_eq!(Ok(answer), tape(msg.as_bytes()));
+            } else {
+                // Plain prices of up to 18 digits, 9 decimals, and ids of up to 19
+                // digits with no leading zero, are the fast path's.
+                let (int, frac) = px.split_once('.').unwrap_or((&px, "1"));
+                let plain_px = !int.is_empty() && !frac.is_empty() && frac.len() <= 9
+                    && int.len() + frac.len() <= 18 && int.len() <= 9;
+                let plain_id = !id.is_empty() && id.len() <= 19
+                    && (id.len() == 1 || !id.starts_with('0'));
+                prop_assert!(!(plain_px && plain_id), "{}", msg);
             }
         }
     }
