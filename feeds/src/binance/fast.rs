@@ -3,7 +3,7 @@
 //! through a simd-json tape (~70 ns instead of ~420 ns on the 2-core VM, criterion
 //! `parse`; BENCHMARKS.md).
 //!
-//! It accepts a strict subset of JSON and nothing else:
+//! It accepts a strict subset of JSON, at most 384 bytes, and nothing else:
 //! `{"stream":"<symbol>@bookTicker","data":{…}}` or the bare `{…}`, no whitespace, the payload's keys
 //! among `e` (then `"bookTicker"`), `u`, `s`, `b`, `B`, `a`, `A`, `E` and `T`, each at
 //! most once, `u`, `s`, `b`, `B`, `a` and `A` all present; strings of printable ASCII
@@ -219,12 +219,19 @@ fn members<'a>(s: &mut Scan<'a>) -> Option<Ticker<'a>> {
     }
 }
 
+/// Longer messages are left to the tape without a look.
+const MAX_LEN: usize = 384;
+
 /// The book ticker in `bytes` and its venue time (ns since the epoch, 0 without `E`),
 /// if the message is one in the form described in the module docs; `None` otherwise.
 pub(super) fn book_ticker(
     bytes: &[u8],
     symbols: &[(String, InstrumentId)],
 ) -> Option<(BookTicker, u64)> {
+    // A ticker is ~150-230 bytes; most depth messages are far longer.
+    if bytes.len() > MAX_LEN {
+        return None;
+    }
     let mut s = Scan { bytes, at: 0 };
     let t = if s.lit(b"{\"stream\":\"").is_some() {
         // Other streams (depth, trades) are left to the tape at once.
