@@ -599,11 +599,14 @@ impl WsClient {
             return;
         };
         let mut budget = self.cfg.max_frames_per_poll.max(1);
+        // Frames were received: the connection's liveness is noted once, after they are
+        // delivered, so no clock read sits between a frame's receive stamp and its
+        // delivery.
+        let mut received = false;
         let failure: Option<String> = loop {
             match ws.read() {
                 Ok(msg) => {
-                    c.last_rx = Instant::now();
-                    c.ping_sent = false;
+                    received = true;
                     let payload: &[u8] = match &msg {
                         Message::Text(t) => t.as_bytes(),
                         Message::Binary(b) => b,
@@ -636,7 +639,7 @@ impl WsClient {
                     }
                 }
                 Err(tungstenite::Error::Utf8(e)) => {
-                    c.last_rx = Instant::now();
+                    received = true;
                     handler.on_event(
                         id,
                         ConnEvent::Malformed {
@@ -647,6 +650,10 @@ impl WsClient {
                 Err(e) => break Some(ws_err(e).to_string()),
             }
         };
+        if received {
+            c.last_rx = Instant::now();
+            c.ping_sent = false;
+        }
         if let Some(reason) = failure {
             return self.fail(id, reason, handler, false);
         }
