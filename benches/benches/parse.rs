@@ -1,9 +1,10 @@
 //! Parse cost per Binance message: Kestrel's parser (`kestrel_feeds::binance`:
 //! `kestrel`, with its fast path for compact book tickers; `simd_json_tape`, every
-//! message through the simd-json tape) against a straightforward serde_json parser (derived structs borrowing `&str`, level
-//! lists in a `Vec`), both producing the same engine events. Messages are real
-//! combined-stream frames from the hftbacktest spot BTCUSDT capture (nkaz001/hftbacktest,
-//! MIT; see shared/data/README.md), read at start.
+//! message through the simd-json tape) against a straightforward serde_json parser
+//! (derived structs borrowing `&str`, level lists in a `Vec`), both producing the same
+//! engine events. Messages are real combined-stream frames from the hftbacktest spot
+//! BTCUSDT capture (nkaz001/hftbacktest, MIT; see shared/data/README.md), read at
+//! start.
 //!
 //! simd-json parses in place, so its timing includes copying each message into a reused
 //! buffer; serde_json reads the original bytes. `simd_json_fill_tape_only` is simd-json's

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 /// once an event is published, one after the other: the cursor's line, then the
 /// slot's. Prefetching the next slot on every idle spin keeps a request for the slot
 /// in flight beside the cursor's, so the two cross cores together (`ring_hop --layout
-/// hop --touch-ahead`, BENCHMARKS.md).
+/// hop --prefetch on|off`, BENCHMARKS.md).
 ///
 /// It assumes what `disruptor`'s ring buffer does: slots in one array, read in order
 /// from the first, wrapping at `ring_size`. The result is only ever prefetched, never

@@ -116,7 +116,7 @@ struct Opts {
     out_batch: bool,
     /// The engine prefetches the next input slot's first two lines while it waits
     /// (the runtime's engine does).
-    touch: bool,
+    prefetch: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Opts> {
@@ -132,7 +132,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         ring_size: 65_536,
         outputs: 1,
         out_batch: false,
-        touch: true,
+        prefetch: true,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -142,7 +142,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         };
         match flag.as_str() {
             "--prefetch" => {
-                o.touch = match value()?.as_str() {
+                o.prefetch = match value()?.as_str() {
                     "on" => true,
                     "off" => false,
                     v => bail!("--prefetch must be on or off, got {v:?}"),
@@ -403,10 +403,10 @@ where
                     publish_outputs(&o, &mut out_producer, slot.header.publish_ns);
                 }
             };
-            let touch = o.touch;
+            let prefetch = o.prefetch;
             while let Some(n) = engine_in.read(&mut on_input) {
                 if n == 0 {
-                    if touch {
+                    if prefetch {
                         next.prefetch(2);
                     }
                     spin(pause);
@@ -682,7 +682,7 @@ fn report(o: &Opts, s: &Stages) -> String {
             _ => "single-producer",
         },
         o.ring_size,
-        if o.touch { "on" } else { "off" },
+        if o.prefetch { "on" } else { "off" },
         o.pin
     );
     if o.layout != Layout::Hop {
@@ -772,7 +772,7 @@ mod tests {
         .unwrap();
         assert!(o.layout == Layout::Hop && !o.pause && !o.multi && o.slot.is_none());
         assert!(
-            !o.touch && parse_args(&[]).unwrap().touch,
+            !o.prefetch && parse_args(&[]).unwrap().prefetch,
             "prefetch on by default"
         );
         assert_eq!((o.input_readers, o.outputs, o.out_batch), (1, 4, true));
@@ -833,7 +833,7 @@ mod tests {
                 outputs,
                 out_batch: i == 3,
                 // Half the runs prefetch; a ring of 64 slots wraps several times.
-                touch: i % 2 == 0,
+                prefetch: i % 2 == 0,
             };
             let s = measure(&o);
             assert_eq!(s.ring_in.len(), 300);

@@ -17,7 +17,7 @@
 
 use kestrel_engine::{BookTicker, Dec, InstrumentId};
 
-use super::parser::lookup;
+use super::parser::{lookup, POW10};
 
 /// The bytes being scanned and the position reached.
 struct Scan<'a> {
@@ -121,19 +121,6 @@ impl<'a> Scan<'a> {
         None
     }
 }
-
-const POW10: [u64; 10] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-];
 
 /// The payload's fields, each read once.
 #[derive(Default)]

@@ -294,7 +294,8 @@ fn string<'a>(field: &'static str, v: Val<'_, 'a>) -> Result<&'a str, ParseError
     })
 }
 
-const POW10: [u64; 10] = [
+/// Powers of ten, `POW10[k] = 10^k`.
+pub(super) const POW10: [u64; 10] = [
     1,
     10,
     100,
