@@ -1,19 +1,21 @@
 //! A fast path for the message a quoting strategy waits on: a `bookTicker` in the
-//! compact form Binance sends, read in one forward scan of its bytes instead of
-//! through a simd-json tape (~70 ns instead of ~420 ns on the 2-core VM, criterion
+//! compact form Binance sends, read in one forward scan of its bytes instead of through
+//! a simd-json tape (~170 ns instead of ~520–590 ns on the 2-core VM, criterion
 //! `parse`; BENCHMARKS.md).
 //!
 //! It accepts a strict subset of JSON, at most 384 bytes, and nothing else:
-//! `{"stream":"<symbol>@bookTicker","data":{…}}` or the bare `{…}`, no whitespace, the payload's keys
-//! among `e` (then `"bookTicker"`), `u`, `s`, `b`, `B`, `a`, `A`, `E` and `T`, each at
-//! most once, `u`, `s`, `b`, `B`, `a` and `A` all present; strings of printable ASCII
-//! without escapes; integers of digits without a leading zero; prices and sizes that
-//! the tape parser's exact decimal reader takes; a configured symbol. Anything else —
-//! whitespace, an escape, another key or event, a malformed or overflowing number, an
-//! unknown symbol, bytes after the object — makes it answer `None`, and the tape parser
-//! reads the message as before, errors included. Whenever it answers, the answer is
-//! the tape parser's (tested over every `bookTicker` of the bundled captures and over
-//! random mutations of them, `parser.rs`). It only reads the bytes.
+//! `{"stream":"<symbol>@bookTicker","data":{…}}` or the bare `{…}`, no whitespace, the
+//! payload's keys among `e` (then `"bookTicker"`), `u`, `s`, `b`, `B`, `a`, `A`, `E`
+//! and `T`, each at most once, `u`, `s`, `b`, `B`, `a` and `A` all present; strings of
+//! printable ASCII without escapes; integers of at most 19 digits without a leading
+//! zero; prices and sizes `digits[.digits]` of at most 18 digits, 9 after the point; a
+//! configured symbol.
+//! Anything else — whitespace, an escape, another key or event, a malformed or
+//! overflowing number, an unknown symbol, bytes after the object — makes it answer
+//! `None`, and the tape parser reads the message as before, errors included. Whenever
+//! it answers, the answer is the tape parser's (tested over every `bookTicker` of the
+//! bundled captures and over random mutations of them, `parser.rs`). It only reads the
+//! bytes.
 
 use kestrel_engine::{BookTicker, Dec, InstrumentId};
 
