@@ -603,10 +603,15 @@ impl WsClient {
         // delivered, so no clock read sits between a frame's receive stamp and its
         // delivery.
         let mut received = false;
+        // Frames were delivered since the last socket read: when the buffer runs dry,
+        // the next read (most often an empty one) waits for the next poll, so the
+        // owner publishes what was delivered before that system call, not after.
+        let mut delivered_since_fill = false;
         let failure: Option<String> = loop {
             match ws.read() {
                 Ok(msg) => {
                     received = true;
+                    delivered_since_fill = true;
                     let payload: &[u8] = match &msg {
                         Message::Text(t) => t.as_bytes(),
                         Message::Binary(b) => b,
@@ -632,6 +637,10 @@ impl WsClient {
                     }
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if delivered_since_fill {
+                        c.more = true;
+                        break None;
+                    }
                     match ws.get_mut().fill() {
                         Ok(_) => c.stamp = now_ns(), // Ok(0): tungstenite sees the EOF next
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
