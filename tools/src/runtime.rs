@@ -402,6 +402,10 @@ struct Source {
     /// Live feeds: the last event time published, and how many events were clamped to it.
     last_live_ts: u64,
     clamped: u64,
+    /// Live feeds: how long one poll of the sockets may wait. Zero with busy-spin
+    /// threads: the feed thread spins on its sockets instead of sleeping in the kernel
+    /// until data arrives (a wake-up costs microseconds before the receive stamp).
+    live_wait: Duration,
 }
 
 impl Source {
@@ -465,6 +469,10 @@ impl Source {
             ready: std::collections::VecDeque::with_capacity(1024),
             last_live_ts: 0,
             clamped: 0,
+            live_wait: match cfg.runtime.wait {
+                WaitStrategy::BusySpin => Duration::ZERO,
+                WaitStrategy::Yield | WaitStrategy::Block => Duration::from_millis(50),
+            },
         })
     }
 
@@ -485,7 +493,7 @@ impl Source {
                     for e in f.errors.drain(..) {
                         eprintln!("warning: {e}");
                     }
-                    return Some(match f.next_event(Duration::from_millis(50)) {
+                    return Some(match f.next_event(self.live_wait) {
                         Ok(Some((ts, v, recv, e))) => {
                             // Event time never goes back (buffered diffs released after
                             // a later snapshot carry their earlier receive time).
