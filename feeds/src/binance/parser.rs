@@ -950,6 +950,41 @@ mod tests {
             }
         }
 
+        /// Book tickers built from any order and subset of their fields (and now and
+        /// then a field the fast path does not know, or a wrapper for another stream):
+        /// the fast path reads every complete compact one, as the tape does, and
+        /// leaves the rest to it.
+        #[test]
+        fn the_fast_path_takes_fields_in_any_order(
+            order in Just((0..10).collect::<Vec<usize>>()).prop_shuffle(),
+            present in proptest::collection::vec(any::<bool>(), 10),
+            wrapper in 0usize..3,
+        ) {
+            const FIELDS: [&str; 10] = [
+                r#""e":"bookTicker""#, r#""u":400900217"#, r#""s":"ETHUSDT""#,
+                r#""b":"25.35190000""#, r#""B":"31.21000000""#, r#""a":"25.36520000""#,
+                r#""A":"40.66000000""#, r#""E":1723161256313"#, r#""T":1723161256312"#,
+                r#""x":"unknown""#,
+            ];
+            let members: Vec<&str> = order
+                .iter()
+                .filter(|&&i| present[i])
+                .map(|&i| FIELDS[i])
+                .collect();
+            let payload = format!("{{{}}}", members.join(","));
+            let msg = match wrapper {
+                0 => payload.clone(),
+                1 => format!(r#"{{"stream":"ethusdt@bookTicker","data":{payload}}}"#),
+                _ => format!(r#"{{"stream":"ethusdt@trade","data":{payload}}}"#),
+            };
+            let complete = (1..=6).all(|i| present[i]) && !present[9] && wrapper != 2;
+            let answer = fast(msg.as_bytes());
+            prop_assert_eq!(answer.is_some(), complete, "{}", msg);
+            if let Some(answer) = answer {
+                prop_assert_eq!(Ok(answer), tape(msg.as_bytes()));
+            }
+        }
+
         /// Prices, sizes and ids of every length: the fast path reads them as the
         /// tape does, or leaves them to it.
         #[test]
