@@ -599,19 +599,16 @@ impl WsClient {
             return;
         };
         let mut budget = self.cfg.max_frames_per_poll.max(1);
-        // Frames were received: the connection's liveness is noted once, after they are
-        // delivered, so no clock read sits between a frame's receive stamp and its
-        // delivery.
+        // Frames were received. Once they are delivered: the connection's liveness is
+        // noted (once, so no clock read sits between a frame's receive stamp and its
+        // delivery), and when the buffer runs dry the next socket read (most often an
+        // empty one) waits for the next poll, so the owner publishes what was
+        // delivered before that system call, not after.
         let mut received = false;
-        // Frames were delivered since the last socket read: when the buffer runs dry,
-        // the next read (most often an empty one) waits for the next poll, so the
-        // owner publishes what was delivered before that system call, not after.
-        let mut delivered_since_fill = false;
         let failure: Option<String> = loop {
             match ws.read() {
                 Ok(msg) => {
                     received = true;
-                    delivered_since_fill = true;
                     let payload: &[u8] = match &msg {
                         Message::Text(t) => t.as_bytes(),
                         Message::Binary(b) => b,
@@ -637,7 +634,7 @@ impl WsClient {
                     }
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if delivered_since_fill {
+                    if received {
                         c.more = true;
                         break None;
                     }
