@@ -159,17 +159,24 @@ impl Parser {
     ) -> Result<Parsed, ParseError> {
         // A book ticker in Binance's compact form skips the tape (see `fast`).
         if let Mode::Stream(_) = mode {
-            if let Some((t, venue_ts)) = super::fast::book_ticker(bytes, &self.symbols) {
-                out.push(Event::BookTicker(t));
-                return Ok(Parsed {
-                    kind: MsgKind::BookTicker,
-                    instrument: Some(t.instrument),
-                    venue_ts,
-                    events: 1,
-                });
+            if let Some(p) = self.fast_book_ticker(bytes, out) {
+                return Ok(p);
             }
         }
         self.run_tape(bytes, out, mode)
+    }
+
+    /// The book ticker in `bytes` through the fast path, appended to `out`, if the
+    /// message is one in the form it reads; `None` (nothing appended) otherwise.
+    fn fast_book_ticker(&self, bytes: &[u8], out: &mut Vec<Event>) -> Option<Parsed> {
+        let (t, venue_ts) = super::fast::book_ticker(bytes, &self.symbols)?;
+        out.push(Event::BookTicker(t));
+        Some(Parsed {
+            kind: MsgKind::BookTicker,
+            instrument: Some(t.instrument),
+            venue_ts,
+            events: 1,
+        })
     }
 
     /// Parses through the simd-json tape, whatever the message.
@@ -313,7 +320,7 @@ pub(super) const POW10: [u64; 10] = [
 /// extra zero decimals, overflow, errors) goes to `parse_raw`. Same result for every
 /// input (property-tested below).
 #[inline]
-pub(super) fn exact_decimal(s: &[u8]) -> Result<i64, ParseDecimalError> {
+fn exact_decimal(s: &[u8]) -> Result<i64, ParseDecimalError> {
     if s.is_empty() || s.len() > 19 {
         return parse_raw(s);
     }
@@ -779,14 +786,9 @@ mod tests {
 
     /// The fast path's answer for `msg`, as `Parser::parse` returns it.
     fn fast(msg: &[u8]) -> Option<(Parsed, Vec<Event>)> {
-        let (t, venue_ts) = super::super::fast::book_ticker(msg, &symbols())?;
-        let parsed = Parsed {
-            kind: MsgKind::BookTicker,
-            instrument: Some(t.instrument),
-            venue_ts,
-            events: 1,
-        };
-        Some((parsed, vec![Event::BookTicker(t)]))
+        let mut out = Vec::new();
+        let parsed = Parser::new(&symbols()).fast_book_ticker(msg, &mut out)?;
+        Some((parsed, out))
     }
 
     /// The tape parser's answer for `msg`.
