@@ -79,6 +79,21 @@ fn two_instrument_examples_run_and_wait_for_their_books() {
 }
 
 #[test]
+fn the_quote_replace_benchmark_session_requotes_every_ticker() {
+    // One book ticker per synthetic step plus the opening book's: 2,001 tickers, each
+    // answered with two places (and, after the first, two cancels).
+    let (summary, journal, _tmp) = run("quote_replace", &["--events", "2000"]);
+    assert_eq!(count(&summary, "orders"), 4002, "{summary}");
+    let latency = kestrel(&["latency", journal.to_str().unwrap()]);
+    assert!(latency.status.success(), "{}", text(&latency));
+    assert!(
+        text(&latency).contains("4002 orders"),
+        "every place has a latency record: {}",
+        text(&latency)
+    );
+}
+
+#[test]
 fn every_example_backtests_on_the_bundled_capture() {
     let data = "../shared/data/hftbacktest/spot/btcusdt_20240808.gz";
     for example in [
