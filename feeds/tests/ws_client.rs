@@ -323,6 +323,36 @@ fn malformed_oversized_and_close_frames_do_not_panic() {
     ));
 }
 
+#[test]
+fn messages_around_and_far_above_the_read_chunks_arrive_whole() {
+    // tungstenite copies 1 KiB at a time out of the 16 KiB socket buffer: messages of
+    // every size around both, and far above, arrive whole and in order.
+    let sizes = [
+        1, 2, 1023, 1024, 1025, 2048, 4095, 16383, 16384, 16385, 40_000, 300_000, 7,
+    ];
+    let msgs: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let fill = char::from(b'a' + (i % 26) as u8);
+            std::iter::repeat_n(fill, n).collect()
+        })
+        .collect();
+    let server =
+        WsServer::start(replay(&msgs, &Faults::default()), Duration::from_secs(10)).unwrap();
+    let mut client = WsClient::new(test_cfg()).unwrap();
+    client.add(&server.url("/ws"), None);
+    let mut rec = Rec::default();
+    assert!(run(&mut client, &mut rec, Duration::from_secs(5), |r| r
+        .msgs
+        .len()
+        >= msgs.len()));
+    let got: Vec<&[u8]> = rec.msgs.iter().map(|m| m.2.as_slice()).collect();
+    let want: Vec<&[u8]> = msgs.iter().map(|m| m.as_bytes()).collect();
+    assert_eq!(got, want);
+    server.stop();
+}
+
 /// Parses one frame as a capture line would be (`<ts> <json>`).
 fn parse(ts: u64, payload: &[u8]) -> Vec<Result<(u64, u64, Event), kestrel_feeds::FeedError>> {
     let mut line = format!("{ts} ").into_bytes();

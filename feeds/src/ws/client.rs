@@ -10,8 +10,8 @@
 //! bump, no allocation once the buffer is in shared mode) and reclaims the space on the
 //! next read because the client drops the payload first; the client copies the payload
 //! into one reused scratch buffer (grown to the largest message) so the handler can
-//! mutate it. tungstenite zero-fills up to `read_chunk` bytes of its buffer per socket
-//! read, hence the modest default. Allocations remain on connect (handshake request and
+//! mutate it. tungstenite zero-fills the part of its buffer it reads into before every
+//! read of its own, so it reads the socket buffer [`FRAME_READ_CHUNK`] bytes at a time. Allocations remain on connect (handshake request and
 //! response, buffers), on close frames and on errors (error messages, event strings).
 
 use std::io::{self, Read, Write};
@@ -47,7 +47,7 @@ pub struct WsConfig {
     pub reconnect: bool,
     /// Largest message (and frame) accepted; a larger one drops the connection.
     pub max_message_size: usize,
-    /// Bytes read from the socket per `read(2)`, and tungstenite's read chunk.
+    /// Bytes read from the socket per `read(2)`.
     pub read_chunk: usize,
     /// Frames delivered per connection per [`WsClient::poll_once`] before moving on to
     /// the others (the rest is read on the next call without waiting).
@@ -117,6 +117,13 @@ pub enum ConnState {
     /// Closed for good (by the owner, or lost with reconnect disabled).
     Closed,
 }
+
+/// Bytes tungstenite copies out of the socket buffer per read of its own. It zero-fills
+/// that much of its input buffer before every such read, and reads once more after the
+/// last frame of a socket read (to learn the buffer is dry), so this is small: a book
+/// ticker (~200 bytes) costs one read, a larger message one per kilobyte; the socket
+/// itself is still read `read_chunk` bytes at a time.
+const FRAME_READ_CHUNK: usize = 1024;
 
 /// The TCP stream with a receive buffer filled outside tungstenite (see module docs).
 struct Sock {
@@ -518,7 +525,7 @@ impl WsClient {
                 }
                 let _ = sock.tcp.set_nodelay(true);
                 let ws_cfg = WebSocketConfig::default()
-                    .read_buffer_size(self.cfg.read_chunk)
+                    .read_buffer_size(FRAME_READ_CHUNK)
                     .max_message_size(Some(self.cfg.max_message_size))
                     .max_frame_size(Some(self.cfg.max_message_size));
                 let r = tungstenite::client::client_with_config(c.url.as_str(), sock, Some(ws_cfg));
