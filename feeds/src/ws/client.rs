@@ -209,6 +209,9 @@ struct Conn {
     /// Connect + handshake deadline.
     deadline: Instant,
     last_rx: Instant,
+    /// Frames arrived since `last_rx` was last set: noted at the next poll's start, so
+    /// no clock read sits between a socket read and the owner's use of its frames.
+    rx_unnoted: bool,
     ping_sent: bool,
     attempt: u32,
     backoff: Backoff,
@@ -269,6 +272,7 @@ impl WsClient {
             retry_at: now,
             deadline: now,
             last_rx: now,
+            rx_unnoted: false,
             ping_sent: false,
             attempt: 0,
             backoff: Backoff::new(self.cfg.backoff_base, self.cfg.backoff_cap, seed),
@@ -376,7 +380,11 @@ impl WsClient {
                 self.service(id, handler, &now_ns, &mut delivered);
             }
         }
-        self.timers(handler, &now_ns, &mut delivered);
+        // With frames delivered the owner has them to use first; the next call, which
+        // does not wait (those connections read on), runs the timers before anything.
+        if delivered == 0 {
+            self.timers(handler, &now_ns, &mut delivered);
+        }
         Ok(delivered)
     }
 
@@ -403,6 +411,10 @@ impl WsClient {
         for id in 0..self.conns.len() {
             let now = Instant::now();
             let c = &mut self.conns[id];
+            if std::mem::take(&mut c.rx_unnoted) {
+                c.last_rx = now;
+                c.ping_sent = false;
+            }
             if c.close_requested {
                 c.close_requested = false;
                 c.reconnect_requested = false;
@@ -606,11 +618,11 @@ impl WsClient {
             return;
         };
         let mut budget = self.cfg.max_frames_per_poll.max(1);
-        // Frames were received. Once they are delivered: the connection's liveness is
-        // noted (once, so no clock read sits between a frame's receive stamp and its
-        // delivery), and when the buffer runs dry the next socket read (most often an
-        // empty one) waits for the next poll, so the owner publishes what was
-        // delivered before that system call, not after.
+        // Frames were received. Once they are delivered, the connection's liveness is
+        // noted at the next poll's start (no clock read between a frame's receive stamp
+        // and the owner's use of it), and when the buffer runs dry the next socket read
+        // (most often an empty one) waits for that poll too, so the owner publishes
+        // what was delivered before that system call, not after.
         let mut received = false;
         let failure: Option<String> = loop {
             match ws.read() {
@@ -663,10 +675,7 @@ impl WsClient {
                 Err(e) => break Some(ws_err(e).to_string()),
             }
         };
-        if received {
-            c.last_rx = Instant::now();
-            c.ping_sent = false;
-        }
+        c.rx_unnoted |= received;
         if let Some(reason) = failure {
             return self.fail(id, reason, handler, false);
         }
