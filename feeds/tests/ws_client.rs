@@ -353,6 +353,54 @@ fn messages_around_and_far_above_the_read_chunks_arrive_whole() {
     server.stop();
 }
 
+#[test]
+fn a_burst_read_at_once_is_delivered_in_one_poll_and_the_next_poll_reads_on() {
+    // 40 book tickers (~8 KB) wait in the socket when the client polls: one socket
+    // read, so one poll delivers them all, sharing one receive stamp; the buffers are
+    // then dry, and the next poll reads on without waiting.
+    let cap = capture();
+    let tickers: Vec<String> = cap
+        .frames
+        .iter()
+        .filter(|f| f.contains("@bookTicker"))
+        .take(40)
+        .cloned()
+        .collect();
+    let faults = Faults {
+        expect_subscribe: true,
+        ..Faults::default()
+    };
+    let server = WsServer::start(replay(&tickers, &faults), Duration::from_secs(10)).unwrap();
+    let mut client = WsClient::new(test_cfg()).unwrap();
+    client.add(&server.url(PATH), Some(SUB.to_string()));
+    let mut rec = Rec::default();
+    assert!(run(&mut client, &mut rec, Duration::from_secs(3), |r| r
+        .events
+        .len()
+        >= 2));
+    assert!(rec.msgs.is_empty(), "the server waits for the subscription");
+    std::thread::sleep(Duration::from_millis(200));
+    let now = clock();
+    let delivered = client
+        .poll_once(Duration::from_millis(100), &mut rec, &now)
+        .unwrap();
+    assert_eq!(delivered, tickers.len(), "one poll, the whole burst");
+    let got: Vec<&[u8]> = rec.msgs.iter().map(|m| m.2.as_slice()).collect();
+    let want: Vec<&[u8]> = tickers.iter().map(|t| t.as_bytes()).collect();
+    assert_eq!(got, want);
+    assert!(
+        rec.msgs.iter().all(|m| m.1 == rec.msgs[0].1),
+        "one read, one stamp"
+    );
+    // The close handshake follows; nothing is lost or repeated on the next polls.
+    assert!(run(&mut client, &mut rec, Duration::from_secs(3), |r| r
+        .events
+        .iter()
+        .any(|e| matches!(e.1, ConnEvent::Disconnected { .. }))));
+    assert_eq!(rec.msgs.len(), tickers.len());
+    server.stop();
+}
+
 /// Parses one frame as a capture line would be (`<ts> <json>`).
 fn parse(ts: u64, payload: &[u8]) -> Vec<Result<(u64, u64, Event), kestrel_feeds::FeedError>> {
     let mut line = format!("{ts} ").into_bytes();

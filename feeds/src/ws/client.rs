@@ -134,6 +134,12 @@ struct Sock {
     /// During the handshake tungstenite reads the socket directly.
     passthrough: bool,
     eof: bool,
+    /// Bytes tungstenite has taken from `buf` since the handshake.
+    taken: u64,
+    /// Bytes of the frames it has returned from them (header sizes worked out from the
+    /// payloads'). Once `buf` is used up, `framed >= taken` means tungstenite most
+    /// likely holds nothing either (see [`Sock::dry`]).
+    framed: u64,
 }
 
 impl Sock {
@@ -145,7 +151,28 @@ impl Sock {
             len: 0,
             passthrough: true,
             eof: false,
+            taken: 0,
+            framed: 0,
         }
+    }
+
+    /// Notes a frame tungstenite returned, by its payload's size (a server's frames
+    /// are unmasked: 2 header bytes, 2 or 8 more for longer payloads).
+    fn framed(&mut self, payload: usize) {
+        let header = match payload {
+            0..=125 => 2,
+            126..=65535 => 4,
+            _ => 10,
+        };
+        self.framed += (header + payload) as u64;
+    }
+
+    /// True when neither this buffer nor, most likely, tungstenite's holds a frame, so
+    /// the read that would learn it can wait for the next poll. "Most likely": a
+    /// message in several frames, or bytes tungstenite read with the handshake, make
+    /// the count run ahead; the next poll then reads what is left, nothing is lost.
+    fn dry(&self) -> bool {
+        self.pos >= self.len && self.framed >= self.taken
     }
 
     /// One socket read into the (consumed) buffer. `Ok(0)`: end of stream.
@@ -172,6 +199,7 @@ impl Read for Sock {
             let n = out.len().min(self.len - self.pos);
             out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
             self.pos += n;
+            self.taken += n as u64;
             Ok(n)
         } else if self.passthrough {
             self.tcp.read(out)
@@ -573,7 +601,9 @@ impl WsClient {
                 self.fail(id, format!("handshake: {}", ws_err(e)), handler, false)
             }
             Ok((mut ws, _response)) => {
-                ws.get_mut().passthrough = false;
+                let sock = ws.get_mut();
+                sock.passthrough = false;
+                (sock.taken, sock.framed) = (0, 0);
                 // Frames that came with the handshake response were read just now.
                 c.stamp = now_ns();
                 c.last_rx = Instant::now();
@@ -620,9 +650,9 @@ impl WsClient {
         let mut budget = self.cfg.max_frames_per_poll.max(1);
         // Frames were received. Once they are delivered, the connection's liveness is
         // noted at the next poll's start (no clock read between a frame's receive stamp
-        // and the owner's use of it), and when the buffer runs dry the next socket read
-        // (most often an empty one) waits for that poll too, so the owner publishes
-        // what was delivered before that system call, not after.
+        // and the owner's use of it), and when the buffers run dry the reads that would
+        // learn it (tungstenite's, then the socket's, most often both empty) wait for
+        // that poll too, so the owner publishes what was delivered before them.
         let mut received = false;
         let failure: Option<String> = loop {
             match ws.read() {
@@ -638,8 +668,13 @@ impl WsClient {
                                 None => "closed by server".to_string(),
                             });
                         }
-                        _ => continue, // ping (pong queued) or pong
+                        Message::Ping(p) | Message::Pong(p) => {
+                            ws.get_mut().framed(p.len()); // a pong is queued for a ping
+                            continue;
+                        }
+                        Message::Frame(_) => continue, // never returned by `read`
                     };
+                    ws.get_mut().framed(payload.len());
                     self.scratch.clear();
                     self.scratch.extend_from_slice(payload);
                     drop(msg);
@@ -647,12 +682,16 @@ impl WsClient {
                     *delivered += 1;
                     c.attempt = 0;
                     budget -= 1;
-                    if budget == 0 {
+                    if budget == 0 || ws.get_ref().dry() {
                         c.more = true;
                         break None;
                     }
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Everything tungstenite took is accounted for, bar a frame not
+                    // yet whole (should there be one, the count runs ahead a while).
+                    let sock = ws.get_mut();
+                    sock.framed = sock.taken;
                     if received {
                         c.more = true;
                         break None;
