@@ -84,22 +84,23 @@ impl MessageHandler for Handler<'_> {
                 }
                 let ts = self.clock.event_ts(recv_ns);
                 for e in self.scratch.drain(..) {
-                    let instrument = match &e {
-                        Event::Depth(d) => Some(d.instrument),
-                        _ => None,
+                    let Event::Depth(d) = &e else {
+                        // Depth sync forwards everything else as it is: straight to the
+                        // ready queue, without a stop in `staged`.
+                        self.out.push_back((ts, p.venue_ts, recv_ns, e));
+                        continue;
                     };
+                    let instrument = d.instrument;
                     // A gap, or diffs with no snapshot yet (at start), ask for a snapshot:
                     // fetched after the first diffs are buffered, as Binance documents.
                     let pushed = self.sync.push(ts, p.venue_ts, e, self.staged);
                     if pushed == Pushed::Gap {
                         self.stats.gaps += 1;
                     }
-                    if matches!(pushed, Pushed::Gap | Pushed::Buffered) {
-                        if let Some(i) = instrument {
-                            if !self.need_snapshot.contains(&i) {
-                                self.need_snapshot.push(i);
-                            }
-                        }
+                    if matches!(pushed, Pushed::Gap | Pushed::Buffered)
+                        && !self.need_snapshot.contains(&instrument)
+                    {
+                        self.need_snapshot.push(instrument);
                     }
                     for (ts, venue_ts, e) in self.staged.drain(..) {
                         self.out.push_back((ts, venue_ts, recv_ns, e));
