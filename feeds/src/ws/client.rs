@@ -11,8 +11,9 @@
 //! next read because the client drops the payload first; the client copies the payload
 //! into one reused scratch buffer (grown to the largest message) so the handler can
 //! mutate it. tungstenite zero-fills the part of its buffer it reads into before every
-//! read of its own, so it reads the socket buffer [`FRAME_READ_CHUNK`] bytes at a time. Allocations remain on connect (handshake request and
-//! response, buffers), on close frames and on errors (error messages, event strings).
+//! read of its own, so it takes the socket buffer 1 KiB at a time. Allocations remain
+//! on connect (handshake request and response, buffers), on close frames and on errors
+//! (error messages, event strings).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -137,7 +138,7 @@ struct Sock {
     /// Bytes tungstenite has taken from `buf` since the handshake.
     taken: u64,
     /// Bytes of the frames it has returned from them (header sizes worked out from the
-    /// payloads'). Once `buf` is used up, `framed >= taken` means tungstenite most
+    /// payloads'). Once `buf` is used up, `framed == taken` means tungstenite most
     /// likely holds nothing either (see [`Sock::dry`]).
     framed: u64,
 }
@@ -168,11 +169,13 @@ impl Sock {
     }
 
     /// True when neither this buffer nor, most likely, tungstenite's holds a frame, so
-    /// the read that would learn it can wait for the next poll. "Most likely": a
-    /// message in several frames, or bytes tungstenite read with the handshake, make
-    /// the count run ahead; the next poll then reads what is left, nothing is lost.
+    /// the read that would learn it can wait for the next poll. The count is off after
+    /// a message in several frames, frames read with the handshake, or a resync beside
+    /// a frame not yet whole: until the next resync it then (almost always) says no,
+    /// costing the read it would have saved; were it wrong the other way, the next
+    /// poll, made at once, would read what is left. Nothing is lost either way.
     fn dry(&self) -> bool {
-        self.pos >= self.len && self.framed >= self.taken
+        self.pos >= self.len && self.framed == self.taken
     }
 
     /// One socket read into the (consumed) buffer. `Ok(0)`: end of stream.
@@ -688,8 +691,8 @@ impl WsClient {
                     }
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Everything tungstenite took is accounted for, bar a frame not
-                    // yet whole (should there be one, the count runs ahead a while).
+                    // tungstenite holds no whole frame: resync the count (it is off
+                    // while a frame not yet whole waits there, see `Sock::dry`).
                     let sock = ws.get_mut();
                     sock.framed = sock.taken;
                     if received {
