@@ -10,6 +10,9 @@
 //! shared/data/README.md) each time the previous one was read, so every read carries
 //! one frame, as on a quiet market. Only the span above is timed, summed over the
 //! iterations: the wait for the frame is not.
+//!
+//! `idle_poll` then times one `next_event` that finds nothing, the loop a busy-spinning
+//! feed thread runs while the market is quiet.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -62,15 +65,21 @@ fn frames() -> Vec<Vec<u8>> {
 }
 
 /// Serves one client: handshake, then frame after frame, each once `read` (frames the
-/// client has taken) has caught up with `sent`.
-fn serve(listener: TcpListener, frames: Vec<Vec<u8>>, read: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+/// client has taken) has caught up with `sent`, while not `paused`.
+fn serve(
+    listener: TcpListener,
+    frames: Vec<Vec<u8>>,
+    read: Arc<AtomicU64>,
+    paused: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) {
     let (sock, _) = listener.accept().expect("accept");
     sock.set_nodelay(true).unwrap();
     let mut ws = tungstenite::accept(sock).expect("handshake");
     let sock = ws.get_mut();
     let mut sent = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        if read.load(Ordering::Acquire) < sent {
+        if read.load(Ordering::Acquire) < sent || paused.load(Ordering::Acquire) {
             std::hint::spin_loop();
             continue;
         }
@@ -89,10 +98,11 @@ fn bench(c: &mut Criterion) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/stream", listener.local_addr().unwrap());
     let read = Arc::new(AtomicU64::new(0));
+    let paused = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
-        let (read, stop) = (read.clone(), stop.clone());
-        thread::spawn(move || serve(listener, frames, read, stop))
+        let (read, paused, stop) = (read.clone(), paused.clone(), stop.clone());
+        thread::spawn(move || serve(listener, frames, read, paused, stop))
     };
     let venue = VenueSpec {
         kind: VenueKind::BinanceSpot,
@@ -133,6 +143,22 @@ fn bench(c: &mut Criterion) {
                 spent += next(&mut feed);
             }
             Duration::from_nanos(spent)
+        })
+    });
+    // A quiet market: one look at the socket that finds nothing, as a spinning feed
+    // thread makes in a loop (the wait for a frame's arrival to be seen is about half
+    // of one, before its receive stamp).
+    paused.store(true, Ordering::Release);
+    let quiet = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < quiet {
+        if let Ok(Some(_)) = feed.next_event(Duration::ZERO) {
+            // The frame sent before the pause.
+        }
+    }
+    g.bench_function("idle_poll", |b| {
+        b.iter(|| {
+            let e = feed.next_event(Duration::ZERO).expect("poll");
+            assert!(e.is_none(), "the server is paused");
         })
     });
     g.finish();

@@ -67,14 +67,16 @@ impl KillWatch {
         true
     }
 
-    /// Publishes the kill switch on `producer` when [`poll`](Self::poll) says so.
+    /// Publishes the kill switch on `producer` when [`poll`](Self::poll) says so,
+    /// stamped with `now_ns()` (read only then).
     pub fn publish_if_requested(
         &mut self,
         producer: &mut impl Producer<Input>,
         ts: u64,
-        now_ns: u64,
+        now_ns: impl FnOnce() -> u64,
     ) {
         if self.poll() {
+            let now_ns = now_ns();
             producer.publish(|slot| {
                 slot.header = Header {
                     seq: 0,

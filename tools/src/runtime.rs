@@ -715,7 +715,7 @@ pub fn run(
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
                 while !STOP.load(Ordering::Relaxed) && !halt.load(Ordering::Acquire) {
-                    kill.publish_if_requested(&mut feed_producer, last_ts, mono_ns());
+                    kill.publish_if_requested(&mut feed_producer, last_ts, mono_ns);
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }

@@ -381,14 +381,17 @@ impl WsClient {
         let mut delivered = 0;
         self.timers(handler, &now_ns, &mut delivered);
 
-        let now = Instant::now();
         let mut wait = timeout;
-        for c in &self.conns {
-            if c.more || c.reconnect_requested || c.close_requested {
-                wait = Duration::ZERO;
-            }
-            if let Some(at) = self.next_deadline(c) {
-                wait = wait.min(at.saturating_duration_since(now));
+        // A zero timeout (a spinning owner) needs no deadline: it looks and returns.
+        if !wait.is_zero() {
+            let now = Instant::now();
+            for c in &self.conns {
+                if c.more || c.reconnect_requested || c.close_requested {
+                    wait = Duration::ZERO;
+                }
+                if let Some(at) = self.next_deadline(c) {
+                    wait = wait.min(at.saturating_duration_since(now));
+                }
             }
         }
         match self.poll.poll(&mut self.events, Some(wait)) {
@@ -411,9 +414,11 @@ impl WsClient {
                 self.service(id, handler, &now_ns, &mut delivered);
             }
         }
-        // With frames delivered the owner has them to use first; the next call, which
-        // does not wait (those connections read on), runs the timers before anything.
-        if delivered == 0 {
+        // Timers that fell due while waiting run now. With frames delivered the owner
+        // has them to use first: the next call, which does not wait (those connections
+        // read on), runs the timers before anything; so does a spinning owner's next
+        // call (zero timeout), a moment after this one's.
+        if delivered == 0 && !timeout.is_zero() {
             self.timers(handler, &now_ns, &mut delivered);
         }
         Ok(delivered)
