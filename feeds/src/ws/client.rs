@@ -371,7 +371,9 @@ impl WsClient {
     /// can be read without blocking, answers pings, sends due pings and runs connect,
     /// handshake, timeout and reconnect steps. `now_ns` is the owner's clock for receive
     /// timestamps. Returns the number of frames delivered. Never blocks longer than
-    /// `timeout`; an `Err` is a failure of the poll itself.
+    /// `timeout`; an `Err` is a failure of the poll itself. Timers run at the start of
+    /// every call, and again at its end only after a wait that delivered nothing, so an
+    /// owner spinning with a zero timeout pays for them once per look.
     pub fn poll_once(
         &mut self,
         timeout: Duration,
