@@ -159,7 +159,7 @@ impl Sock {
 
     /// Notes a frame tungstenite returned, by its payload's size (a server's frames
     /// are unmasked: 2 header bytes, 2 or 8 more for longer payloads).
-    fn framed(&mut self, payload: usize) {
+    fn note_frame(&mut self, payload: usize) {
         let header = match payload {
             0..=125 => 2,
             126..=65535 => 4,
@@ -170,10 +170,11 @@ impl Sock {
 
     /// True when neither this buffer nor, most likely, tungstenite's holds a frame, so
     /// the read that would learn it can wait for the next poll. The count is off after
-    /// a message in several frames, frames read with the handshake, or a resync beside
-    /// a frame not yet whole: until the next resync it then (almost always) says no,
-    /// costing the read it would have saved; were it wrong the other way, the next
-    /// poll, made at once, would read what is left. Nothing is lost either way.
+    /// a message in several frames, a text frame that is not UTF-8, frames read with
+    /// the handshake, or a resync beside a frame not yet whole: until the next resync
+    /// it then (almost always) says no, costing the read it would have saved; were it
+    /// wrong the other way, the next poll, made at once, would read what is left.
+    /// Nothing is lost either way.
     fn dry(&self) -> bool {
         self.pos >= self.len && self.framed == self.taken
     }
@@ -679,12 +680,12 @@ impl WsClient {
                             });
                         }
                         Message::Ping(p) | Message::Pong(p) => {
-                            ws.get_mut().framed(p.len()); // a pong is queued for a ping
+                            ws.get_mut().note_frame(p.len()); // a pong is queued for a ping
                             continue;
                         }
                         Message::Frame(_) => continue, // never returned by `read`
                     };
-                    ws.get_mut().framed(payload.len());
+                    ws.get_mut().note_frame(payload.len());
                     self.scratch.clear();
                     self.scratch.extend_from_slice(payload);
                     drop(msg);
@@ -706,7 +707,7 @@ impl WsClient {
                         c.more = true;
                         break None;
                     }
-                    match ws.get_mut().fill() {
+                    match sock.fill() {
                         Ok(_) => c.stamp = now_ns(), // Ok(0): tungstenite sees the EOF next
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
                         Err(e) => break Some(format!("read: {e}")),
