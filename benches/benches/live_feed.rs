@@ -14,9 +14,8 @@
 //! `idle_poll` then times one `next_event` that finds nothing, the loop a busy-spinning
 //! feed thread runs while the market is quiet.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -34,34 +33,18 @@ fn mono_ns() -> u64 {
 /// The first 2,000 book tickers of the capture, each as a whole WebSocket text frame
 /// as a server sends it (unmasked).
 fn frames() -> Vec<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/hftbacktest/spot/btcusdt_20240808.gz");
-    let f = std::fs::File::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", path.display()));
-    let mut out = Vec::new();
-    for line in BufReader::new(flate2::read::MultiGzDecoder::new(f)).split(b'\n') {
-        let line = line.unwrap();
-        let Some(sp) = line.iter().position(|&c| c == b' ') else {
-            continue;
-        };
-        let json = &line[sp + 1..];
-        if !json[..json.len().min(48)]
-            .windows(11)
-            .any(|w| w == b"@bookTicker")
-        {
-            continue;
-        }
-        // FIN + text; a 16-bit length (book tickers are 126..65535 bytes).
-        assert!((126..65536).contains(&json.len()));
-        let mut frame = vec![0x81, 126];
-        frame.extend_from_slice(&(json.len() as u16).to_be_bytes());
-        frame.extend_from_slice(json);
-        out.push(frame);
-        if out.len() == 2_000 {
-            break;
-        }
-    }
-    out
+    let (tickers, _) = kestrel_benches::capture::spot_stream_messages(2_000);
+    tickers
+        .iter()
+        .map(|json| {
+            // FIN + text; a 16-bit length (book tickers are 126..65535 bytes).
+            assert!((126..65536).contains(&json.len()));
+            let mut frame = vec![0x81, 126];
+            frame.extend_from_slice(&(json.len() as u16).to_be_bytes());
+            frame.extend_from_slice(json);
+            frame
+        })
+        .collect()
 }
 
 /// Serves one client: handshake, then frame after frame, each once `read` (frames the

@@ -10,9 +10,6 @@
 //! buffer; serde_json reads the original bytes. `simd_json_fill_tape_only` is simd-json's
 //! own floor (copy + tape, no field reading), for reference.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kestrel_engine::num::parse_raw;
 use kestrel_engine::{BookTicker, Dec, Depth, Event, InstrumentId, Level, Side, DEPTH_CHUNK};
@@ -22,25 +19,7 @@ use serde::Deserialize;
 const BATCH: usize = 2_000;
 
 fn capture() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/hftbacktest/spot/btcusdt_20240808.gz");
-    let f = std::fs::File::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", path.display()));
-    let (mut tickers, mut depth) = (Vec::new(), Vec::new());
-    for line in BufReader::new(flate2::read::MultiGzDecoder::new(f)).split(b'\n') {
-        let line = line.unwrap();
-        let Some(sp) = line.iter().position(|&c| c == b' ') else {
-            continue;
-        };
-        let json = line[sp + 1..].to_vec();
-        let head = &json[..json.len().min(48)];
-        if head.windows(11).any(|w| w == b"@bookTicker") && tickers.len() < BATCH {
-            tickers.push(json);
-        } else if head.windows(6).any(|w| w == b"@depth") && depth.len() < BATCH {
-            depth.push(json);
-        }
-    }
-    (tickers, depth)
+    kestrel_benches::capture::spot_stream_messages(BATCH)
 }
 
 // ---- The serde_json baseline -------------------------------------------------------

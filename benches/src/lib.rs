@@ -1,4 +1,5 @@
 //! Shared helpers for Kestrel benchmarks.
 
+pub mod capture;
 pub mod hop;
 pub mod peer_mm;
