@@ -66,6 +66,7 @@ const USAGE: &str = "\
 usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pause|poll]
                 [--producer multi|single] [--input-readers 1|3] [--pin a,b,c,d]
                 [--ring-size N] [--outputs N] [--out-publish each|batch] [--prefetch on|off]
+                [--fill variant|whole]
   --layout L      hop: feed -> engine; pipeline: the runtime's four threads (default);
                   out: engine -> gateway
   --count N       book tickers sent (default 200000)
@@ -83,7 +84,11 @@ usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pa
   --outputs N     outputs the engine publishes per ticker, 1 to 64 (default 1)
   --out-publish P each: one publish per output; batch: one per ticker (default each)
   --prefetch P    on: the engine prefetches the next input slot while it waits, as the
-                  runtime's does; off: it does not (default on)";
+                  runtime's does; off: it does not (default on)
+  --fill F        how the feed writes a ticker whose variant the compiler cannot see
+                  into its slot (hop and pipeline layouts): variant: its own bytes
+                  (Event::move_into, the runtime's); whole: a plain assignment, the
+                  whole 424-byte enum (default variant)";
 
 /// Which threads and rings run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +122,9 @@ struct Opts {
     /// The engine prefetches the next input slot's first two lines while it waits
     /// (the runtime's engine does).
     prefetch: bool,
+    /// The feed assigns the whole `Event` to the slot instead of
+    /// `Event::move_into`.
+    fill_whole: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Opts> {
@@ -133,6 +141,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
         outputs: 1,
         out_batch: false,
         prefetch: true,
+        fill_whole: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -146,6 +155,13 @@ fn parse_args(args: &[String]) -> Result<Opts> {
                     "on" => true,
                     "off" => false,
                     v => bail!("--prefetch must be on or off, got {v:?}"),
+                }
+            }
+            "--fill" => {
+                o.fill_whole = match value()?.as_str() {
+                    "variant" => false,
+                    "whole" => true,
+                    v => bail!("--fill must be variant or whole, got {v:?}"),
                 }
             }
             "--layout" => {
@@ -355,7 +371,22 @@ fn paced(o: &Opts, mut send: impl FnMut(u64)) {
 }
 
 fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
-    paced(o, |i| producer.publish(|slot| slot.fill(i, mono_ns())));
+    let whole = o.fill_whole;
+    paced(o, |i| {
+        // The runtime's feed thread moves an event out of its parser: the compiler
+        // cannot see which variant it is.
+        let event = std::hint::black_box(ticker(i));
+        producer.publish(move |slot| {
+            let now = mono_ns();
+            if whole {
+                slot.event = event;
+            } else {
+                event.move_into(&mut slot.event);
+            }
+            slot.header.seq = i + 1;
+            slot.header.publish_ns = now;
+        })
+    });
 }
 
 /// The `i`-th book ticker sent.
@@ -664,7 +695,7 @@ fn slot_hop<T: Stamped>(o: &Opts) -> Stages {
 
 fn report(o: &Opts, s: &Stages) -> String {
     let mut t = format!(
-        "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, prefetch {}, pinned {:?}\n",
+        "ring_hop: layout {}, {} tickers every {} ns, spin {}, {} input ring, {} slots, prefetch {}, fill {}, pinned {:?}\n",
         match (o.layout, o.input_readers) {
             (Layout::Hop, _) => "hop",
             (Layout::Out, _) => "out",
@@ -683,6 +714,7 @@ fn report(o: &Opts, s: &Stages) -> String {
         },
         o.ring_size,
         if o.prefetch { "on" } else { "off" },
+        if o.fill_whole { "whole" } else { "variant" },
         o.pin
     );
     if o.layout != Layout::Hop {
@@ -768,12 +800,18 @@ mod tests {
             "batch",
             "--prefetch",
             "off",
+            "--fill",
+            "whole",
         ]))
         .unwrap();
         assert!(o.layout == Layout::Hop && !o.pause && !o.multi && o.slot.is_none());
         assert!(
             !o.prefetch && parse_args(&[]).unwrap().prefetch,
             "prefetch on by default"
+        );
+        assert!(
+            o.fill_whole && !parse_args(&[]).unwrap().fill_whole,
+            "the runtime's variant fill by default"
         );
         assert_eq!((o.input_readers, o.outputs, o.out_batch), (1, 4, true));
         assert_eq!(
@@ -791,6 +829,7 @@ mod tests {
             &["--outputs", "16", "--ring-size", "8"],
             &["--out-publish", "some"],
             &["--prefetch", "maybe"],
+            &["--fill", "some"],
             &["--producer", "slot"],
             &["--ring-size", "6"],
             &["--count", "0"],
@@ -834,6 +873,7 @@ mod tests {
                 out_batch: i == 3,
                 // Half the runs prefetch; a ring of 64 slots wraps several times.
                 prefetch: i % 2 == 0,
+                fill_whole: i % 3 == 0,
             };
             let s = measure(&o);
             assert_eq!(s.ring_in.len(), 300);
