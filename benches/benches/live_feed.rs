@@ -1,9 +1,10 @@
 //! The live feed's own part of a book ticker's way: from the receive stamp (taken right
-//! after the socket read that brought the frame) to the moment `LiveFeed::next_event`
-//! hands the parsed event to its caller, which then publishes it to the input ring.
-//! That span is the "parse" stage of `kestrel latency` for a live session, less the
-//! publish: WebSocket frame decoding (tungstenite), the client's copy, the Binance
-//! parser (its book-ticker fast path here), depth sync and the feed's queues.
+//! after the socket read that brought the frame) to the moment the event
+//! `LiveFeed::next_event` lends is copied into a ring-slot-sized `Event`, as the feed
+//! thread copies it into its input-ring slot. That span is the "parse" stage of
+//! `kestrel latency` for a live session, less the ring's claim and publish: WebSocket
+//! frame decoding (tungstenite), the client's copy, the Binance parser (its book-ticker
+//! fast path here), depth sync, the feed's queue and the copy out of it.
 //!
 //! A loopback server (another thread) answers the WebSocket handshake, then writes one
 //! real `@bookTicker` combined-stream frame (hftbacktest spot BTCUSDT capture, MIT, see
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kestrel_engine::config::{VenueKind, VenueSpec};
+use kestrel_engine::Event;
 use kestrel_feeds::live::LiveFeed;
 
 fn mono_ns() -> u64 {
@@ -99,12 +101,15 @@ fn bench(c: &mut Criterion) {
     let symbols = [("BTCUSDT".to_string(), 0u16)];
     let mut feed = LiveFeed::with_epoch(&[venue], &symbols, 1, mono_ns, 0).expect("feed");
     let mut taken = 0u64;
+    let mut slot = Event::None;
     // Connects, then takes one event per frame, returning the span above.
     let mut next = |feed: &mut LiveFeed| -> u64 {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match feed.next_event(Duration::ZERO) {
-                Ok(Some((_, _, recv, _event))) => {
+                Ok(Some((_, _, recv, event))) => {
+                    event.copy_into(&mut slot);
+                    std::hint::black_box(&mut slot);
                     let span = mono_ns() - recv;
                     taken += 1;
                     read.store(taken, Ordering::Release);

@@ -409,24 +409,24 @@ pub enum Event {
 }
 
 impl Event {
-    /// Moves the event into `slot` (a ring slot), writing a book ticker's or a trade's
-    /// own bytes only.
+    /// Copies the event into `slot` (a ring slot, a queue entry), writing a book
+    /// ticker's or a trade's own bytes only.
     ///
     /// A plain `*slot = event` of an event whose variant the compiler cannot see
     /// copies the whole enum (424 bytes, the size of [`Depth`]): for a 48-byte book
-    /// ticker, seven cache lines of the slot that the reader never reads, each to be
-    /// taken back from the reader's core before the slot is published (`ring_hop
+    /// ticker, seven cache lines of a ring slot that the reader never reads, each to
+    /// be taken back from the reader's core before the slot is published (`ring_hop
     /// --fill whole`, BENCHMARKS.md). Written through a reference to the variant,
     /// only its own bytes are stored.
     #[inline]
-    pub fn move_into(self, slot: &mut Event) {
+    pub fn copy_into(&self, slot: &mut Event) {
         match self {
             Event::BookTicker(t) => {
                 if !matches!(slot, Event::BookTicker(_)) {
                     *slot = Event::BookTicker(BookTicker::default());
                 }
                 if let Event::BookTicker(to) = slot {
-                    *to = t;
+                    *to = *t;
                 }
             }
             Event::Trade(t) => {
@@ -434,10 +434,10 @@ impl Event {
                     *slot = Event::Trade(Trade::default());
                 }
                 if let Event::Trade(to) = slot {
-                    *to = t;
+                    *to = *t;
                 }
             }
-            e => *slot = e,
+            e => slot.clone_from(e),
         }
     }
 }
@@ -744,15 +744,15 @@ mod tests {
     }
 
     #[test]
-    fn move_into_leaves_the_slot_equal_to_the_event_whatever_it_held() {
+    fn copy_into_leaves_the_slot_equal_to_the_event_whatever_it_held() {
         let events = one_of_each();
         for event in &events {
             for before in &events {
                 let mut slot = before.clone();
-                event.clone().move_into(&mut slot);
+                event.copy_into(&mut slot);
                 assert_eq!(
                     &slot, event,
-                    "{event:?} moved into a slot holding {before:?}"
+                    "{event:?} copied into a slot holding {before:?}"
                 );
             }
         }
@@ -763,7 +763,7 @@ mod tests {
             t.bid_px = Dec(99);
             t.update_id = 45;
         }
-        next.clone().move_into(&mut slot);
+        next.copy_into(&mut slot);
         assert_eq!(slot, next);
     }
 }

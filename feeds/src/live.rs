@@ -83,17 +83,23 @@ impl MessageHandler for Handler<'_> {
                     return;
                 }
                 let ts = self.clock.event_ts(recv_ns);
-                for e in self.scratch.drain(..) {
-                    let Event::Depth(d) = &e else {
+                for e in self.scratch.iter() {
+                    let Event::Depth(d) = e else {
                         // Depth sync forwards everything else as it is: straight to the
-                        // ready queue, without a stop in `staged`.
-                        self.out.push_back((ts, p.venue_ts, recv_ns, e));
+                        // ready queue, without a stop in `staged`, a ticker's own bytes
+                        // only (`Event::copy_into`).
+                        self.out.push_back((ts, p.venue_ts, recv_ns, Event::None));
+                        if let Some(last) = self.out.back_mut() {
+                            e.copy_into(&mut last.3);
+                        }
                         continue;
                     };
                     let instrument = d.instrument;
                     // A gap, or diffs with no snapshot yet (at start), ask for a snapshot:
                     // fetched after the first diffs are buffered, as Binance documents.
-                    let pushed = self.sync.push(ts, p.venue_ts, e, self.staged);
+                    let pushed = self
+                        .sync
+                        .push(ts, p.venue_ts, Event::Depth(*d), self.staged);
                     if pushed == Pushed::Gap {
                         self.stats.gaps += 1;
                     }
@@ -137,6 +143,8 @@ pub struct LiveFeed {
     parser: Parser,
     sync: DepthSync,
     ready: VecDeque<LiveEvent>,
+    /// The front of `ready` was handed out by the last `next_event`: popped by the next.
+    taken: bool,
     scratch: Vec<Event>,
     staged: VecDeque<(u64, u64, Event)>,
     clock: Clock,
@@ -223,6 +231,7 @@ impl LiveFeed {
             parser: Parser::new(symbols),
             sync: DepthSync::new(),
             ready: VecDeque::with_capacity(4096),
+            taken: false,
             scratch: Vec::with_capacity(256),
             staged: VecDeque::with_capacity(256),
             clock: Clock {
@@ -242,28 +251,34 @@ impl LiveFeed {
     }
 
     /// The next event, waiting at most `timeout`; `None` if nothing arrived.
-    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<LiveEvent>, WsError> {
-        if let Some(e) = self.ready.pop_front() {
-            return Ok(Some(e));
+    ///
+    /// The event is lent where it lies in the feed's queue (it is dropped by the next
+    /// call), so a caller copies it once, into its ring slot, instead of the 448-byte
+    /// tuple being moved out of the queue and through every caller on the way.
+    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<&LiveEvent>, WsError> {
+        if std::mem::take(&mut self.taken) {
+            self.ready.pop_front();
         }
-        self.fetch_snapshots();
-        if let Some(e) = self.ready.pop_front() {
-            return Ok(Some(e));
+        if self.ready.is_empty() {
+            self.fetch_snapshots();
         }
-        let clock = self.clock;
-        let mut h = Handler {
-            parser: &mut self.parser,
-            sync: &mut self.sync,
-            out: &mut self.ready,
-            scratch: &mut self.scratch,
-            staged: &mut self.staged,
-            clock,
-            stats: &mut self.stats,
-            need_snapshot: &mut self.need_snapshot,
-            errors: &mut self.errors,
-        };
-        self.client.poll_once(timeout, &mut h, || clock.mono_ns())?;
-        Ok(self.ready.pop_front())
+        if self.ready.is_empty() {
+            let clock = self.clock;
+            let mut h = Handler {
+                parser: &mut self.parser,
+                sync: &mut self.sync,
+                out: &mut self.ready,
+                scratch: &mut self.scratch,
+                staged: &mut self.staged,
+                clock,
+                stats: &mut self.stats,
+                need_snapshot: &mut self.need_snapshot,
+                errors: &mut self.errors,
+            };
+            self.client.poll_once(timeout, &mut h, || clock.mono_ns())?;
+        }
+        self.taken = !self.ready.is_empty();
+        Ok(self.ready.front())
     }
 
     /// Fetches REST snapshots for instruments waiting for one (rate-limited to one

@@ -372,11 +372,11 @@ pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
         .unwrap_or(base)
 }
 
-/// What the feed produced (moved by value once per event; boxing would allocate).
-#[allow(clippy::large_enum_variant)]
-enum Next {
+/// What the feed produced; the event is lent where it lies in the source's queue (the
+/// feed thread copies it once, into its ring slot).
+enum Next<'a> {
     /// (event ts, venue ts, monotonic receive stamp, event).
-    Event(u64, u64, u64, Event),
+    Event(u64, u64, u64, &'a Event),
     /// Nothing yet; event time now (live feeds).
     Idle(u64),
 }
@@ -395,6 +395,8 @@ struct Source {
     origin: Origin,
     sync: DepthSync,
     ready: std::collections::VecDeque<(u64, u64, Event)>,
+    /// The front of `ready` was lent by the last `next`: popped by the next call.
+    taken: bool,
     /// Live feeds: the last event time published, and how many events were clamped to it.
     last_live_ts: u64,
     clamped: u64,
@@ -463,6 +465,7 @@ impl Source {
             origin,
             sync: DepthSync::new(),
             ready: std::collections::VecDeque::with_capacity(1024),
+            taken: false,
             last_live_ts: 0,
             clamped: 0,
             live_wait: match cfg.runtime.wait {
@@ -474,10 +477,18 @@ impl Source {
 
     /// The next event as (event ts, venue ts, receive stamp, event); `Idle(now)` when a
     /// live feed had nothing within its poll interval; `None` at the end of the data.
-    fn next(&mut self) -> Option<Result<Next>> {
+    fn next(&mut self) -> Option<Result<Next<'_>>> {
+        if std::mem::take(&mut self.taken) {
+            self.ready.pop_front();
+        }
+        if matches!(self.origin, Origin::Live(_)) {
+            return Some(self.next_live());
+        }
         loop {
-            if let Some((ts, v, e)) = self.ready.pop_front() {
-                return Some(Ok(Next::Event(ts, v, mono_ns(), e)));
+            if !self.ready.is_empty() {
+                self.taken = true;
+                let (ts, v, e) = self.ready.front()?;
+                return Some(Ok(Next::Event(*ts, *v, mono_ns(), e)));
             }
             let (ts, venue_ts, event) = match &mut self.origin {
                 Origin::Synthetic(f) => f.next_event().map(|(ts, e)| (ts, 0, e))?,
@@ -485,26 +496,34 @@ impl Source {
                     Ok(v) => v,
                     Err(e) => return Some(Err(anyhow!("{e}"))),
                 },
-                Origin::Live(f) => {
-                    for e in f.errors.drain(..) {
-                        eprintln!("warning: {e}");
-                    }
-                    return Some(match f.next_event(self.live_wait) {
-                        Ok(Some((ts, v, recv, e))) => {
-                            // Event time never goes back (buffered diffs released after
-                            // a later snapshot carry their earlier receive time).
-                            if ts < self.last_live_ts {
-                                self.clamped += 1;
-                            }
-                            self.last_live_ts = self.last_live_ts.max(ts);
-                            Ok(Next::Event(self.last_live_ts, v, recv, e))
-                        }
-                        Ok(None) => Ok(Next::Idle(f.now_ts())),
-                        Err(e) => Err(anyhow!("live feed: {e}")),
-                    });
-                }
+                Origin::Live(_) => return None,
             };
             self.sync.push(ts, venue_ts, event, &mut self.ready);
+        }
+    }
+
+    /// [`next`](Self::next) of a live feed, which keeps its own queue and depth sync.
+    fn next_live(&mut self) -> Result<Next<'_>> {
+        let Origin::Live(f) = &mut self.origin else {
+            return Err(anyhow!("not a live feed"));
+        };
+        for e in f.errors.drain(..) {
+            eprintln!("warning: {e}");
+        }
+        match f.next_event(self.live_wait) {
+            Ok(Some(&(ts, v, recv, ref e))) => {
+                // Event time never goes back (buffered diffs released after a later
+                // snapshot carry their earlier receive time).
+                if ts < self.last_live_ts {
+                    self.clamped += 1;
+                }
+                self.last_live_ts = self.last_live_ts.max(ts);
+                Ok(Next::Event(self.last_live_ts, v, recv, e))
+            }
+            // The feed's own clock (`LiveFeed::now_ts`), which the lent event still
+            // borrows: the feed was opened on this epoch and `mono_ns`.
+            Ok(None) => Ok(Next::Idle(crate::clock::epoch_ns() + mono_ns())),
+            Err(e) => Err(anyhow!("live feed: {e}")),
         }
     }
 }
@@ -766,7 +785,7 @@ pub fn run(
                         |slot: &mut Input| {
                             slot.header = stamped(kestrel_engine::Source::Feed, ts, recv, venue_ts);
                             // A ticker's own bytes only, not the whole enum (BENCHMARKS.md).
-                            event.move_into(&mut slot.event);
+                            event.copy_into(&mut slot.event);
                         },
                     );
                     last_ts = ts;

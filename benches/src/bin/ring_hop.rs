@@ -87,7 +87,7 @@ usage: ring_hop [--layout hop|pipeline|out] [--count N] [--gap-ns NS] [--spin pa
                   runtime's does; off: it does not (default on)
   --fill F        how the feed writes a ticker whose variant the compiler cannot see
                   into its slot (hop and pipeline layouts): variant: its own bytes
-                  (Event::move_into, the runtime's); whole: a plain assignment, the
+                  (Event::copy_into, the runtime's); whole: a plain assignment, the
                   whole 424-byte enum (default variant)";
 
 /// Which threads and rings run.
@@ -123,7 +123,7 @@ struct Opts {
     /// (the runtime's engine does).
     prefetch: bool,
     /// The feed assigns the whole `Event` to the slot instead of
-    /// `Event::move_into`.
+    /// `Event::copy_into`.
     fill_whole: bool,
 }
 
@@ -381,7 +381,7 @@ fn feed<P: Producer<Input>>(o: &Opts, mut producer: P) {
             if whole {
                 slot.event = event;
             } else {
-                event.move_into(&mut slot.event);
+                event.copy_into(&mut slot.event);
             }
             slot.header.seq = i + 1;
             slot.header.publish_ns = now;
