@@ -496,7 +496,7 @@ impl Source {
                     Ok(v) => v,
                     Err(e) => return Some(Err(anyhow!("{e}"))),
                 },
-                Origin::Live(_) => return None,
+                Origin::Live(_) => return None, // read by `next_live`, above
             };
             self.sync.push(ts, venue_ts, event, &mut self.ready);
         }
@@ -520,8 +520,9 @@ impl Source {
                 self.last_live_ts = self.last_live_ts.max(ts);
                 Ok(Next::Event(self.last_live_ts, v, recv, e))
             }
-            // The feed's own clock (`LiveFeed::now_ts`), which the lent event still
-            // borrows: the feed was opened on this epoch and `mono_ns`.
+            // `LiveFeed::now_ts` cannot be asked here (the lent event's borrow spans
+            // this match); the feed was opened on this epoch and `mono_ns`, so this
+            // is its clock.
             Ok(None) => Ok(Next::Idle(crate::clock::epoch_ns() + mono_ns())),
             Err(e) => Err(anyhow!("live feed: {e}")),
         }
