@@ -130,6 +130,9 @@ struct Param {
     start: u32,
     end: u32,
     quoted: bool,
+    /// Text that may hold bytes JSON escapes (numbers, decimals, ids and a plain
+    /// API key never do).
+    escape: bool,
 }
 
 /// Encodes and signs requests into reused buffers (see the module docs).
@@ -140,6 +143,8 @@ pub struct OrderEncoder {
     /// WebSocket-API payload.
     ws_signer: Signer,
     ws_prefix_len: usize,
+    /// The API key holds nothing JSON escapes (checked once, not per request).
+    api_key_plain: bool,
     api_key: String,
     recv_window_ms: u64,
     vals: Vec<u8>,
@@ -169,6 +174,7 @@ impl OrderEncoder {
             venue,
             ws_signer: signer.prefixed(prefix.as_bytes()),
             ws_prefix_len: prefix.len(),
+            api_key_plain: !creds.api_key.bytes().any(needs_escape),
             signer,
             api_key: creds.api_key.clone(),
             recv_window_ms,
@@ -364,6 +370,7 @@ impl OrderEncoder {
             start,
             end: self.vals.len() as u32,
             quoted,
+            escape: matches!(v, Value::Str(_)),
         };
         self.n += 1;
         Ok(())
@@ -391,6 +398,7 @@ impl OrderEncoder {
         let r = self.push("apiKey", Value::Str(&key));
         self.api_key = key;
         r?;
+        self.params[self.n - 1].escape = !self.api_key_plain;
         for &(k, v) in params {
             self.push(k, v)?;
         }
@@ -442,7 +450,11 @@ impl OrderEncoder {
             let v = &self.vals[p.start as usize..p.end as usize];
             if p.quoted {
                 out.push(b'"');
-                json_escape(out, v);
+                if p.escape {
+                    json_escape(out, v);
+                } else {
+                    out.extend_from_slice(v);
+                }
                 out.push(b'"');
             } else {
                 out.extend_from_slice(v);
@@ -612,12 +624,17 @@ pub fn write_cid(out: &mut Vec<u8>, c: ClientOrderId) {
     write_u64(out, c.counter() as u64);
 }
 
+/// A byte JSON writes escaped in a string: a quote, a backslash, a control byte.
+fn needs_escape(b: u8) -> bool {
+    matches!(b, b'"' | b'\\' | 0..=0x1f)
+}
+
 fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // Copies runs of plain bytes in one go; escapes quotes, backslashes, control bytes.
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
-        if !matches!(b, b'"' | b'\\' | 0..=0x1f) {
+        if !needs_escape(b) {
             continue;
         }
         out.extend_from_slice(&s[start..i]);
@@ -784,6 +801,41 @@ mod tests {
         fn key_order_is_byte_order(a in "[abcA]{0,8}", b in "[abcA]{0,8}") {
             proptest::prop_assert_eq!(key_order(&a, &b), a.cmp(&b));
         }
+    }
+
+    #[test]
+    fn text_that_needs_escaping_is_escaped_and_plain_values_are_not() {
+        // An API key and a symbol with a quote, a backslash and a control byte: the
+        // request stays JSON and reads back as given; numbers and ids are plain.
+        let creds = Credentials {
+            api_key: "key\"with\\odd\u{1}bytes".into(),
+            secret: Secret::new(SPOT_SECRET),
+        };
+        let mut e = OrderEncoder::new(Venue::Spot, &creds, 5000);
+        let s = spec("BTC\"USDT", "0.01", "0.00001", Market::Spot);
+        let p = order(
+            ClientOrderId::new(3, 17),
+            Side::Buy,
+            OrderType::Limit,
+            "60000.5",
+            "0.0015",
+        );
+        let w = e.place(Transport::WsApi, &p, &s, 1700000000000).unwrap();
+        assert!(w.contains(r#""apiKey":"key\"with\\odd\u0001bytes""#), "{w}");
+        let v: serde_json::Value = serde_json::from_str(w).unwrap();
+        assert_eq!(v["params"]["apiKey"], "key\"with\\odd\u{1}bytes");
+        assert_eq!(v["params"]["symbol"], "BTC\"USDT");
+        assert_eq!(v["params"]["price"], "60000.50");
+        assert_eq!(v["params"]["newClientOrderId"], "K3-17");
+        // The payload signed is the raw text, unescaped.
+        assert!(e
+            .last_payload()
+            .starts_with("apiKey=key\"with\\odd\u{1}bytes&newClientOrderId=K3-17&"));
+        // The usual key is plain: written as it is.
+        let mut e = enc(Venue::Spot, 5000);
+        let s = spec("BTCUSDT", "0.01", "0.00001", Market::Spot);
+        let w = e.place(Transport::WsApi, &p, &s, 1700000000000).unwrap();
+        assert!(w.contains(&format!(r#""apiKey":"{SPOT_KEY}""#)), "{w}");
     }
 
     fn order(cid: ClientOrderId, side: Side, t: OrderType, price: &str, qty: &str) -> PlaceOrder {
