@@ -796,6 +796,32 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Integers read back as written; decimals read back exactly, with the
+        /// decimals asked for or as many as the value needs, whichever is more.
+        #[test]
+        fn numbers_are_written_exactly(
+            v in proptest::prelude::any::<u64>(),
+            raw in (i64::MIN + 1)..=i64::MAX,
+            zeros in 0u32..12,
+            decimals in 0u32..12,
+        ) {
+            let mut b = Vec::new();
+            write_u64(&mut b, v);
+            proptest::prop_assert_eq!(std::str::from_utf8(&b).unwrap(), v.to_string());
+            // Trailing zeros of every count, as prices on a tick grid have.
+            let raw = raw / 10i64.pow(zeros) * 10i64.pow(zeros);
+            let d = Dec(raw);
+            let mut b = Vec::new();
+            write_dec(&mut b, d, decimals);
+            let text = std::str::from_utf8(&b).unwrap();
+            proptest::prop_assert_eq!(Dec::parse(text).ok(), Some(d), "{}", text);
+            let frac = text.split_once('.').map_or(0, |(_, f)| f.len() as u32);
+            let needed = (0..=9u32)
+                .find(|&n| raw.unsigned_abs() % 10u64.pow(9 - n) == 0)
+                .unwrap_or(9);
+            proptest::prop_assert_eq!(frac, decimals.max(needed).min(9), "{}", text);
+        }
+
         /// The signing sort's order is the names' byte order, whatever the names.
         #[test]
         fn key_order_is_byte_order(a in "[abcA]{0,8}", b in "[abcA]{0,8}") {
