@@ -245,9 +245,11 @@ impl LiveFeed {
         })
     }
 
-    /// Event time now (ns since the epoch), on the feed's monotonic clock.
-    pub fn now_ts(&self) -> u64 {
-        self.clock.event_ts(self.clock.mono_ns())
+    /// The feed's clock of event time (ns since the epoch, on its monotonic clock) as
+    /// a value of its own, which can be read while an event the feed lent is held.
+    pub fn event_clock(&self) -> impl Fn() -> u64 + Copy {
+        let clock = self.clock;
+        move || clock.event_ts(clock.mono_ns())
     }
 
     /// The next event, waiting at most `timeout`; `None` if nothing arrived.

@@ -510,6 +510,7 @@ impl Source {
         for e in f.errors.drain(..) {
             eprintln!("warning: {e}");
         }
+        let now_ts = f.event_clock();
         match f.next_event(self.live_wait) {
             Ok(Some(&(ts, v, recv, ref e))) => {
                 // Event time never goes back (buffered diffs released after a later
@@ -520,10 +521,7 @@ impl Source {
                 self.last_live_ts = self.last_live_ts.max(ts);
                 Ok(Next::Event(self.last_live_ts, v, recv, e))
             }
-            // `LiveFeed::now_ts` cannot be asked here (the lent event's borrow spans
-            // this match); the feed was opened on this epoch and `mono_ns`, so this
-            // is its clock.
-            Ok(None) => Ok(Next::Idle(crate::clock::epoch_ns() + mono_ns())),
+            Ok(None) => Ok(Next::Idle(now_ts())),
             Err(e) => Err(anyhow!("live feed: {e}")),
         }
     }
