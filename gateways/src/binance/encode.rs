@@ -333,9 +333,13 @@ impl OrderEncoder {
         }
     }
 
-    fn load(&mut self, params: &[(&'static str, Value<'_>)]) -> Result<(), EncodeError> {
+    /// Forgets the last request's parameters.
+    fn clear(&mut self) {
         self.vals.clear();
         self.n = 0;
+    }
+
+    fn push_all(&mut self, params: &[(&'static str, Value<'_>)]) -> Result<(), EncodeError> {
         for &(key, v) in params {
             self.push(key, v)?;
         }
@@ -393,15 +397,13 @@ impl OrderEncoder {
         ts_ms: u64,
     ) -> Result<&str, EncodeError> {
         // `apiKey` first: most requests' parameters then arrive in name order.
-        self.load(&[])?;
+        self.clear();
         let key = std::mem::take(&mut self.api_key);
         let r = self.push("apiKey", Value::Str(&key));
         self.api_key = key;
         r?;
         self.params[self.n - 1].escape = !self.api_key_plain;
-        for &(k, v) in params {
-            self.push(k, v)?;
-        }
+        self.push_all(params)?;
         self.push("recvWindow", Value::Int(self.recv_window_ms))?;
         self.push("timestamp", Value::Int(ts_ms))?;
         self.params[..self.n].sort_unstable_by(|a, b| key_order(a.key, b.key));
@@ -477,7 +479,8 @@ impl OrderEncoder {
         params: &[(&'static str, Value<'_>)],
         ts_ms: u64,
     ) -> Result<&str, EncodeError> {
-        self.load(params)?;
+        self.clear();
+        self.push_all(params)?;
         self.push("recvWindow", Value::Int(self.recv_window_ms))?;
         self.push("timestamp", Value::Int(ts_ms))?;
         self.out.clear();
