@@ -419,12 +419,15 @@ impl OrderEncoder {
             let (s, e) = (p.start as usize, p.end as usize);
             self.payload.extend_from_slice(&self.vals[s..e]);
         }
-        // Every payload sorted with `apiKey` first starts with the absorbed prefix.
+        // The payload starts with the absorbed prefix when the encoder's own `apiKey`
+        // (pushed first: its value is the first bytes of `vals`) sorted first and
+        // something follows it.
         let n = self.ws_prefix_len;
-        let sig = if self.payload.len() > n
-            && self.payload.starts_with(b"apiKey=")
-            && self.payload.get(n - 1) == Some(&b'&')
-            && self.payload[7..n - 1] == *self.api_key.as_bytes()
+        let first = self.params[0];
+        let sig = if self.n > 1
+            && first.key == "apiKey"
+            && first.start == 0
+            && first.end as usize == self.api_key.len()
         {
             self.ws_signer.sign(&self.payload[n..])
         } else {
@@ -796,6 +799,35 @@ mod tests {
             .ws_signed("order.place", ReqId::Seq(1), &params, 1645423376532)
             .unwrap();
         assert!(text.contains("\"signature\":\"b33892ae8e687c939f4468c6268ddd4c40ac1af18ad19a064864c47bae0752cd\""), "{text}");
+    }
+
+    #[test]
+    fn a_payload_not_headed_by_the_encoders_api_key_is_signed_whole() {
+        let mut e = enc(Venue::Spot, 100);
+        let signer = Signer::from_key(SPOT_SECRET.as_bytes());
+        // Sorted before `apiKey` ("Z" < "a", "aa" < "ap"), or a second `apiKey`: the
+        // prefixed signer cannot serve; the whole payload is signed.
+        for first in [("Zeta", Value::Int(1)), ("aa", Value::Str("x"))] {
+            let text = e
+                .ws_signed("x", ReqId::Seq(1), &[first, ("symbol", Value::Str("B"))], 5)
+                .unwrap()
+                .to_string();
+            let payload = e.last_payload().to_string();
+            assert!(!payload.starts_with("apiKey="), "{payload}");
+            let sig = signer.sign(payload.as_bytes());
+            let want = format!("\"signature\":\"{}\"", std::str::from_utf8(&sig).unwrap());
+            assert!(text.contains(&want), "{text}");
+        }
+        let text = e
+            .ws_signed("x", ReqId::Seq(1), &[("apiKey", Value::Str("other"))], 5)
+            .unwrap()
+            .to_string();
+        let payload = e.last_payload().to_string();
+        let sig = signer.sign(payload.as_bytes());
+        assert!(
+            text.contains(std::str::from_utf8(&sig).unwrap()),
+            "{payload}"
+        );
     }
 
     proptest::proptest! {
