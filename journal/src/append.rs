@@ -9,8 +9,8 @@ use rkyv::util::AlignedVec;
 use crate::codec::{encode_input_into, encode_into, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
-    map_lmdb, Bytes, Meta, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG, KEY_CREATED,
-    KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, LOCK_FILE, MAX_DBS, META, OUTPUTS,
+    map_lmdb, open_existing, Bytes, Meta, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG,
+    KEY_CREATED, KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, LOCK_FILE, MAX_DBS, META, OUTPUTS,
 };
 
 /// How a journal is written.
@@ -113,19 +113,17 @@ impl JournalWriter {
     /// [`JournalError::NotAJournal`] without `data.mdb`, [`JournalError::SchemaMismatch`]
     /// unless it was written with this build's [`SCHEMA_VERSION`] (records of two
     /// versions are never mixed in one journal), [`JournalError::InvalidOptions`] as
-    /// for [`create`](Self::create), [`JournalError::Corrupt`] for a missing database or
-    /// meta key, and LMDB or I/O errors.
+    /// for [`create`](Self::create), [`JournalError::Corrupt`] for an empty `data.mdb`,
+    /// one shorter than its meta says, or a missing database or meta key, and LMDB or
+    /// I/O errors.
     pub fn open(dir: &Path, opts: &JournalOptions) -> Result<(Self, Meta)> {
-        if !dir.join(DATA_FILE).is_file() {
-            return Err(JournalError::NotAJournal(dir.to_path_buf()));
-        }
         let map_size = map_size(opts)?;
         JournalWriter::open_env_at(dir, opts, map_size)
     }
 
     /// Opens the existing environment in `dir` and its databases.
     fn open_env_at(dir: &Path, opts: &JournalOptions, map_size: usize) -> Result<(Self, Meta)> {
-        let env = open_env(dir, map_size, opts.fsync)?;
+        let env = open_existing(dir, &env_options(map_size, opts.fsync))?;
         let missing = |name: &str| {
             JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()))
         };
@@ -193,8 +191,8 @@ fn map_size(opts: &JournalOptions) -> Result<usize> {
         ))
 }
 
-/// Opens (creating the files if needed) the LMDB environment in `dir`.
-fn open_env(dir: &Path, map_size: usize, fsync: bool) -> Result<Env<WithoutTls>> {
+/// The writer's LMDB options.
+fn env_options(map_size: usize, fsync: bool) -> EnvOpenOptions<WithoutTls> {
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options.map_size(map_size).max_dbs(MAX_DBS);
     if !fsync {
@@ -202,10 +200,15 @@ fn open_env(dir: &Path, map_size: usize, fsync: bool) -> Result<Env<WithoutTls>>
         // `JournalOptions::fsync`); LMDB stays consistent.
         unsafe { options.flags(EnvFlags::NO_SYNC) };
     }
+    options
+}
+
+/// Opens (creating the files if needed) a new LMDB environment in `dir`.
+fn open_env(dir: &Path, map_size: usize, fsync: bool) -> Result<Env<WithoutTls>> {
     // SAFETY: the directory is ours (owner-only journal); nothing else in this
     // process maps it (heed refuses a second open) and the journal is never
     // modified by other means while open.
-    unsafe { options.open(dir) }.map_err(|e| map_lmdb(dir, e))
+    unsafe { env_options(map_size, fsync).open(dir) }.map_err(|e| map_lmdb(dir, e))
 }
 
 /// Creates the four databases in a new environment and commits `meta`.

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 pub(crate) use heed::types::{Bytes, Str, U64};
-use heed::{byteorder::BigEndian, Database, MdbError};
+use heed::{byteorder::BigEndian, Database, Env, EnvOpenOptions, MdbError, WithoutTls};
 use kestrel_engine::SCHEMA_VERSION;
 
-use crate::error::JournalError;
+use crate::error::{JournalError, Result};
 
 /// Key codec of the record databases.
 pub(crate) type SeqKey = U64<BigEndian>;
@@ -75,4 +75,50 @@ pub(crate) fn map_lmdb(dir: &Path, e: heed::Error) -> JournalError {
         ) => JournalError::Corrupt(format!("{}: LMDB says: {m}", dir.display())),
         other => JournalError::Lmdb(other),
     }
+}
+
+/// Opens the existing journal environment in `dir`, for the reader and the writer alike.
+///
+/// Refuses a missing `data.mdb` ([`JournalError::NotAJournal`]), an empty one (LMDB would
+/// take it for a new environment) and one shorter than the pages its newest meta page
+/// says are in use ([`JournalError::Corrupt`]). The length is checked before any data
+/// page is read: LMDB maps the file, and reading a mapped page past its end kills the
+/// process with SIGBUS.
+pub(crate) fn open_existing(
+    dir: &Path,
+    options: &EnvOpenOptions<WithoutTls>,
+) -> Result<Env<WithoutTls>> {
+    let data = dir.join(DATA_FILE);
+    if !dir.is_dir() || !data.is_file() {
+        return Err(JournalError::NotAJournal(dir.to_path_buf()));
+    }
+    if std::fs::metadata(&data)?.len() == 0 {
+        return Err(JournalError::Corrupt(format!(
+            "{}: data.mdb is empty",
+            dir.display()
+        )));
+    }
+    // SAFETY: the caller's flags are at most READ_ONLY or NO_SYNC. The journal directory is
+    // owner-only, nothing else in this process maps it (heed refuses a second open) and
+    // it is only ever modified through LMDB, whose locking keeps readers consistent.
+    let env = unsafe { options.open(dir) }.map_err(|e| map_lmdb(dir, e))?;
+    // Both read only the meta pages, which LMDB has already read from the file.
+    let info = env.info();
+    let page_size = env.unnamed_database_stat().page_size;
+    // Taken after the meta: a writer in another process writes pages before the meta
+    // that uses them, so the file can only have grown since.
+    let len = env.real_disk_size()?;
+    // LMDB leaves a page unwritten only when one transaction allocates and frees it,
+    // which takes a delete or the overwrite of a value on overflow pages; the journal
+    // does neither, so an intact file holds every page up to the last one in use.
+    let pages = info.last_page_number as u128 + 1;
+    let needed = pages * u128::from(page_size);
+    if needed > u128::from(len) {
+        return Err(JournalError::Corrupt(format!(
+            "{} is {len} bytes but its meta uses {pages} pages of {page_size} bytes, so the \
+             journal needs {needed} bytes: the file was cut short",
+            data.display()
+        )));
+    }
+    Ok(env)
 }

@@ -10,8 +10,8 @@ use rkyv::util::AlignedVec;
 use crate::codec::{decode_input_with, decode_with, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
-    map_lmdb, Bytes, Meta, MetaDb, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG, KEY_CREATED,
-    KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, MAX_DBS, META, OUTPUTS,
+    map_lmdb, open_existing, Bytes, Meta, MetaDb, SeqDb, SeqKey, Str, INPUTS, KEY_CONFIG,
+    KEY_CREATED, KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, MAX_DBS, META, OUTPUTS,
 };
 
 /// Read-only view of a journal directory.
@@ -36,27 +36,15 @@ impl JournalReader {
     /// [`JournalError::NotAJournal`] if `dir` is missing or has no `data.mdb`,
     /// [`JournalError::SchemaMismatch`] if it was written with a schema version outside
     /// [`MIN_READ_SCHEMA_VERSION`]`..=`[`SCHEMA_VERSION`],
-    /// [`JournalError::Corrupt`] if LMDB finds the file invalid or a database or meta
-    /// key is missing, and other LMDB or I/O errors.
+    /// [`JournalError::Corrupt`] if `data.mdb` is empty or shorter than its meta says,
+    /// LMDB finds the file invalid, or a database or meta key is missing, and other
+    /// LMDB or I/O errors.
     pub fn open(dir: &Path) -> Result<Self> {
-        let data = dir.join(DATA_FILE);
-        if !dir.is_dir() || !data.is_file() {
-            return Err(JournalError::NotAJournal(dir.to_path_buf()));
-        }
-        if std::fs::metadata(&data)?.len() == 0 {
-            // LMDB would take an empty file for a new environment and fail to initialise it.
-            return Err(JournalError::Corrupt(format!(
-                "{}: data.mdb is empty",
-                dir.display()
-            )));
-        }
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options.max_dbs(MAX_DBS);
         // SAFETY: READ_ONLY is a safe flag; it is only `unsafe` by heed's signature.
         unsafe { options.flags(EnvFlags::READ_ONLY) };
-        // SAFETY: the journal is opened read-only; the single writer only appends through
-        // LMDB, whose locking keeps readers consistent.
-        let env = unsafe { options.open(dir) }.map_err(|e| map_lmdb(dir, e))?;
+        let env = open_existing(dir, &options)?;
 
         let missing = |name: &str| {
             JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()))

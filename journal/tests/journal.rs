@@ -652,3 +652,103 @@ fn open_appends_after_the_last_seqs_and_refuses_older_schemas() {
         "{e:?}"
     );
 }
+
+/// Page size and last used page of the LMDB environment in `dir` (opened read-only).
+fn lmdb_pages(dir: &Path) -> (u64, u64) {
+    let mut options = EnvOpenOptions::new();
+    unsafe { options.flags(heed::EnvFlags::READ_ONLY) };
+    let env = unsafe { options.open(dir) }.unwrap();
+    let page = u64::from(env.unnamed_database_stat().page_size);
+    let last = env.info().last_page_number as u64;
+    env.prepare_for_closing().wait();
+    (page, last)
+}
+
+#[test]
+fn truncated_data_file_is_corrupt_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let intact = tmp.path().join("intact");
+    let inputs: Vec<Input> = (1..=600).map(ticker).collect();
+    {
+        let mut w = JournalWriter::create(&intact, &meta(), &opts()).unwrap();
+        for batch in inputs.chunks(50) {
+            w.append(batch, &[], &[]).unwrap();
+        }
+        w.sync().unwrap();
+    }
+    let data = std::fs::read(intact.join("data.mdb")).unwrap();
+    let len = data.len() as u64;
+    let (page, last) = lmdb_pages(&intact);
+    // Every page up to the last one in use is on disk, so the intact file is exactly
+    // as long as the journal needs.
+    assert_eq!(len, (last + 1) * page);
+    assert!(last >= 8, "journal too small to cut: {last} pages");
+
+    for (name, cut) in [
+        ("meta-pages-only", 2 * page),
+        ("second-meta-header-only", page + 256),
+        ("half", len / 2),
+        ("half-plus-one", len / 2 + 1),
+        ("one-page-short", len - page),
+    ] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("data.mdb");
+        std::fs::write(&path, &data[..cut as usize]).unwrap();
+        let check = |what: &str, e: JournalError| match e {
+            JournalError::Corrupt(msg) => assert!(
+                msg.contains(&path.display().to_string())
+                    && msg.contains(&format!("{cut} bytes"))
+                    && msg.contains(&format!("needs {len} bytes")),
+                "{name} ({what}): {msg}"
+            ),
+            other => panic!("{name} ({what}): expected Corrupt, got {other:?}"),
+        };
+        check(
+            "read",
+            JournalReader::open(&dir)
+                .err()
+                .expect("a cut journal must not open for reading"),
+        );
+        check(
+            "append",
+            JournalWriter::open(&dir, &opts())
+                .err()
+                .expect("a cut journal must not open for appending"),
+        );
+        // Refusing left the file as it was.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), cut, "{name}");
+    }
+
+    // Cut before the end of the second meta page's header: LMDB itself refuses it.
+    for (name, cut) in [
+        ("first-meta-page-only", page),
+        ("short-second-meta", page + 16),
+    ] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("data.mdb"), &data[..cut as usize]).unwrap();
+        let read = JournalReader::open(&dir).err();
+        let append = JournalWriter::open(&dir, &opts()).err();
+        for (what, e) in [("read", read), ("append", append)] {
+            match e {
+                Some(JournalError::Corrupt(msg)) => {
+                    assert!(msg.contains(&dir.display().to_string()), "{msg}")
+                }
+                other => panic!("{name} ({what}): expected Corrupt, got {other:?}"),
+            }
+        }
+    }
+
+    // The intact journal still opens, reads back and takes appends.
+    {
+        let (mut w, m) = JournalWriter::open(&intact, &opts()).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!(w.last_input_seq(), 600);
+        w.append(&[ticker(601)], &[], &[]).unwrap();
+    }
+    let r = JournalReader::open(&intact).unwrap();
+    let mut all = inputs;
+    all.push(ticker(601));
+    assert_eq!(r.inputs().unwrap(), all);
+}
