@@ -1,7 +1,11 @@
 //! TWAP (maker, refreshing), XEMM (re-quoting) and arbitrage (watching) executors
-//! allocate nothing per input once created: control steps and order events only.
+//! allocate nothing per input once created: control steps and order events only. And
+//! grid, DCA and TWAP executors, whose levels live in boxed arrays, are created again
+//! without allocating once the engine recycles executors of their kind.
 
 use kestrel_engine::executors::arbitrage::ArbitrageConfig;
+use kestrel_engine::executors::dca::DcaConfig;
+use kestrel_engine::executors::grid::GridConfig;
 use kestrel_engine::executors::twap::{TwapConfig, TwapMode};
 use kestrel_engine::executors::xemm::XemmConfig;
 use kestrel_engine::executors::ExecutorConfig;
@@ -130,6 +134,89 @@ impl Drive {
             n += self.apply(t * S + 3, Event::Exec(r));
         }
         n
+    }
+}
+
+fn drive() -> Drive {
+    let start = SessionStart {
+        session_id: 1,
+        seed: 1,
+        config: CONFIG.into(),
+    };
+    Drive {
+        e: Engine::new(&start).unwrap(),
+        seq: 0,
+        pending: Vec::with_capacity(1024),
+        batch: Vec::with_capacity(1024),
+    }
+}
+
+#[test]
+fn executors_with_levels_are_created_again_without_allocating() {
+    let grid = GridConfig {
+        start_price: d("95"),
+        end_price: d("105"),
+        total_amount_quote: d("1000"),
+        take_profit: d("0.01"),
+        ..GridConfig::default()
+    };
+    let dca = DcaConfig::new(0, Side::Buy, &[d("100"), d("200")], &[d("95"), d("90")]).unwrap();
+    let twap = TwapConfig {
+        instrument: 0,
+        side: Side::Buy,
+        total_amount_quote: d("1000"),
+        total_duration_ns: 100 * S,
+        order_interval_ns: 10 * S,
+        mode: TwapMode::Maker,
+        limit_order_buffer: d("0.2"),
+        order_resubmission_ns: 3 * S,
+        max_retries: 0,
+    };
+    for (name, config) in [
+        ("grid", ExecutorConfig::Grid(grid)),
+        ("dca", ExecutorConfig::Dca(dca)),
+        ("twap", ExecutorConfig::Twap(twap)),
+    ] {
+        let mut dr = drive();
+        dr.second(0);
+        // Each second one executor is created, places its orders and is stopped; past
+        // the done list's length the oldest done executor's box goes back to the pool,
+        // to be built over by the next one (the pool's blank boxes go first).
+        let cycle = |dr: &mut Drive, t: u64| {
+            dr.apply(
+                t * S + 4,
+                Event::Command(Command::CreateExecutor {
+                    controller: u16::MAX,
+                    config,
+                }),
+            );
+            let id = dr.e.executors.iter().map(|x| x.core.id).max().unwrap();
+            dr.second(t);
+            dr.apply(
+                t * S + 5,
+                Event::Command(Command::StopExecutor {
+                    executor: id,
+                    keep_position: false,
+                }),
+            );
+            dr.second(t);
+        };
+        for t in 1..400 {
+            cycle(&mut dr, t);
+        }
+        let (before_orders, created) = (dr.e.orders.placed, dr.e.executors.done().count());
+        let before = allocs_now();
+        for t in 400..600 {
+            cycle(&mut dr, t);
+        }
+        let allocs = allocs_now() - before;
+        assert!(
+            dr.e.orders.placed - before_orders >= 200,
+            "{name}: orders placed"
+        );
+        assert_eq!(created, engine::DONE_KEPT, "{name}: done list full");
+        assert!(dr.e.executors.live() <= 2, "{name}: executors stop");
+        assert_eq!(allocs, 0, "{name}: allocations creating executors");
     }
 }
 

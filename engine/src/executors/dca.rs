@@ -9,7 +9,7 @@
 
 use super::barrier::{TrailingState, TrailingStop};
 use super::grid::ratio;
-use super::{Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, SHUTDOWN_RETRY_NS};
+use super::{refill, Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, SHUTDOWN_RETRY_NS};
 use crate::book::Book;
 use crate::events::{CloseType, RunStatus};
 use crate::num::Dec;
@@ -199,7 +199,8 @@ pub struct DcaExecutor {
     /// Configuration.
     pub cfg: DcaConfig,
     /// Level orders.
-    pub levels: Box<[DcaLevel; MAX_DCA_LEVELS]>,
+    /// ([`MAX_DCA_LEVELS`] of them, kept when the engine reuses the executor).
+    pub levels: Box<[DcaLevel]>,
     /// Close orders.
     pub close: DcaClose,
     /// Orders that failed.
@@ -217,9 +218,20 @@ pub struct DcaExecutor {
 impl DcaExecutor {
     /// New executor, not started.
     pub fn new(cfg: DcaConfig) -> Self {
+        DcaExecutor::around(cfg, Box::default())
+    }
+
+    /// Makes this executor what [`new`](Self::new) makes, keeping its level storage
+    /// (no allocation).
+    pub fn renew(&mut self, cfg: DcaConfig) {
+        let levels = std::mem::take(&mut self.levels);
+        *self = DcaExecutor::around(cfg, levels);
+    }
+
+    fn around(cfg: DcaConfig, levels: Box<[DcaLevel]>) -> Self {
         DcaExecutor {
             cfg,
-            levels: Box::new([DcaLevel::default(); MAX_DCA_LEVELS]),
+            levels: refill(levels, MAX_DCA_LEVELS, DcaLevel::default()),
             close: DcaClose::default(),
             failed_orders: 0,
             trailing: TrailingState::default(),

@@ -11,7 +11,9 @@
 //! `deduct_base_fees`.
 
 use super::barrier::{TrailingState, TrailingStop};
-use super::{Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, MAX_RETRIES, SHUTDOWN_RETRY_NS};
+use super::{
+    refill, Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, MAX_RETRIES, SHUTDOWN_RETRY_NS,
+};
 use crate::book::Book;
 use crate::events::{CloseType, RunStatus};
 use crate::num::{Dec, SCALE};
@@ -330,7 +332,8 @@ pub struct GridExecutor {
     /// Configuration.
     pub cfg: GridConfig,
     /// Levels (the first `n_levels` are used).
-    pub levels: Box<[GridLevel; MAX_GRID_LEVELS]>,
+    /// ([`MAX_GRID_LEVELS`] of them, kept when the engine reuses the executor).
+    pub levels: Box<[GridLevel]>,
     /// Number of levels.
     pub n_levels: usize,
     /// Distance between levels as a fraction of `start_price`.
@@ -352,9 +355,20 @@ pub struct GridExecutor {
 impl GridExecutor {
     /// New executor, not started (levels are generated when it starts).
     pub fn new(cfg: GridConfig) -> Self {
+        GridExecutor::around(cfg, Box::default())
+    }
+
+    /// Makes this executor what [`new`](Self::new) makes, keeping its level storage
+    /// (no allocation).
+    pub fn renew(&mut self, cfg: GridConfig) {
+        let levels = std::mem::take(&mut self.levels);
+        *self = GridExecutor::around(cfg, levels);
+    }
+
+    fn around(cfg: GridConfig, levels: Box<[GridLevel]>) -> Self {
         GridExecutor {
             cfg,
-            levels: Box::new([GridLevel::EMPTY; MAX_GRID_LEVELS]),
+            levels: refill(levels, MAX_GRID_LEVELS, GridLevel::EMPTY),
             n_levels: 0,
             step: Dec::ZERO,
             close_order: Leg::EMPTY,

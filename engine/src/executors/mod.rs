@@ -406,14 +406,35 @@ impl ExecutorConfig {
         match *self {
             ExecutorConfig::Order(c) => *kind = ExecutorKind::Order(OrderExecutor::new(c)),
             ExecutorConfig::Position(c) => *kind = ExecutorKind::Position(PositionExecutor::new(c)),
-            ExecutorConfig::Grid(c) => *kind = ExecutorKind::Grid(GridExecutor::new(c)),
-            ExecutorConfig::Dca(c) => *kind = ExecutorKind::Dca(DcaExecutor::new(c)),
-            ExecutorConfig::Twap(c) => *kind = ExecutorKind::Twap(TwapExecutor::new(c)),
+            // Those with level storage keep it when the slot held their kind.
+            ExecutorConfig::Grid(c) => match kind {
+                ExecutorKind::Grid(g) => g.renew(c),
+                _ => *kind = ExecutorKind::Grid(GridExecutor::new(c)),
+            },
+            ExecutorConfig::Dca(c) => match kind {
+                ExecutorKind::Dca(d) => d.renew(c),
+                _ => *kind = ExecutorKind::Dca(DcaExecutor::new(c)),
+            },
+            ExecutorConfig::Twap(c) => match kind {
+                ExecutorKind::Twap(t) => t.renew(c),
+                _ => *kind = ExecutorKind::Twap(TwapExecutor::new(c)),
+            },
             ExecutorConfig::Arbitrage(c) => {
                 *kind = ExecutorKind::Arbitrage(ArbitrageExecutor::new(c))
             }
             ExecutorConfig::Xemm(c) => *kind = ExecutorKind::Xemm(XemmExecutor::new(c)),
         }
+    }
+}
+
+/// `storage` holding `n` copies of `fill`: the same allocation when it already has
+/// `n` slots (an executor renewed in place), else a new one.
+fn refill<T: Copy>(mut storage: Box<[T]>, n: usize, fill: T) -> Box<[T]> {
+    if storage.len() == n {
+        storage.fill(fill);
+        storage
+    } else {
+        vec![fill; n].into_boxed_slice()
     }
 }
 

@@ -14,7 +14,9 @@
 //!   POSITION_HOLD with the fills as held exposure); a failed order empties its own slot
 //!   only; the minimum-size check at start compares the per-slot amount in base.
 
-use super::{Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, MAX_RETRIES, SHUTDOWN_RETRY_NS};
+use super::{
+    refill, Ctx, ExecutorCore, ExecutorLogic, Held, PlaceError, MAX_RETRIES, SHUTDOWN_RETRY_NS,
+};
 use crate::book::Book;
 use crate::events::{CloseType, RunStatus};
 use crate::num::Dec;
@@ -104,7 +106,8 @@ pub struct Slot {
 pub struct TwapExecutor {
     /// Configuration.
     pub cfg: TwapConfig,
-    slots: Box<[Slot; MAX_SLOTS]>,
+    /// [`MAX_SLOTS`] of them, kept when the engine reuses the executor.
+    slots: Box<[Slot]>,
     len: usize,
     /// Base executed over all orders (refreshed ones included).
     pub executed_base: Dec,
@@ -122,9 +125,20 @@ pub struct TwapExecutor {
 impl TwapExecutor {
     /// New executor, not started (the plan is laid out when it starts).
     pub fn new(cfg: TwapConfig) -> Self {
+        TwapExecutor::around(cfg, Box::default())
+    }
+
+    /// Makes this executor what [`new`](Self::new) makes, keeping its slot storage (no
+    /// allocation).
+    pub fn renew(&mut self, cfg: TwapConfig) {
+        let slots = std::mem::take(&mut self.slots);
+        *self = TwapExecutor::around(cfg, slots);
+    }
+
+    fn around(cfg: TwapConfig, slots: Box<[Slot]>) -> Self {
         TwapExecutor {
             cfg,
-            slots: Box::new([Slot::default(); MAX_SLOTS]),
+            slots: refill(slots, MAX_SLOTS, Slot::default()),
             len: 0,
             executed_base: Dec::ZERO,
             executed_quote: Dec::ZERO,
