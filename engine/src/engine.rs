@@ -905,6 +905,14 @@ impl Engine {
             Command::CreateExecutor { .. } if self.risk.killed() => {
                 self.alert(AlertCode::KillSwitchActive)
             }
+            Command::CreateExecutor { config, .. }
+                if config
+                    .instruments()
+                    .iter()
+                    .any(|&i| i as usize >= self.instruments.len()) =>
+            {
+                self.alert(AlertCode::UnknownInstrument)
+            }
             Command::CreateExecutor { controller, config } => {
                 if !self.stopped {
                     let id = self.create_executor(controller, u16::MAX, &config);

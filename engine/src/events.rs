@@ -544,7 +544,8 @@ pub enum AlertCode {
     UnknownOrder,
     /// Execution report that the order's state cannot take (e.g. a fill after cancel).
     InvalidTransition,
-    /// Market data for an instrument the session does not have.
+    /// Market data, or a command's executor, for an instrument the session does not
+    /// have.
     UnknownInstrument,
     /// A depth update did not follow the previous one: the book is invalid until
     /// the next snapshot.

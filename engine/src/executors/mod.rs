@@ -387,6 +387,20 @@ pub enum ExecutorConfig {
 }
 
 impl ExecutorConfig {
+    /// The instruments it trades: its one instrument twice, or the buying and selling
+    /// legs of arbitrage and XEMM.
+    pub fn instruments(&self) -> [InstrumentId; 2] {
+        match *self {
+            ExecutorConfig::Order(c) => [c.instrument; 2],
+            ExecutorConfig::Position(c) => [c.instrument; 2],
+            ExecutorConfig::Grid(c) => [c.instrument; 2],
+            ExecutorConfig::Dca(c) => [c.instrument; 2],
+            ExecutorConfig::Twap(c) => [c.instrument; 2],
+            ExecutorConfig::Arbitrage(c) => [c.buying, c.selling],
+            ExecutorConfig::Xemm(c) => [c.buying, c.selling],
+        }
+    }
+
     /// A fresh, not started executor of this configuration.
     pub fn build(self) -> ExecutorKind {
         match self {
