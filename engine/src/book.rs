@@ -802,7 +802,7 @@ impl Book {
 
     /// (bid + ask) / 2, exact to 1e-9.
     pub fn mid(&self) -> Option<Dec> {
-        self.bbo.map(|b| Dec((b.bid_px.raw() + b.ask_px.raw()) / 2))
+        self.bbo.map(|b| b.bid_px.midpoint(b.ask_px))
     }
 }
 
@@ -1127,6 +1127,25 @@ mod tests {
         };
         assert!(!book.on_ticker(&t));
         assert!(book.mid().is_none());
+    }
+
+    #[test]
+    fn prices_above_half_the_range_have_a_mid() {
+        // Raw bid + ask passes i64::MAX (~9.22e9 in price units).
+        let mut book = Book::default();
+        let t = BookTicker {
+            bid_px: d("5000000000"),
+            ask_px: d("5000000001"),
+            ..Default::default()
+        };
+        assert!(book.on_ticker(&t));
+        assert_eq!(book.mid(), Some(d("5000000000.5")));
+        assert_eq!(d("-3").midpoint(d("0")), d("-1.5"));
+        assert_eq!(
+            Dec(-3).midpoint(Dec(0)),
+            Dec(-1),
+            "toward zero, as (a + b) / 2"
+        );
     }
 }
 

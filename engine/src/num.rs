@@ -180,6 +180,13 @@ impl Dec {
         (other.0 != 0).then(|| Dec(mul_div(self.0, SCALE, other.0)))
     }
 
+    /// (self + other) / 2 rounded toward zero, as the plain sum would be, for any two
+    /// values (summed in i128, so two prices above half the range still have a mid).
+    #[inline]
+    pub fn midpoint(self, other: Dec) -> Dec {
+        Dec(((self.0 as i128 + other.0 as i128) / 2) as i64)
+    }
+
     /// Largest multiple of `step` not above `self` (`step` ≤ 0 leaves the value as is).
     #[inline]
     pub fn floor_to(self, step: Dec) -> Dec {

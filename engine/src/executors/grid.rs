@@ -463,7 +463,7 @@ impl GridExecutor {
             let price = if n > 1 {
                 c.start_price + Dec(crate::num::mul_div(width.raw(), i as i64, (n - 1) as i64))
             } else {
-                Dec((c.start_price.raw() + c.end_price.raw()) / 2)
+                c.start_price.midpoint(c.end_price)
             };
             self.levels[i] = GridLevel {
                 price,
