@@ -224,6 +224,34 @@ fn barrier_levels_are_position_executors() {
     );
 }
 
+#[test]
+fn a_cooldown_of_forever_keeps_a_stopped_level_out() {
+    // The largest `cooldown_time` TOML takes: the stop-loss close time plus it passes
+    // u64; the level stays out for good (it used to wrap to no cooldown at all).
+    let never = BARRIER.replace("cooldown_time = 30", "cooldown_time = 9223372036854775807");
+    let mut h = H::new(&format!("{INSTRUMENT}{never}"));
+    let buy = places(&h.quote(T0, 0, "99.99", "100.01"))[0];
+    let tp = places(&h.fill(T0 + S, &buy, "99"))[0];
+    h.report(T0 + S, tp.cid, ExecKind::Ack, "0", "0");
+    h.quote(T0 + 63 * S, 0, "97", "97.02");
+    let close = places(&h.report(T0 + 63 * S, tp.cid, ExecKind::Canceled, "0", "0"))[0];
+    let outs = h.fill(T0 + 64 * S, &close, "97");
+    assert!(outs.iter().any(|o| matches!(
+        o.action,
+        Action::ExecutorUpdate {
+            close_type: Some(CloseType::StopLoss),
+            ..
+        }
+    )));
+    for t in [95, 10_000, 100_000_000] {
+        let later = places(&h.quote(T0 + t * S, 0, "97", "97.02"));
+        assert!(
+            later.iter().all(|p| p.side == Side::Sell),
+            "{t} s: {later:?}"
+        );
+    }
+}
+
 const DMAN: &str = r#"
 [[candles]]
 instrument = "ETHUSDT"

@@ -206,11 +206,13 @@ impl Bollinger {
         } else {
             let old = std::mem::replace(&mut self.ring[self.head], x);
             self.sum -= old as i128;
-            self.sumsq -= (old as i128) * (old as i128);
+            self.sumsq = self.sumsq.wrapping_sub((old as i128) * (old as i128));
             self.head = (self.head + 1) % cap;
         }
         self.sum += x as i128;
-        self.sumsq += (x as i128) * (x as i128);
+        // Σx² passes i128's range for closes above ~1.3e8 over 100 candles; kept
+        // modulo 2^128 (see `peek`).
+        self.sumsq = self.sumsq.wrapping_add((x as i128) * (x as i128));
     }
 
     /// The bands over the last n − 1 closes plus `close` (None before n − 1 closes).
@@ -221,9 +223,13 @@ impl Bollinger {
         let n = self.n as i128;
         let x = close.raw() as i128;
         let sum = self.sum + x;
-        let sumsq = self.sumsq + x * x;
-        // Population variance in raw² units: (n·Σx² − (Σx)²) / n², exact.
-        let var = ((n * sumsq - sum * sum).max(0) / (n * n)) as u128;
+        let sumsq = self.sumsq.wrapping_add(x * x);
+        // Population variance in raw² units: (n·Σx² − (Σx)²) / n², exact. The
+        // numerator is computed modulo 2^128 (Σx² and (Σx)² may each pass i128's range
+        // on high prices); it is never negative, so read as u128 it is exact whenever
+        // below 2^128 — a σ under 1.8e19 / n raw units, 1.8e8 at n = 100.
+        let numerator = n.wrapping_mul(sumsq).wrapping_sub(sum.wrapping_mul(sum)) as u128;
+        let var = numerator / (n * n) as u128;
         let std = Dec(isqrt(var).min(i64::MAX as u128) as i64);
         let middle = Dec((sum / n) as i64);
         let width = self.k.mul(std);
@@ -374,6 +380,17 @@ mod tests {
             (d("5"), d("2"), d("9"), d("1"))
         );
         assert_eq!(bands.percent_b, Some(Dec::ONE));
+        // Closes near 1.5e9 (BTC quoted in IDR), where n·Σx² passes i128's range:
+        // alternating b ± 1,000 over 100 closes, mean b, σ 1,000 exactly.
+        let b0 = Dec::from_int(1_500_000_000);
+        let mut high = Bollinger::new(100, d("2"));
+        for i in 0..250 {
+            let dev = if i % 2 == 0 { 1_000 } else { -1_000 };
+            high.push(b0 + Dec::from_int(dev));
+        }
+        let bands = high.peek(b0 + Dec::from_int(1_000)).unwrap();
+        assert_eq!((bands.middle, bands.std), (b0, Dec::from_int(1_000)));
+        assert_eq!(bands.upper, b0 + Dec::from_int(2_000));
         // Flat window: no %B.
         let mut flat = Bollinger::new(2, d("2"));
         flat.push(d("3"));

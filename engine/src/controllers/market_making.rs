@@ -385,7 +385,9 @@ impl MarketMaking {
             _ => false,
         };
         if cooldown {
-            l.cooldown_until = l.cooldown_until.max(info.close_ts + self.cooldown_ns);
+            l.cooldown_until = l
+                .cooldown_until
+                .max(info.close_ts.saturating_add(self.cooldown_ns));
         }
     }
 
