@@ -189,7 +189,8 @@ pub struct RuntimeConfig {
     pub durability: Durability,
     /// fsync every journal commit (otherwise the OS flushes; a crash of the host may lose the tail).
     pub fsync: bool,
-    /// Timer period in ms of event time (executor control steps, shutdown retries).
+    /// Timer period in ms of event time (executor control steps, shutdown retries),
+    /// 1 to [`MAX_TIMER_INTERVAL_MS`].
     pub timer_interval_ms: u64,
     /// Largest journal size in MiB (LMDB map size).
     pub journal_max_mib: usize,
@@ -352,6 +353,9 @@ pub enum BinanceMarket {
     /// USD-M futures (`/fapi/v1`, `/ws-fapi/v1`); instruments must be perpetual.
     Usdm,
 }
+
+/// Longest timer period, one day (a larger value is taken for a unit mistake).
+pub const MAX_TIMER_INTERVAL_MS: u64 = 86_400_000;
 
 /// Default environment variable holding the Binance API key.
 pub const DEFAULT_BINANCE_KEY_ENV: &str = "KESTREL_BINANCE_API_KEY";
@@ -1034,8 +1038,11 @@ impl Config {
         if self.runtime.journal_max_mib == 0 {
             return err("runtime.journal_max_mib must be >= 1 (MiB)".into());
         }
-        if self.runtime.timer_interval_ms == 0 {
-            return err("runtime.timer_interval_ms must be > 0".into());
+        if !(1..=MAX_TIMER_INTERVAL_MS).contains(&self.runtime.timer_interval_ms) {
+            return err(format!(
+                "runtime.timer_interval_ms must be between 1 and {MAX_TIMER_INTERVAL_MS} (one day), got {}",
+                self.runtime.timer_interval_ms
+            ));
         }
         for v in &self.venues {
             for s in &v.symbols {

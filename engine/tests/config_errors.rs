@@ -35,6 +35,14 @@ fn wrong_configs_give_clear_messages() {
             "invalid config: runtime.ring_size must be a power of two >= 64, got 100",
         ),
         (
+            &format!("[runtime]\ntimer_interval_ms = 0\n{INSTRUMENT}"),
+            "invalid config: runtime.timer_interval_ms must be between 1 and 86400000 (one day), got 0",
+        ),
+        (
+            &format!("[runtime]\ntimer_interval_ms = 288230376151711744\n{INSTRUMENT}"),
+            "invalid config: runtime.timer_interval_ms must be between 1 and 86400000 (one day), got 288230376151711744",
+        ),
+        (
             &format!("[venue]\ntaker_fee = \"1.5\"\n{INSTRUMENT}"),
             "invalid config: venue fee rate 1.5 must be in [0, 1)",
         ),

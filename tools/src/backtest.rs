@@ -23,6 +23,7 @@
 //! authentication, and any malformed line stops the backtest with its line number.
 
 use crate::import::{data_files, utc, Merged};
+use crate::timers;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use kestrel_engine::config::{Config, FeedKind};
@@ -152,15 +153,18 @@ struct Driver {
 impl Driver {
     /// Pushes the timers due by `ts`.
     fn timers_to(&mut self, ts: u64) {
-        let step = self.timer_ns.max(1);
+        let step = self.timer_ns;
         let next = self
             .next_timer
-            .get_or_insert_with(|| (ts / step).saturating_add(1).saturating_mul(step));
-        // u64::MAX marks "no more timers" (event time at the end of the u64 range).
-        while ts >= *next && *next != u64::MAX {
-            let t = *next;
-            *next = next.saturating_add(step);
-            self.sim.push(t, Event::Timer(0));
+            .get_or_insert_with(|| timers::first_after(ts, step));
+        let from = *next;
+        let sim = &mut self.sim;
+        let skipped = timers::publish_due(next, ts, step, |t| sim.push(t, Event::Timer(0)));
+        if skipped > 0 {
+            eprintln!(
+                "warning: event time jumped from {from} to {ts} ns: {skipped} timers skipped, the latest {} applied",
+                timers::MAX_AT_ONCE
+            );
         }
     }
 

@@ -11,6 +11,7 @@ mod paper;
 mod plot;
 mod resume;
 mod runtime;
+mod timers;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
@@ -60,8 +61,8 @@ enum Cmd {
         #[arg(long)]
         wait: Option<String>,
         /// Stop after this many seconds of wall time (live feeds run until Ctrl-C otherwise).
-        #[arg(long)]
-        duration: Option<f64>,
+        #[arg(long, value_parser = seconds)]
+        duration: Option<std::time::Duration>,
         /// Start with the positions an earlier session (this journal) held at its end.
         #[arg(long)]
         positions_from: Option<PathBuf>,
@@ -179,6 +180,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A number of seconds (fractions allowed) as a duration: not negative, not NaN, not
+/// beyond `Duration`'s range.
+fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(v)
+        .map_err(|_| format!("{s} is not a number of seconds from 0 to about 1.8e19"))
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Run {
@@ -218,12 +229,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(old) => commands::held_positions(old, &cfg)?,
                 None => Vec::new(),
             };
-            let s = runtime::run(
-                cfg,
-                dir,
-                duration.map(std::time::Duration::from_secs_f64),
-                preload,
-            )?;
+            let s = runtime::run(cfg, dir, duration, preload)?;
             println!(
                 "kestrel run: {:.2} s wall, wait strategy {:?}",
                 s.elapsed.as_secs_f64(),

@@ -4,6 +4,7 @@
 
 use crate::clock::{mono_ns, unix_ns};
 use crate::faults::{Pressure, PressureCounts, JOURNAL_FAILED};
+use crate::timers;
 use anyhow::{anyhow, Context, Result};
 use crossbeam_utils::CachePadded;
 use disruptor::{build_multi_producer, build_single_producer, BusySpin, Polling, Producer};
@@ -337,7 +338,8 @@ fn pin(cores: &[usize], i: usize) {
 }
 
 /// Publishes a `Timer` input for every timer boundary up to `until` (event time),
-/// advancing `next` by `step`.
+/// advancing `next` by `step`; after a jump of more than [`timers::MAX_AT_ONCE`]
+/// periods only the latest are published, and the skipped ones are reported.
 fn publish_timers(
     producer: &mut impl Producer<Input>,
     pressure: &Pressure,
@@ -347,13 +349,18 @@ fn publish_timers(
     step: u64,
     recv_ns: u64,
 ) {
-    while until >= *next {
-        let ts = *next;
+    let from = *next;
+    let skipped = timers::publish_due(next, until, step, |ts| {
         crate::faults::publish(producer, pressure, wait, |slot: &mut Input| {
             slot.header = stamped(kestrel_engine::Source::Timer, ts, recv_ns, 0);
             slot.event = Event::Timer(0);
         });
-        *next += step;
+    });
+    if skipped > 0 {
+        eprintln!(
+            "warning: event time jumped from {from} to {until} ns: {skipped} timers skipped, the latest {} published",
+            timers::MAX_AT_ONCE
+        );
     }
 }
 
@@ -716,7 +723,7 @@ pub fn run(
     }
 
     let cores = rt.pin_cores.clone();
-    let timer_ns = rt.timer_interval_ms * 1_000_000;
+    let timer_ns = rt.timer_interval_ms.saturating_mul(1_000_000);
     let rate = cfg.feed.rate_per_sec;
     let mut kill = crate::operator::KillWatch::new(&journal);
     let feed = {
@@ -728,7 +735,8 @@ pub fn run(
                 pin(&cores, 0);
                 let mut n = 0u64;
                 let mut skipped = 0u64;
-                let deadline = duration.map(|d| Instant::now() + d);
+                // A duration past `Instant`'s range has no deadline: run until stopped.
+                let deadline = duration.and_then(|d| Instant::now().checked_add(d));
                 let mut next_timer = 0u64;
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
@@ -766,7 +774,7 @@ pub fn run(
                         }
                     };
                     if next_timer == 0 {
-                        next_timer = ts - ts % timer_ns + timer_ns;
+                        next_timer = timers::first_after(ts, timer_ns);
                     }
                     publish_timers(
                         &mut feed_producer,

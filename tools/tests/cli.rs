@@ -256,6 +256,22 @@ fn bad_inputs_give_clear_errors_and_nonzero_exit() {
         "{}",
         text(&out)
     );
+    // A run length that is not a number of seconds.
+    for bad in [
+        "--duration=nan",
+        "--duration=inf",
+        "--duration=-1",
+        "--duration=1e30",
+    ] {
+        let out = kestrel(&["run", bad], p);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out));
+        assert!(
+            text(&out).contains("is not a number of seconds from 0"),
+            "{bad}: {}",
+            text(&out)
+        );
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
     // Not a journal, and a corrupt one.
     let out = kestrel(&["replay", "--verify", "nowhere"], p);
     assert_eq!(out.status.code(), Some(2));
@@ -426,6 +442,63 @@ fn malformed_market_data_is_reported_and_skipped() {
     );
     assert!(t.contains("2 malformed records skipped"), "{t}");
     assert!(verify(&journal).status.success());
+}
+
+#[test]
+fn a_jump_in_event_time_publishes_a_bounded_number_of_timers() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text_in = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(data("hftbacktest/spot/btcusdt_20240808.gz")).unwrap(),
+    )
+    .read_to_string(&mut text_in)
+    .unwrap();
+    let mut lines: Vec<String> = text_in.lines().take(500).map(String::from).collect();
+    // The last book ticker again, stamped at the end of the u64 range (a bogus clock):
+    // ~1.8e10 one-second timers owed, which used to overflow or run for hours.
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("@bookTicker"))
+        .unwrap()
+        .clone();
+    let (_, json) = last.split_once(' ').unwrap();
+    lines.push(format!("{} {json}", u64::MAX));
+    std::fs::write(tmp.path().join("jump.txt"), lines.join("\n")).unwrap();
+    let cfg = default_config_with(
+        tmp.path(),
+        "c.toml",
+        &[("lot_size = \"0.00001\"", "lot_size = \"0.00001\"")],
+    );
+    let journal = tmp.path().join("j");
+    let j = journal.to_str().unwrap();
+    let out = kestrel(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--data",
+            "jump.txt",
+            "--journal",
+            j,
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("timers skipped, the latest 100000 published"),
+        "{t}"
+    );
+    assert!(verify(&journal).status.success());
+    let timers = JournalReader::open(&journal)
+        .unwrap()
+        .inputs()
+        .unwrap()
+        .iter()
+        .filter(|i| matches!(i.event, kestrel_engine::Event::Timer(_)))
+        .count();
+    assert!((100_000..100_100).contains(&timers), "{timers} timers");
 }
 
 #[test]
