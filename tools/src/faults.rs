@@ -149,6 +149,21 @@ pub fn journal_delay() -> anyhow::Result<Duration> {
     }
 }
 
+/// Test-only: `KESTREL_FAULT_FEED_PANIC_AFTER=N` — the feed thread panics once it has
+/// published N market-data events (a bug in a feed). Read once at startup; `None` when
+/// unset.
+///
+/// # Errors
+/// The variable is set but not a whole number.
+pub fn feed_panic_after() -> anyhow::Result<Option<u64>> {
+    match std::env::var("KESTREL_FAULT_FEED_PANIC_AFTER") {
+        Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            anyhow::anyhow!("KESTREL_FAULT_FEED_PANIC_AFTER must be a count, got {v:?}")
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Formats ns as a short duration (µs under 10 ms, else ms).
 fn short(ns: u64) -> String {
     if ns < 10_000_000 {

@@ -364,6 +364,15 @@ fn publish_timers(
     }
 }
 
+/// The message of a caught panic (`panic!` with a literal or a formatted string).
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
 /// Resolves the journal directory: config, else `kestrel-journal/session-<id>-<n>`.
 pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
@@ -632,6 +641,7 @@ pub fn run(
         ),
     };
     let journal_delay = crate::faults::journal_delay()?;
+    let feed_panic_after = crate::faults::feed_panic_after()?;
 
     let rt = cfg.runtime.clone();
     let size = rt.ring_size;
@@ -740,80 +750,90 @@ pub fn run(
                 let mut next_timer = 0u64;
                 let t0 = Instant::now();
                 let mut last_ts = 0u64;
-                while !STOP.load(Ordering::Relaxed) && !halt.load(Ordering::Acquire) {
-                    kill.publish_if_requested(&mut feed_producer, last_ts, mono_ns);
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        break;
-                    }
-                    let Some(item) = source.next() else { break };
-                    let (ts, venue_ts, recv, event) = match item {
-                        Ok(Next::Event(ts, v, recv, e)) => (ts, v, recv, e),
-                        Ok(Next::Idle(now)) => {
-                            // A quiet live market still gets its timers.
-                            if next_timer != 0 {
-                                publish_timers(
-                                    &mut feed_producer,
-                                    &pressure,
-                                    wait,
-                                    &mut next_timer,
-                                    now,
-                                    timer_ns,
-                                    mono_ns(),
-                                );
-                            }
-                            continue;
+                // A panic in the feed (a bug) still ends the session as its end would:
+                // what was read is published, then `Stop`, so it is all journaled.
+                let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    while !STOP.load(Ordering::Relaxed) && !halt.load(Ordering::Acquire) {
+                        kill.publish_if_requested(&mut feed_producer, last_ts, mono_ns);
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            break;
                         }
-                        Err(e) => {
-                            // A malformed record is reported and counted, never silently
-                            // dropped; the feed goes on with the next one.
-                            skipped += 1;
-                            if skipped <= 10 {
-                                eprintln!("warning: skipped malformed market data: {e:#}");
+                        let Some(item) = source.next() else { break };
+                        let (ts, venue_ts, recv, event) = match item {
+                            Ok(Next::Event(ts, v, recv, e)) => (ts, v, recv, e),
+                            Ok(Next::Idle(now)) => {
+                                // A quiet live market still gets its timers.
+                                if next_timer != 0 {
+                                    publish_timers(
+                                        &mut feed_producer,
+                                        &pressure,
+                                        wait,
+                                        &mut next_timer,
+                                        now,
+                                        timer_ns,
+                                        mono_ns(),
+                                    );
+                                }
+                                continue;
                             }
-                            continue;
+                            Err(e) => {
+                                // A malformed record is reported and counted, never silently
+                                // dropped; the feed goes on with the next one.
+                                skipped += 1;
+                                if skipped <= 10 {
+                                    eprintln!("warning: skipped malformed market data: {e:#}");
+                                }
+                                continue;
+                            }
+                        };
+                        if next_timer == 0 {
+                            next_timer = timers::first_after(ts, timer_ns);
                         }
-                    };
-                    if next_timer == 0 {
-                        next_timer = timers::first_after(ts, timer_ns);
-                    }
-                    publish_timers(
-                        &mut feed_producer,
-                        &pressure,
-                        wait,
-                        &mut next_timer,
-                        ts,
-                        timer_ns,
-                        recv,
-                    );
-                    crate::faults::publish(
-                        &mut feed_producer,
-                        &pressure,
-                        wait,
-                        |slot: &mut Input| {
-                            slot.header = stamped(kestrel_engine::Source::Feed, ts, recv, venue_ts);
-                            // A ticker's own bytes only, not the whole enum (BENCHMARKS.md).
-                            event.copy_into(&mut slot.event);
-                        },
-                    );
-                    last_ts = ts;
-                    n += 1;
-                    if let Some(ns) = (n * 1_000_000_000).checked_div(rate) {
-                        let due = Duration::from_nanos(ns);
-                        // Sleep through most of the gap unless busy-spinning, so a
-                        // paced feed leaves the cores to the other threads.
-                        loop {
-                            let left = due.saturating_sub(t0.elapsed());
-                            if left.is_zero() {
-                                break;
-                            }
-                            if wait != WaitStrategy::BusySpin && left > Duration::from_micros(200) {
-                                thread::sleep(left - Duration::from_micros(100));
-                            } else {
-                                std::hint::spin_loop();
+                        publish_timers(
+                            &mut feed_producer,
+                            &pressure,
+                            wait,
+                            &mut next_timer,
+                            ts,
+                            timer_ns,
+                            recv,
+                        );
+                        crate::faults::publish(
+                            &mut feed_producer,
+                            &pressure,
+                            wait,
+                            |slot: &mut Input| {
+                                slot.header =
+                                    stamped(kestrel_engine::Source::Feed, ts, recv, venue_ts);
+                                // A ticker's own bytes only, not the whole enum (BENCHMARKS.md).
+                                event.copy_into(&mut slot.event);
+                            },
+                        );
+                        last_ts = ts;
+                        n += 1;
+                        if feed_panic_after == Some(n) {
+                            panic!("injected feed fault after {n} events");
+                        }
+                        if let Some(ns) = (n * 1_000_000_000).checked_div(rate) {
+                            let due = Duration::from_nanos(ns);
+                            // Sleep through most of the gap unless busy-spinning, so a
+                            // paced feed leaves the cores to the other threads.
+                            loop {
+                                let left = due.saturating_sub(t0.elapsed());
+                                if left.is_zero() {
+                                    break;
+                                }
+                                if wait != WaitStrategy::BusySpin
+                                    && left > Duration::from_micros(200)
+                                {
+                                    thread::sleep(left - Duration::from_micros(100));
+                                } else {
+                                    std::hint::spin_loop();
+                                }
                             }
                         }
                     }
-                }
+                }));
                 let counters: Vec<(String, CounterSnapshot)> = signal_handles
                     .into_iter()
                     .map(|(id, h)| (id, h.stop()))
@@ -823,7 +843,13 @@ pub fn run(
                     slot.event = Event::Command(Command::Stop);
                 });
                 drop(feed_producer);
-                Ok((n, skipped, counters, source.clamped))
+                match fed {
+                    Ok(()) => Ok((n, skipped, counters, source.clamped)),
+                    Err(panic) => Err(anyhow!(
+                        "the feed thread panicked ({}); the session stopped after its last input",
+                        panic_text(&*panic)
+                    )),
+                }
             },
         )?
     };

@@ -216,6 +216,37 @@ fn a_full_journal_stops_the_session_and_keeps_what_it_committed() {
     );
 }
 
+#[test]
+fn a_panic_in_the_feed_stops_the_session_with_everything_read_journaled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &[], "");
+    let journal = tmp.path().join("j");
+    let fault = [("KESTREL_FAULT_FEED_PANIC_AFTER", "5000")];
+    let out = run_session(&cfg, &journal, tmp.path(), &fault);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(
+            "error: the feed thread panicked (injected feed fault after 5000 events); the \
+             session stopped after its last input"
+        ),
+        "{t}"
+    );
+    // The 5,000 events read before the panic, then the Stop (and the venue's answers
+    // to the cancels it caused), all committed.
+    let inputs = JournalReader::open(&journal).unwrap().inputs().unwrap();
+    assert_contiguous(&inputs);
+    let fed = inputs.iter().filter(|i| i.header.source == Source::Feed);
+    assert_eq!(fed.count(), 5000);
+    let stop = |i: &Input| matches!(i.event, Event::Command(kestrel_engine::Command::Stop));
+    let at = inputs.iter().position(stop).expect("a Stop");
+    assert_eq!(inputs.iter().filter(|i| stop(i)).count(), 1);
+    assert!(inputs[at..].iter().all(|i| i.header.source != Source::Feed));
+    let expected = synthetic_events(&cfg);
+    assert_all_fed(&inputs, &expected[..5000]);
+    verify(&journal);
+}
+
 /// Tick-to-order (send − receive stamp) of every order of a run, ns, and the count of
 /// market-data inputs journaled.
 fn slow_journal_run(durability: &str) -> (Vec<u64>, String) {
