@@ -1123,3 +1123,45 @@ impl BinanceConnector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_frame_with_an_out_of_range_commission_is_refused_as_malformed() {
+        let spec = InstrumentSpec {
+            symbol: "BTCUSDT".into(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: Dec::parse("0.01").unwrap(),
+            lot_size: Dec::parse("0.00001").unwrap(),
+            min_qty: Dec::ZERO,
+            min_notional: Dec::ZERO,
+            market: Default::default(),
+            leverage: 1,
+        };
+        let mut inbox = Inbox {
+            ws_api: 0,
+            user: Some(1),
+            lost: Vec::new(),
+            doc: JsonDoc::default(),
+            instruments: vec![spec],
+            updates: Vec::new(),
+            events: Vec::new(),
+            rate: RateLimits::default(),
+            malformed: 0,
+            disconnects: 0,
+            last_problem: None,
+        };
+        let mut frame = br#"{"e":"executionReport","E":1,"s":"BTCUSDT","c":"K7-42","x":"TRADE","X":"FILLED","i":9,"q":"1","z":"1","l":"1","L":"2","t":3,"N":"USDT","n":10000000000}"#.to_vec();
+        inbox.on_message(1, 0, &mut frame);
+        // No update with a wrong or zeroed fee: the frame is counted and explained.
+        assert!(inbox.events.is_empty());
+        assert_eq!(inbox.malformed, 1);
+        assert_eq!(
+            inbox.last_problem.as_deref(),
+            Some("field \"n\": decimal out of range in 10000000000")
+        );
+    }
+}

@@ -16,7 +16,7 @@
 //! asset: quote fees as is, base fees × fill price, other assets (BNB) are counted in
 //! [`OrderUpdate::fee_unconverted`] and reported as 0.
 
-use kestrel_engine::num::parse_raw;
+use kestrel_engine::num::{parse_raw, ParseDecimalError, SCALE};
 use kestrel_engine::{ClientOrderId, Dec, InstrumentId, InstrumentSpec, RejectReason};
 use kestrel_feeds::binance::tape::Val;
 use simd_json::{Buffers, Node, Tape};
@@ -217,10 +217,19 @@ fn dec_or_zero(field: &'static str, v: Option<Val<'_, '_>>) -> ParseResult<Dec> 
         None => Ok(Dec::ZERO),
         Some(x) if x.as_str().is_none() && x.as_u64().is_none() => Ok(Dec::ZERO), // null
         Some(x) => match x.as_u64() {
-            Some(n) => Ok(Dec::from_int(n as i64)),
+            Some(n) => int_dec(field, n),
             None => dec(field, Some(x)),
         },
     }
+}
+
+/// A whole number sent as a JSON integer; an error when it does not fit a [`Dec`].
+fn int_dec(field: &'static str, n: u64) -> ParseResult<Dec> {
+    i64::try_from(n)
+        .ok()
+        .and_then(|v| v.checked_mul(SCALE))
+        .map(Dec)
+        .ok_or_else(|| format!("field {field:?}: {} in {n}", ParseDecimalError::Overflow))
 }
 
 fn uint(field: &'static str, v: Option<Val<'_, '_>>) -> ParseResult<u64> {
@@ -853,5 +862,75 @@ mod tests {
             Err("unknown symbol \"XRPUSDT\": no instrument is configured for it".to_string())
         );
         assert!(doc.parse(&mut b"{\"a\":".to_vec(), |_| ()).is_err());
+    }
+
+    /// Runs `f` on `json`, returning its result.
+    fn try_run(
+        specs: &[InstrumentSpec],
+        json: &str,
+        f: fn(Val<'_, '_>, Instruments<'_>, &mut Vec<OrderUpdate>) -> ParseResult<()>,
+    ) -> ParseResult<Vec<OrderUpdate>> {
+        let mut out = Vec::new();
+        JsonDoc::default()
+            .parse(&mut json.as_bytes().to_vec(), |root| {
+                f(root, Instruments(specs), &mut out)
+            })
+            .unwrap()
+            .map(|()| out)
+    }
+
+    #[test]
+    fn integer_amounts_beyond_the_decimal_range_are_refused() {
+        let specs = [spec("BTCUSDT", "BTC", "USDT")];
+        let report = |n: &str| {
+            format!(
+                r#"{{"e":"executionReport","s":"BTCUSDT","c":"K7-42","x":"TRADE","X":"FILLED","i":9,"q":"1","z":"1","l":"1","L":"2","t":3,"N":"USDT","n":{n}}}"#
+            )
+        };
+        // A JSON integer that fits is read exactly.
+        let u = try_run(&specs, &report("5"), user).unwrap();
+        assert_eq!(u[0].fee, d("5"));
+        // 1e10 × 10⁹ overflows i64; 2^64 − 1 does not even fit before scaling.
+        for n in ["10000000000", "9223372036854775808", "18446744073709551615"] {
+            assert_eq!(
+                try_run(&specs, &report(n), user),
+                Err(format!("field \"n\": decimal out of range in {n}"))
+            );
+        }
+        let big = "10000000000";
+        let order = |status: &str, orig: &str, executed: &str| {
+            format!(
+                r#"{{"symbol":"BTCUSDT","orderId":4,"clientOrderId":"K7-42","status":"{status}","origQty":{orig},"executedQty":{executed}}}"#
+            )
+        };
+        // origQty of any order, executedQty of a terminal one.
+        assert_eq!(
+            try_run(&specs, &order("NEW", big, "0"), order_object),
+            Err(format!("field \"origQty\": decimal out of range in {big}"))
+        );
+        assert_eq!(
+            try_run(&specs, &order("CANCELED", "1", big), order_object),
+            Err(format!(
+                "field \"executedQty\": decimal out of range in {big}"
+            ))
+        );
+        let fill = format!(
+            r#"{{"symbol":"BTCUSDT","orderId":4,"clientOrderId":"K7-42","status":"FILLED","origQty":"1","fills":[{{"price":"2","qty":"1","tradeId":5,"commission":{big},"commissionAsset":"USDT"}}]}}"#
+        );
+        assert_eq!(
+            try_run(&specs, &fill, order_object),
+            Err(format!(
+                "field \"commission\": decimal out of range in {big}"
+            ))
+        );
+        let trades = format!(
+            r#"[{{"symbol":"BTCUSDT","id":1,"orderId":4,"price":"2","qty":"1","commission":{big},"commissionAsset":"USDT"}}]"#
+        );
+        assert_eq!(
+            try_run(&specs, &trades, trade_list),
+            Err(format!(
+                "field \"commission\": decimal out of range in {big}"
+            ))
+        );
     }
 }
