@@ -849,7 +849,9 @@ impl BinanceConnector {
             }
             ErrorAction::Backoff => {
                 let now = self.venue_now_ms();
-                self.inbox.rate.block_until(retry_after_ms.max(now + 1_000));
+                self.inbox
+                    .rate
+                    .block_until(retry_after_ms.max(now.saturating_add(1_000)));
                 self.order_failed(op, cid, RejectReason::RateLimited);
             }
             ErrorAction::Auth => self.order_failed(op, cid, RejectReason::Other),

@@ -51,7 +51,9 @@ impl RateLimits {
         } else if is("x-mbx-order-count-1d") {
             self.orders_1d.count = v;
         } else if is("retry-after") {
-            self.blocked_until_ms = self.blocked_until_ms.max(now_ms + v * 1000);
+            // Saturating: an absurd value is a very long ban, never a wrapped short one.
+            let until = now_ms.saturating_add(v.saturating_mul(1000));
+            self.blocked_until_ms = self.blocked_until_ms.max(until);
         } else {
             return;
         }
@@ -95,7 +97,7 @@ impl RateLimits {
             return Some(self.blocked_until_ms);
         }
         let o = self.orders_10s;
-        (o.limit > 0 && o.count >= o.limit).then_some(now_ms + 10_000)
+        (o.limit > 0 && o.count >= o.limit).then_some(now_ms.saturating_add(10_000))
     }
 }
 
@@ -120,6 +122,23 @@ mod tests {
         r.on_header("Retry-After", "2", 1_000);
         assert_eq!(r.blocked_until(1_500), Some(3_000));
         assert_eq!(r.blocked_until(3_000), None);
+    }
+
+    #[test]
+    fn huge_retry_after_blocks_for_good() {
+        // 18446744073709552 s × 1000 wraps to 384 ms; u64::MAX s overflows outright.
+        for v in ["18446744073709552", "18446744073709551615"] {
+            let mut r = RateLimits::default();
+            r.on_header("Retry-After", v, 1_000);
+            assert_eq!(r.blocked_until_ms, u64::MAX);
+            assert_eq!(r.blocked_until(1_000 + 3_600_000), Some(u64::MAX));
+        }
+        // The 10 s order-count block near the end of time saturates too.
+        let r = RateLimits {
+            orders_10s: Usage { count: 5, limit: 5 },
+            ..Default::default()
+        };
+        assert_eq!(r.blocked_until(u64::MAX - 1), Some(u64::MAX));
     }
 
     #[test]
