@@ -376,6 +376,41 @@ fn timestamp_error_resyncs_clock_and_resends_once() {
 }
 
 #[test]
+fn implausible_server_time_fails_the_clock_sync_with_a_reason() {
+    let mock = MockVenue::start(
+        Venue::Spot,
+        KEY,
+        SECRET.as_bytes(),
+        vec![spec(Market::Spot)],
+        d("1000"),
+        HANG_GUARD * 4,
+    )
+    .unwrap();
+    // The venue claims a time two days ahead of ours.
+    mock.set_skew_ms(2 * 86_400_000);
+    let cfg = BinanceConfig::new(
+        Venue::Spot,
+        &mock.rest_addr(),
+        &mock.ws_api_url(),
+        &mock.stream_url(),
+        vec![spec(Market::Spot)],
+    );
+    let creds = Credentials {
+        api_key: KEY.into(),
+        secret: Secret::new(SECRET),
+    };
+    let mut conn = BinanceConnector::new(cfg, creds, Box::new(SystemClock::default())).unwrap();
+    let err = conn.start().unwrap_err().to_string();
+    assert!(
+        err.contains("from the local clock") && err.contains("clock offset not updated"),
+        "{err}"
+    );
+    assert_eq!(conn.clock_sync().syncs, 0);
+    // Nothing signed went out with a timestamp built on the bogus offset.
+    assert_eq!(mock.log(), vec!["GET /api/v3/time".to_string()]);
+}
+
+#[test]
 fn listen_key_keepalive_every_thirty_minutes_and_renewal() {
     let Setup {
         mock,

@@ -73,6 +73,11 @@ impl Clock for ManualClock {
     }
 }
 
+/// Largest venue − local clock offset [`ClockSync::update`] accepts (one day, ms):
+/// beyond it the venue's time or the local clock is wrong, and signed requests
+/// would carry a meaningless timestamp.
+pub const MAX_CLOCK_OFFSET_MS: u64 = 86_400_000;
+
 /// Offset between the local wall clock and the venue's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClockSync {
@@ -88,12 +93,28 @@ impl ClockSync {
     /// Records a measurement: the request left at local `t0_ms`, the answer (venue
     /// time `server_ms`) arrived at local `t1_ms`. The venue read its clock, on
     /// average, at the midpoint of the round trip.
-    pub fn update(&mut self, t0_ms: u64, server_ms: u64, t1_ms: u64) {
+    ///
+    /// # Errors
+    /// An offset beyond [`MAX_CLOCK_OFFSET_MS`] either way (a bogus `serverTime` or a
+    /// local clock far off); the previous measurement is kept.
+    pub fn update(&mut self, t0_ms: u64, server_ms: u64, t1_ms: u64) -> Result<(), String> {
         let t1 = t1_ms.max(t0_ms);
         let mid = t0_ms as i128 + (t1 - t0_ms) as i128 / 2;
-        self.offset_ms = (server_ms as i128 - mid) as i64;
+        let offset = server_ms as i128 - mid;
+        let offset_ms = i64::try_from(offset)
+            .ok()
+            .filter(|o| o.unsigned_abs() <= MAX_CLOCK_OFFSET_MS)
+            .ok_or_else(|| {
+                format!(
+                    "venue serverTime {server_ms} ms is {offset} ms from the local clock \
+                     ({mid} ms), beyond the plausible {MAX_CLOCK_OFFSET_MS} ms: \
+                     clock offset not updated"
+                )
+            })?;
+        self.offset_ms = offset_ms;
         self.rtt_ms = t1 - t0_ms;
         self.syncs += 1;
+        Ok(())
     }
 
     /// Venue time (ms) for local wall time `local_ms`.
@@ -110,13 +131,34 @@ mod tests {
     fn offset_uses_round_trip_midpoint() {
         let mut s = ClockSync::default();
         // Sent at 1000, answered 1100 with venue time 5050: venue read at local 1050.
-        s.update(1_000, 5_050, 1_100);
+        s.update(1_000, 5_050, 1_100).unwrap();
         assert_eq!((s.offset_ms, s.rtt_ms, s.syncs), (4_000, 100, 1));
         assert_eq!(s.venue_ms(2_000), 6_000);
         // Venue behind the local clock.
-        s.update(10_000, 9_000, 10_010);
+        s.update(10_000, 9_000, 10_010).unwrap();
         assert_eq!((s.offset_ms, s.rtt_ms), (-1_005, 10));
         assert_eq!(s.venue_ms(500), 0);
+    }
+
+    #[test]
+    fn implausible_offsets_are_refused_and_the_last_one_kept() {
+        let now = 1_700_000_000_000u64;
+        let day = MAX_CLOCK_OFFSET_MS;
+        let mut s = ClockSync::default();
+        s.update(now, now + 250, now).unwrap();
+        let good = s;
+        // u64::MAX used to truncate to a small negative offset; the others are days off.
+        for server in [u64::MAX, 1u64 << 63, now + day + 1, now - day - 1, 0] {
+            let e = s.update(now, server, now).unwrap_err();
+            assert!(e.contains(&format!("serverTime {server} ms")), "{e}");
+            assert!(e.contains("clock offset not updated"), "{e}");
+            assert_eq!(s, good);
+        }
+        // Exactly the bound is still accepted, both ways.
+        s.update(now, now + day, now).unwrap();
+        assert_eq!(s.offset_ms, day as i64);
+        s.update(now, now - day, now).unwrap();
+        assert_eq!((s.offset_ms, s.syncs), (-(day as i64), 3));
     }
 
     #[test]

@@ -522,7 +522,9 @@ impl BinanceConnector {
     /// round-trip midpoint.
     ///
     /// # Errors
-    /// REST failure or an unreadable answer.
+    /// REST failure, an unreadable answer, or a `serverTime` further than
+    /// [`MAX_CLOCK_OFFSET_MS`](super::clock::MAX_CLOCK_OFFSET_MS) from the local clock
+    /// (the previous offset is kept).
     pub fn sync_clock(&mut self) -> Result<ClockSync, BinanceError> {
         let resp = self.rest.request(
             Method::Get,
@@ -541,7 +543,9 @@ impl BinanceConnector {
             })
             .map_err(BinanceError::Parse)?
             .ok_or_else(|| BinanceError::Parse("time response without serverTime".into()))?;
-        self.sync.update(t0, server, t1);
+        self.sync
+            .update(t0, server, t1)
+            .map_err(BinanceError::Parse)?;
         self.stats.clock_syncs += 1;
         self.resync_needed = false;
         Ok(self.sync)
