@@ -641,7 +641,8 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 impl MockVenue {
     /// Starts a venue on `127.0.0.1:0` that accepts `api_key` with HMAC secret
     /// `secret`, trades `instruments`, and holds `quote_balance` of quote asset for
-    /// buys. `lifetime` bounds every thread.
+    /// buys. `lifetime` bounds every thread (none when it is too long for an
+    /// [`Instant`]).
     ///
     /// # Errors
     /// Socket or thread creation failures.
@@ -686,12 +687,12 @@ impl MockVenue {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let deadline = Instant::now() + lifetime;
+        let deadline = Deadline::after(lifetime);
         let (st, sp, th) = (state.clone(), stop.clone(), threads.clone());
         let acceptor = thread::Builder::new()
             .name("mock-binance".into())
             .spawn(move || {
-                while !sp.load(Ordering::Relaxed) && Instant::now() < deadline {
+                while live(&sp, deadline) {
                     match listener.accept() {
                         Ok((sock, _)) => {
                             let (st, sp) = (st.clone(), sp.clone());
@@ -860,7 +861,7 @@ impl Drop for MockVenue {
 }
 
 /// Serves one connection: WebSocket (API or user stream) or HTTP requests.
-fn serve(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Instant) {
+fn serve(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Deadline) {
     let _ = sock.set_nonblocking(false);
     let _ = sock.set_nodelay(true);
     let _ = sock.set_read_timeout(Some(Duration::from_millis(5)));
@@ -901,11 +902,28 @@ fn serve(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadl
     }
 }
 
-fn live(stop: &AtomicBool, deadline: Instant) -> bool {
-    !stop.load(Ordering::Relaxed) && Instant::now() < deadline
+/// When a venue's threads stop: `lifetime` after the start, or never when that is
+/// beyond what an [`Instant`] can hold (`--lifetime-s 18446744073709551615`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// `lifetime` from now.
+    pub(crate) fn after(lifetime: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(lifetime))
+    }
+
+    /// True once the deadline has passed.
+    pub(crate) fn passed(self) -> bool {
+        self.0.is_some_and(|d| Instant::now() >= d)
+    }
 }
 
-fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Instant) {
+fn live(stop: &AtomicBool, deadline: Deadline) -> bool {
+    !stop.load(Ordering::Relaxed) && !deadline.passed()
+}
+
+fn serve_ws(sock: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>, deadline: Deadline) {
     let mut path = String::new();
     let venue = lock(&state).venue;
     // The connection generation it belongs to, read by the handshake callback below
@@ -1106,7 +1124,7 @@ fn serve_http(
     mut sock: TcpStream,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
-    deadline: Instant,
+    deadline: Deadline,
 ) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

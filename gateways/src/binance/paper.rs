@@ -17,14 +17,16 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kestrel_engine::{Dec, InstrumentSpec};
 use tungstenite::Message;
 
+use super::mock::Deadline;
 use super::{MockVenue, Venue};
 
 /// Frames kept for connections that fall behind.
@@ -71,6 +73,17 @@ impl std::fmt::Debug for PaperVenue {
     }
 }
 
+/// The spreads and steps (in ticks) a walk on tick size `tick` (raw) supports:
+/// bid, ask and one step must fit the decimal range. `None` for a tick that is not
+/// positive.
+pub fn tick_ranges(tick: i64) -> Option<(RangeInclusive<i64>, RangeInclusive<i64>)> {
+    if tick <= 0 {
+        return None;
+    }
+    let max_ticks = i64::MAX / tick;
+    Some((1..=(max_ticks - 1) / 2, 0..=max_ticks / 2))
+}
+
 /// splitmix64: a small, seedable generator (no dependency for a test venue).
 fn next_rand(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -85,13 +98,28 @@ impl PaperVenue {
     /// both on `127.0.0.1` ephemeral ports.
     ///
     /// # Errors
-    /// Socket or thread creation failures; a tick size or spread that is not
-    /// positive ([`io::ErrorKind::InvalidInput`]).
+    /// Socket or thread creation failures; [`io::ErrorKind::InvalidInput`] for a tick
+    /// size that is not positive, or a spread or step outside [`tick_ranges`].
     pub fn start(api_key: &str, secret: &[u8], cfg: PaperConfig) -> io::Result<PaperVenue> {
-        if cfg.instrument.tick_size.raw() <= 0 || cfg.spread_ticks < 1 || cfg.step_ticks < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "tick size and spread must be positive, step not negative",
+        let tick = cfg.instrument.tick_size.raw();
+        let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        let Some((spreads, steps)) = tick_ranges(tick) else {
+            return invalid(format!(
+                "tick size {} must be positive",
+                cfg.instrument.tick_size
+            ));
+        };
+        let tick_size = cfg.instrument.tick_size;
+        if !spreads.contains(&cfg.spread_ticks) {
+            return invalid(format!(
+                "spread_ticks {} outside {spreads:?} (tick size {tick_size})",
+                cfg.spread_ticks
+            ));
+        }
+        if !steps.contains(&cfg.step_ticks) {
+            return invalid(format!(
+                "step_ticks {} outside {steps:?} (tick size {tick_size})",
+                cfg.step_ticks
             ));
         }
         let venue = Arc::new(MockVenue::start(
@@ -106,25 +134,26 @@ impl PaperVenue {
         listener.set_nonblocking(true)?;
         let md_addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let deadline = Instant::now() + cfg.lifetime;
+        let deadline = Deadline::after(cfg.lifetime);
         let frames: Frames = Arc::new(Mutex::new((0, VecDeque::with_capacity(KEEP))));
         let mut threads = Vec::new();
 
         // The walk: sets the venue's book, then publishes the frame.
         {
             let (venue, stop, frames) = (venue.clone(), stop.clone(), frames.clone());
-            let tick = cfg.instrument.tick_size.raw();
-            let mut mid_ticks = (cfg.start_mid.raw() / tick).max(cfg.spread_ticks + 1);
+            // Mid range that keeps bid above zero and ask within the decimal range.
+            let (lo, hi) = (cfg.spread_ticks + 1, i64::MAX / tick - cfg.spread_ticks);
+            let mut mid_ticks = (cfg.start_mid.raw() / tick).clamp(lo, hi);
             let mut rng = cfg.seed;
             let symbol = cfg.instrument.symbol.clone();
             let stream = format!("{}@bookTicker", symbol.to_ascii_lowercase());
             threads.push(thread::Builder::new().name("paper-walk".into()).spawn(
                 move || {
                     let mut u = 1u64;
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    while !stop.load(Ordering::Relaxed) && !deadline.passed() {
                         let span = (2 * cfg.step_ticks + 1) as u64;
                         let step = (next_rand(&mut rng) % span) as i64 - cfg.step_ticks;
-                        mid_ticks = (mid_ticks + step).max(cfg.spread_ticks + 1);
+                        mid_ticks = mid_ticks.saturating_add(step).clamp(lo, hi);
                         let bid = Dec((mid_ticks - cfg.spread_ticks / 2) * tick);
                         let ask = Dec(bid.raw() + cfg.spread_ticks * tick);
                         venue.set_book(&symbol, bid, ask);
@@ -154,7 +183,7 @@ impl PaperVenue {
                 thread::Builder::new()
                     .name("paper-md".into())
                     .spawn(move || {
-                        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        while !stop.load(Ordering::Relaxed) && !deadline.passed() {
                             match listener.accept() {
                                 Ok((sock, _)) => {
                                     let (stop, frames) = (stop.clone(), frames.clone());
@@ -197,7 +226,7 @@ impl Drop for PaperVenue {
 }
 
 /// Streams frames to one market-data client until it goes away.
-fn serve_md(sock: TcpStream, frames: Frames, stop: Arc<AtomicBool>, deadline: Instant) {
+fn serve_md(sock: TcpStream, frames: Frames, stop: Arc<AtomicBool>, deadline: Deadline) {
     let _ = sock.set_nonblocking(false);
     let _ = sock.set_nodelay(true);
     let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
@@ -214,7 +243,7 @@ fn serve_md(sock: TcpStream, frames: Frames, stop: Arc<AtomicBool>, deadline: In
         .unwrap_or_else(|p| p.into_inner())
         .0
         .saturating_sub(1);
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+    while !stop.load(Ordering::Relaxed) && !deadline.passed() {
         let out: Vec<String> = {
             let f = frames.lock().unwrap_or_else(|p| p.into_inner());
             let newest = f.0;
