@@ -141,7 +141,7 @@ impl Framing {
     fn complete(&self, data: &[u8]) -> Result<Option<Vec<u8>>, WsError> {
         match *self {
             Framing::Length(n) => Ok((data.len() >= n).then(|| data[..n].to_vec())),
-            Framing::Chunked => dechunk(data),
+            Framing::Chunked => dechunk(data, MAX_RESPONSE),
             Framing::ToEof => Ok(None),
         }
     }
@@ -192,8 +192,10 @@ fn parse_head(head: &[u8]) -> Result<(u16, Framing), WsError> {
     Ok((code, framing))
 }
 
-/// Decodes a chunked body; `None` while incomplete.
-fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, WsError> {
+/// Decodes a chunked (`Transfer-Encoding: chunked`) HTTP/1.1 body; `None` while
+/// incomplete. A chunk larger than `max` bytes, a bad size line or a chunk not
+/// followed by CRLF is [`WsError::BadResponse`].
+pub fn dechunk(mut data: &[u8], max: usize) -> Result<Option<Vec<u8>>, WsError> {
     let mut body = Vec::new();
     loop {
         let Some(eol) = find(data, b"\r\n") else {
@@ -209,14 +211,17 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, WsError> {
             // Trailers (ignored) end with an empty line.
             return Ok(find(data, b"\r\n").map(|_| body));
         }
-        if data.len() < size + 2 {
+        let end = size.checked_add(2).filter(|_| size <= max).ok_or_else(|| {
+            WsError::BadResponse(format!("chunk of {size} bytes is larger than {max}"))
+        })?;
+        if data.len() < end {
             return Ok(None);
         }
-        if &data[size..size + 2] != b"\r\n" {
+        if &data[size..end] != b"\r\n" {
             return Err(WsError::BadResponse("chunk not followed by CRLF".into()));
         }
         body.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+        data = &data[end..];
     }
 }
 
@@ -227,11 +232,53 @@ mod tests {
     #[test]
     fn chunked_bodies_decode() {
         assert_eq!(
-            dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n").unwrap(),
+            dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n", MAX_RESPONSE).unwrap(),
             Some(b"Wikipedia".to_vec())
         );
-        assert_eq!(dechunk(b"4\r\nWiki\r\n5\r\nped").unwrap(), None);
-        assert!(dechunk(b"zz\r\n").is_err());
+        assert_eq!(
+            dechunk(b"4\r\nWiki\r\n5\r\nped", MAX_RESPONSE).unwrap(),
+            None
+        );
+        assert!(dechunk(b"zz\r\n", MAX_RESPONSE).is_err());
+    }
+
+    #[test]
+    fn oversized_chunks_are_bad_responses() {
+        // usize::MAX used to overflow `size + 2` (a panic in debug builds, a slice
+        // panic in release builds).
+        for data in [
+            &b"ffffffffffffffff\r\nX"[..],
+            b"fffffffffffffffe\r\nX",
+            b"4000001\r\nX",
+        ] {
+            let err = dechunk(data, MAX_RESPONSE).unwrap_err();
+            assert!(
+                matches!(&err, WsError::BadResponse(m) if m.contains("larger than")),
+                "{err}"
+            );
+        }
+        // At the cap the chunk is still awaited.
+        assert_eq!(dechunk(b"4000000\r\nX", MAX_RESPONSE).unwrap(), None);
+    }
+
+    #[test]
+    fn get_refuses_a_huge_chunk_size() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req);
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nX",
+            )
+            .unwrap();
+            // Hold the connection open so only the chunk size can end the request.
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let err = http_get(&addr, "/api/v3/depth", Duration::from_secs(5)).unwrap_err();
+        assert!(matches!(err, WsError::BadResponse(_)), "{err}");
+        server.join().unwrap();
     }
 
     #[test]

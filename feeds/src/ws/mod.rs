@@ -22,7 +22,7 @@ mod http;
 pub mod testserver;
 
 pub use client::{Backoff, ConnState, WsClient, WsConfig};
-pub use http::{depth_snapshot, http_get, http_get_with_headers};
+pub use http::{dechunk, depth_snapshot, http_get, http_get_with_headers};
 
 use std::fmt;
 use std::io;
