@@ -251,7 +251,9 @@ impl Framing {
     fn complete(&self, data: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
         match *self {
             Framing::Length(n) => Ok((data.len() >= n).then(|| data[..n].to_vec())),
-            Framing::Chunked => dechunk(data),
+            Framing::Chunked => {
+                kestrel_feeds::ws::dechunk(data, MAX_RESPONSE).map_err(|e| _Other(e.to_string()))
+            }
             Framing::ToEof => Ok(None),
         }
     }
@@ -301,28 +303,6 @@ fn parse_head(head: &[u8]) -> Result<Head, Failure> {
     Ok((status, framing, headers))
 }
 
-fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
-    let mut body = Vec::new();
-    loop {
-        let Some(eol) = find(data, b"\r\n") else {
-            return Ok(None);
-        };
-        let size_text = std::str::from_utf8(&data[..eol]).unwrap_or("");
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| _Other(format!("bad chunk size {size_text:?}")))?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(find(data, b"\r\n").map(|_| body));
-        }
-        if data.len() < size + 2 {
-            return Ok(None);
-        }
-        body.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,10 +318,40 @@ mod tests {
         assert!(matches!(f, Framing::Length(2)));
         assert_eq!(h[0], ("X-MBX-USED-WEIGHT-1M".to_string(), "7".to_string()));
         assert!(parse_head(b"SSH-2.0").is_err());
-        assert_eq!(
-            dechunk(b"2\r\n{}\r\n0\r\n\r\n").ok().flatten(),
-            Some(b"{}".to_vec())
-        );
-        assert_eq!(dechunk(b"2\r\n{").ok().flatten(), None);
+        let chunked = |d: &[u8]| match Framing::Chunked.complete(d) {
+            Ok(b) => Ok(b),
+            Err(Failure::Other(m)) => Err(m),
+            Err(Stale) => Err("stale".into()),
+        };
+        assert_eq!(chunked(b"2\r\n{}\r\n0\r\n\r\n"), Ok(Some(b"{}".to_vec())));
+        assert_eq!(chunked(b"2\r\n{"), Ok(None));
+        // usize::MAX used to overflow `size + 2` and panic.
+        let err = chunked(b"ffffffffffffffff\r\nX").unwrap_err();
+        assert!(err.contains("larger than"), "{err}");
+        // A chunk not followed by CRLF used to lose its next two bytes silently.
+        assert!(chunked(b"2\r\n{}xx0\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn request_refuses_a_huge_chunk_size() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req);
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nX",
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let clock = super::super::clock::SystemClock::default();
+        let mut client = RestClient::new(&addr, Duration::from_secs(5));
+        match client.request(Method::Get, "/api/v3/time", "", None, &clock) {
+            Err(BinanceError::Transport(m)) => assert!(m.contains("larger than"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        server.join().unwrap();
     }
 }
