@@ -262,6 +262,7 @@ fn webhook_with_hmac_forwards_exact_signals_and_refuses_the_rest() {
             rejected_malformed: 5,
             duplicates: 0,
             transport_errors: 1,
+            thread_panicked: false,
         }
     );
 }
@@ -530,6 +531,7 @@ fn rest_poller_sends_the_bearer_token_and_forwards_each_id_once() {
             rejected_malformed: 1,
             duplicates: 3 + 4,
             transport_errors: 0,
+            thread_panicked: false,
         }
     );
 

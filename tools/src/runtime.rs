@@ -1230,8 +1230,17 @@ pub fn summary_text(s: &RunSummary) -> String {
     for (id, c) in &s.signal_sources {
         let _ = writeln!(
             t,
-            "  signal source {id}: accepted {}, refused unauthenticated {}, malformed {}, duplicates {}, transport errors {}",
-            c.accepted, c.rejected_auth, c.rejected_malformed, c.duplicates, c.transport_errors
+            "  signal source {id}: accepted {}, refused unauthenticated {}, malformed {}, duplicates {}, transport errors {}{}",
+            c.accepted,
+            c.rejected_auth,
+            c.rejected_malformed,
+            c.duplicates,
+            c.transport_errors,
+            if c.thread_panicked {
+                "; its thread PANICKED and delivered nothing after that (see the log)"
+            } else {
+                ""
+            }
         );
     }
     for line in s.copy_trading.lines() {

@@ -105,6 +105,7 @@ pub struct SourceCounters {
     rejected_malformed: AtomicU64,
     duplicates: AtomicU64,
     transport_errors: AtomicU64,
+    thread_panicked: AtomicBool,
 }
 
 /// A copy of [`SourceCounters`] at one moment.
@@ -121,6 +122,9 @@ pub struct CounterSnapshot {
     pub duplicates: u64,
     /// Failed polls, lost connections, timed-out requests.
     pub transport_errors: u64,
+    /// The source's thread panicked (seen when it is stopped): it delivered nothing
+    /// after the panic.
+    pub thread_panicked: bool,
 }
 
 impl SourceCounters {
@@ -132,6 +136,7 @@ impl SourceCounters {
             rejected_malformed: self.rejected_malformed.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             transport_errors: self.transport_errors.load(Ordering::Relaxed),
+            thread_panicked: self.thread_panicked.load(Ordering::Relaxed),
         }
     }
 
@@ -281,7 +286,8 @@ impl SourceHandle {
     }
 
     /// Asks the thread to stop and waits for it (at most about one poll period or one
-    /// request timeout). Returns the final counters.
+    /// request timeout). Returns the final counters; a thread that panicked is logged
+    /// and reported as [`CounterSnapshot::thread_panicked`].
     pub fn stop(mut self) -> CounterSnapshot {
         self.shutdown();
         self.counters.snapshot()
@@ -293,7 +299,16 @@ impl SourceHandle {
             let _ = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let name = t.thread().name().unwrap_or("signal source").to_string();
+            if let Err(payload) = t.join() {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(no message)");
+                log::error!(target: LOG_TARGET, "{name}: thread panicked: {msg}");
+                self.counters.thread_panicked.store(true, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -313,5 +328,30 @@ fn sleep_unless_stopped(stop: &AtomicBool, total: std::time::Duration) {
             break;
         }
         std::thread::sleep((until - now).min(std::time::Duration::from_millis(20)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicked_source_thread_is_reported_on_stop() {
+        let counters = Arc::new(SourceCounters::default());
+        let h = SourceHandle::start("signals-test", counters.clone(), None, |_| {
+            panic!("sink failed")
+        })
+        .unwrap();
+        let c = h.stop();
+        assert!(c.thread_panicked);
+        assert!(counters.snapshot().thread_panicked);
+
+        let h = SourceHandle::start("signals-test", Arc::default(), None, |stop| {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+        .unwrap();
+        assert!(!h.stop().thread_panicked);
     }
 }
