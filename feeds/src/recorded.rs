@@ -16,6 +16,8 @@
 //! A snapshot line names no symbol. With one configured symbol it belongs to that
 //! symbol; otherwise the reader looks ahead to the next `depthUpdate` line and uses its
 //! symbol (lines read ahead are still delivered in file order, after the snapshot).
+//! It looks at most [`MAX_LOOK_AHEAD`] lines ahead; a snapshot with no `depthUpdate`
+//! within them is [`FeedError::Malformed`] (the lines read ahead are still delivered).
 //!
 //! JSON is parsed with simd-json's serde support through a hand-written visitor that
 //! borrows strings from the line buffer and writes price levels straight into reused
@@ -34,6 +36,9 @@ use kestrel_engine::{
     BookTicker, Dec, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK,
 };
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// Most lines held in memory while looking ahead for a snapshot's symbol.
+pub const MAX_LOOK_AHEAD: usize = 100_000;
 
 /// Why a recorded feed could not be read. Every variant names the file and the
 /// 1-based line number (0 when the file could not be opened).
@@ -730,12 +735,11 @@ impl RecordedFeed {
                         match self.find_snapshot_symbol() {
                             Ok(Some(id)) => p.instrument = id,
                             Ok(None) => {
-                                let reason =
-                                    "depth snapshot names no symbol and no depthUpdate follows it \
-                                              (several symbols configured)";
-                                return Some(Err(
-                                    self.err(line_no, LineErr::Malformed(reason.into()))
-                                ));
+                                let reason = format!(
+                                    "depth snapshot names no symbol and no depthUpdate follows \
+                                     it within {MAX_LOOK_AHEAD} lines (several symbols configured)"
+                                );
+                                return Some(Err(self.err(line_no, LineErr::Malformed(reason))));
                             }
                             Err(e) => return Some(Err(e)),
                         }
@@ -801,8 +805,9 @@ impl RecordedFeed {
         }
     }
 
-    /// Reads ahead to the next `depthUpdate` and returns its instrument. The lines
-    /// read are queued so they are still delivered in order.
+    /// Reads ahead to the next `depthUpdate` and returns its instrument; `None` when
+    /// the input ends or [`MAX_LOOK_AHEAD`] lines are queued first. The lines read are
+    /// queued so they are still delivered in order.
     fn find_snapshot_symbol(&mut self) -> Result<Option<InstrumentId>, FeedError> {
         // Lines already queued first (a snapshot found while looking ahead).
         let mut tmp = Vec::new();
@@ -815,7 +820,7 @@ impl RecordedFeed {
             return Ok(found);
         }
         loop {
-            if self.done {
+            if self.done || self.ahead.len() >= MAX_LOOK_AHEAD {
                 return Ok(None);
             }
             let mut bytes = Vec::new();

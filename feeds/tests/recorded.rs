@@ -569,3 +569,43 @@ fn snapshot_attaches_to_next_depth_symbol() {
     );
     assert!(f.next_event().is_none());
 }
+
+#[test]
+fn snapshot_look_ahead_is_bounded() {
+    use kestrel_feeds::recorded::MAX_LOOK_AHEAD;
+    let syms = vec![("BTCUSDT".to_string(), 0), ("ETHUSDT".to_string(), 1)];
+    let snap = r#"1 {"lastUpdateId":1,"bids":[],"asks":[]}"#;
+    let eth = r#"2 {"stream":"ethusdt@bookTicker","data":{"u":9,"s":"ETHUSDT","b":"2500.1","B":"1","a":"2500.2","A":"2"}}"#;
+    // The depthUpdate comes one line too late: reading ahead to it used to buffer
+    // every line before it, however many.
+    let mut text = format!("{snap}\n");
+    for _ in 0..MAX_LOOK_AHEAD {
+        text.push_str(eth);
+        text.push('\n');
+    }
+    text.push_str(DIFF);
+    text.push('\n');
+    let mut f = RecordedFeed::from_bytes("mem.txt", text.into_bytes(), &syms);
+    let err = f.next_event().unwrap().unwrap_err();
+    assert!(
+        matches!(&err, FeedError::Malformed { line: 1, reason, .. }
+            if reason.contains(&MAX_LOOK_AHEAD.to_string())),
+        "{err:?}"
+    );
+    assert_eq!(f.line_number(), 1 + MAX_LOOK_AHEAD as u64);
+    // Nothing read ahead is lost: every ticker, then the diff, in file order.
+    let mut tickers = 0;
+    while let Some(Ok((_, _, Event::BookTicker(b)))) = f.next_event() {
+        assert_eq!(b.instrument, 1);
+        tickers += 1;
+        if tickers == MAX_LOOK_AHEAD {
+            break;
+        }
+    }
+    assert_eq!(tickers, MAX_LOOK_AHEAD);
+    let (_, _, Event::Depth(dp)) = f.next_event().unwrap().unwrap() else {
+        panic!()
+    };
+    assert!(!dp.snapshot);
+    assert!(f.next_event().is_none());
+}
