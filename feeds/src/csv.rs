@@ -238,6 +238,52 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
     })
 }
 
+/// Rows a reader delivered with a stand-in value or skipped, because Kestrel's events
+/// cannot hold what the file says; counted so the importer can report them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Adjustments {
+    /// Trades whose aggressor side is `unknown`, delivered as buys.
+    pub unknown_side_trades: u64,
+    /// Trades whose id is not an unsigned integer (e.g. a UUID), delivered with
+    /// `trade_id` 0.
+    pub non_numeric_trade_ids: u64,
+    /// Quote rows skipped because one side of the book was empty.
+    pub one_sided_quotes: u64,
+}
+
+impl Adjustments {
+    /// True when nothing was adjusted.
+    pub fn is_empty(&self) -> bool {
+        *self == Adjustments::default()
+    }
+}
+
+impl std::fmt::Display for Adjustments {
+    /// `3 trade(s) with side unknown read as buys, ...`; empty when nothing was adjusted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            (
+                self.unknown_side_trades,
+                "trade(s) with side unknown read as buys",
+            ),
+            (
+                self.non_numeric_trade_ids,
+                "trade(s) with a non-numeric id read with trade_id 0",
+            ),
+            (
+                self.one_sided_quotes,
+                "quote row(s) with an empty side skipped",
+            ),
+        ];
+        let mut sep = "";
+        for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
+            write!(f, "{sep}{n} {what}")?;
+            sep = ", ";
+        }
+        Ok(())
+    }
+}
+
 /// Splits `line` on `,` into `out` (field ranges, reused). Errors on a quoted field.
 pub fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) -> Result<(), &'static str> {
     out.clear();

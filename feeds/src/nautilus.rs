@@ -10,7 +10,8 @@
 //! symbol, `update_type` and `last_update_id` form one update, delivered as
 //! [`Event::Depth`] chunks of at most [`DEPTH_CHUNK`] levels: a snapshot has both ids
 //! equal to `last_update_id`; a diff carries `U` = `first_update_id`,
-//! `u` = `last_update_id`, `pu` = `pu`.
+//! `u` = `last_update_id`, `pu` = `pu` (none, 0, when `pu` is `-1` or empty; any other
+//! value that is not an unsigned integer is an error).
 //!
 //! # Parquet ([`ParquetReader`])
 //!
@@ -18,6 +19,10 @@
 //! |---|---|
 //! | `timestamp, symbol, ask_size, ask, bid_size, bid` | [`Event::BookTicker`] |
 //! | `timestamp, trade_id, price, quantity, buyer_maker` | [`Event::Trade`]; `buyer_maker` true (bool or `"True"`) means the aggressor sold |
+//!
+//! `trade_id` may be any integer type (a negative one is an error), a string (an
+//! integer, or else `trade_id` 0, counted in [`ParquetReader::adjustments`]); null
+//! or empty is 0.
 //!
 //! `timestamp` may be a Parquet timestamp (ms, µs or ns) or an int64 of ms. Column
 //! order does not matter. The trades file names no symbol: the reader is given one
@@ -43,7 +48,7 @@ use parquet::basic::{LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row};
 
-use crate::csv::{split_fields, Lines, Symbols};
+use crate::csv::{parse_u64, split_fields, Adjustments, Lines, Symbols};
 use crate::recorded::FeedError;
 
 /// Header of the Binance historical order book CSV.
@@ -158,7 +163,7 @@ impl BinanceDepthCsv {
             }
         };
         let pu = f(8);
-        let prev = if pu.is_empty() || pu.starts_with(b"-") {
+        let prev = if pu.is_empty() || pu == b"-1" {
             0
         } else {
             l.uint("pu", pu)?
@@ -284,6 +289,7 @@ pub struct ParquetReader {
     row: u64,
     total: u64,
     text: String,
+    adjusted: Adjustments,
     done: bool,
 }
 
@@ -386,6 +392,7 @@ impl ParquetReader {
             row: 0,
             total,
             text: String::with_capacity(32),
+            adjusted: Adjustments::default(),
             done: false,
         })
     }
@@ -398,6 +405,11 @@ impl ParquetReader {
     /// The symbol table (with learned symbols).
     pub fn symbols(&self) -> &Symbols {
         &self.symbols
+    }
+
+    /// Rows read so far with a stand-in value (see the module docs).
+    pub fn adjustments(&self) -> Adjustments {
+        self.adjusted
     }
 
     /// Rows read so far and rows in the file.
@@ -517,11 +529,13 @@ impl ParquetReader {
                         )
                     }
                 };
-                let trade_id = match self.field(row, c.d) {
-                    Field::Long(v) => *v as u64,
-                    Field::Int(v) => *v as u64,
-                    Field::ULong(v) => *v,
-                    _ => 0,
+                let trade_id = match trade_id(self.field(row, c.d)) {
+                    Ok(Some(id)) => id,
+                    Ok(None) => {
+                        self.adjusted.non_numeric_trade_ids += 1;
+                        0
+                    }
+                    Err(reason) => return Err(self.malformed(reason)),
                 };
                 Event::Trade(Trade {
                     instrument,
@@ -534,6 +548,31 @@ impl ParquetReader {
         };
         Ok((ts, ts, event))
     }
+}
+
+/// A trade id: `Some` for a non-negative integer (or its text), and 0 for null or
+/// empty text; `None` for other text (e.g. a UUID).
+///
+/// # Errors
+/// A negative integer or a type that is not an integer or text.
+fn trade_id(f: &Field) -> Result<Option<u64>, String> {
+    let signed = match *f {
+        Field::Null => return Ok(Some(0)),
+        Field::UByte(v) => return Ok(Some(v.into())),
+        Field::UShort(v) => return Ok(Some(v.into())),
+        Field::UInt(v) => return Ok(Some(v.into())),
+        Field::ULong(v) => return Ok(Some(v)),
+        Field::Str(ref s) if s.is_empty() => return Ok(Some(0)),
+        Field::Str(ref s) => return Ok(parse_u64(s.as_bytes())),
+        Field::Byte(v) => v.into(),
+        Field::Short(v) => v.into(),
+        Field::Int(v) => v.into(),
+        Field::Long(v) => v,
+        ref other => return Err(format!("trade_id is not an integer: {other:?}")),
+    };
+    u64::try_from(signed)
+        .map(Some)
+        .map_err(|_| format!("trade_id {signed} is negative"))
 }
 
 /// Largest DECIMAL scale read: 38 digits is the most a 128-bit unscaled value holds
@@ -581,8 +620,55 @@ fn decimal_text(d: &parquet::data_type::Decimal) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::decimal_text;
+    use super::*;
     use parquet::data_type::{ByteArray, Decimal};
+
+    #[test]
+    fn trade_ids_are_never_wrapped_or_zeroed_silently() {
+        assert_eq!(trade_id(&Field::Long(553_287_559)), Ok(Some(553_287_559)));
+        assert_eq!(trade_id(&Field::UInt(7)), Ok(Some(7)));
+        assert_eq!(trade_id(&Field::Str("42".into())), Ok(Some(42)));
+        assert_eq!(trade_id(&Field::Null), Ok(Some(0)));
+        assert_eq!(trade_id(&Field::Str(String::new())), Ok(Some(0)));
+        // Counted by the reader, delivered as 0.
+        assert_eq!(trade_id(&Field::Str("ccc3c1fa-212c".into())), Ok(None));
+        // `-1 as u64` used to become 18446744073709551615, a double 0.
+        assert_eq!(
+            trade_id(&Field::Long(-1)),
+            Err("trade_id -1 is negative".into())
+        );
+        assert_eq!(
+            trade_id(&Field::Int(-5)),
+            Err("trade_id -5 is negative".into())
+        );
+        assert!(trade_id(&Field::Double(1.5)).is_err());
+    }
+
+    #[test]
+    fn depth_csv_pu_is_minus_one_empty_or_an_id() {
+        let read = |pu: &str| {
+            let text = format!("{DEPTH_HEADER}\nBTCUSDT,1,10,12,b,set,100.0,1.0,{pu}\n");
+            let r = Box::new(std::io::Cursor::new(text.into_bytes()));
+            let mut csv = BinanceDepthCsv::from_reader(
+                Path::new("mem.csv"),
+                r,
+                Symbols::fixed(&[("BTCUSDT".into(), 0)]),
+            )
+            .unwrap();
+            csv.next_event().unwrap().map(|(_, _, e)| match e {
+                Event::Depth(d) => d.prev_update_id,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(read("9").unwrap(), 9);
+        assert_eq!(read("-1").unwrap(), 0);
+        assert_eq!(read("").unwrap(), 0);
+        // Any other negative value used to become 0 (no `pu`) silently.
+        for bad in ["-5", "-", "-1x"] {
+            let err = read(bad).unwrap_err();
+            assert!(matches!(err, FeedError::Malformed { line: 2, .. }), "{err}");
+        }
+    }
 
     #[test]
     fn decimal_text_reads_scaled_values_and_bounds_the_scale() {

@@ -8,13 +8,14 @@
 //!
 //! | data type | columns after `local_timestamp` | events |
 //! |---|---|---|
-//! | `trades` | `id,side,price,amount` | [`Event::Trade`]; `side` is the aggressor (`buy`/`sell`; `unknown` is read as buy); `trade_id` = `id` when numeric, else 0 |
-//! | `quotes` | `ask_amount,ask_price,bid_price,bid_amount` (any order) | [`Event::BookTicker`]; rows with an empty side are skipped |
+//! | `trades` | `id,side,price,amount` | [`Event::Trade`]; `side` is the aggressor (`buy`/`sell`; `unknown` is read as buy and counted); `trade_id` = `id` when numeric, 0 when empty, else 0 and counted |
+//! | `quotes` | `ask_amount,ask_price,bid_price,bid_amount` (any order) | [`Event::BookTicker`]; rows with an empty side (price and amount both empty) are skipped and counted |
 //! | `incremental_book_L2` | `is_snapshot,side,price,amount` | [`Event::Depth`]: consecutive rows with the same symbol, `is_snapshot` and `local_timestamp` form one update (a snapshot when `is_snapshot` is `true`); amount 0 removes a level |
 //! | `book_snapshot_N` (5, 25, ...) | `asks[0].price,asks[0].amount,bids[0].price,...` | [`Event::Depth`] snapshot per row, top N per side (empty levels skipped) |
 //!
 //! Other data types (`derivative_ticker`, `liquidations`, `options_chain`) have no
-//! Kestrel event and are refused with a clear error.
+//! Kestrel event and are refused with a clear error. What was counted is in
+//! [`TardisCsv::adjustments`].
 //!
 //! Tardis rows carry no venue update ids. So that depth passes
 //! [`DepthSync`](crate::DepthSync) in file order, the reader numbers the updates of
@@ -26,7 +27,7 @@ use std::path::Path;
 
 use kestrel_engine::{BookTicker, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK};
 
-use crate::csv::{header_columns, parse_u64, split_fields, Lines, Symbols};
+use crate::csv::{header_columns, parse_u64, split_fields, Adjustments, Lines, Symbols};
 use crate::recorded::FeedError;
 
 /// The Tardis data type of a file.
@@ -93,6 +94,7 @@ pub struct TardisCsv {
     group: Option<(InstrumentId, u64, u64, bool, u64)>,
     next: usize,
     pending: Option<L2Row>,
+    adjusted: Adjustments,
     done: bool,
 }
 
@@ -187,6 +189,7 @@ impl TardisCsv {
             group: None,
             next: 0,
             pending: None,
+            adjusted: Adjustments::default(),
             done: false,
         })
     }
@@ -199,6 +202,11 @@ impl TardisCsv {
     /// The symbol table (with learned symbols).
     pub fn symbols(&self) -> &Symbols {
         &self.symbols
+    }
+
+    /// Rows read so far with a stand-in value or skipped (see the module docs).
+    pub fn adjustments(&self) -> Adjustments {
+        self.adjusted
     }
 
     fn next_id(&mut self, i: InstrumentId) -> u64 {
@@ -250,7 +258,7 @@ impl TardisCsv {
 
     fn side(&self, v: &[u8]) -> Result<Side, FeedError> {
         match v {
-            b"buy" | b"bid" | b"unknown" => Ok(Side::Buy),
+            b"buy" | b"bid" => Ok(Side::Buy),
             b"sell" | b"ask" => Ok(Side::Sell),
             other => Err(self.lines.malformed(format!(
                 "side must be buy/sell (bid/ask), not {:?}",
@@ -359,20 +367,44 @@ impl TardisCsv {
             let l = &self.lines;
             let event = match self.kind {
                 TardisKind::Trades => {
-                    let id = parse_u64(self.field(c.a)).unwrap_or(0);
-                    Event::Trade(Trade {
+                    // Tardis leaves `id` empty when the venue gives none.
+                    let id = self.field(c.a);
+                    let (trade_id, odd_id) = match parse_u64(id) {
+                        Some(n) => (n, false),
+                        None => (0, !id.is_empty()),
+                    };
+                    let unknown = self.field(c.b) == b"unknown";
+                    let trade = Trade {
                         instrument,
                         px: l.dec("price", self.field(c.c))?,
                         qty: l.dec("amount", self.field(c.d))?,
-                        aggressor: self.side(self.field(c.b))?,
-                        trade_id: id,
-                    })
+                        aggressor: if unknown {
+                            Side::Buy
+                        } else {
+                            self.side(self.field(c.b))?
+                        },
+                        trade_id,
+                    };
+                    self.adjusted.non_numeric_trade_ids += u64::from(odd_id);
+                    self.adjusted.unknown_side_trades += u64::from(unknown);
+                    Event::Trade(trade)
                 }
                 _ => {
-                    if [c.a, c.b, c.c, c.d]
-                        .iter()
-                        .any(|&i| self.field(i).is_empty())
-                    {
+                    // (amount, price) of the ask side, then the bid side.
+                    let mut one_sided = false;
+                    for (a, p) in [(c.a, c.b), (c.d, c.c)] {
+                        match (self.field(a).is_empty(), self.field(p).is_empty()) {
+                            (false, false) => {}
+                            (true, true) => one_sided = true,
+                            _ => {
+                                return Err(
+                                    l.malformed("a quote side has a price or an amount, not both")
+                                )
+                            }
+                        }
+                    }
+                    if one_sided {
+                        self.adjusted.one_sided_quotes += 1;
                         continue;
                     }
                     Event::BookTicker(BookTicker {
@@ -437,5 +469,81 @@ impl TardisCsv {
         d.levels[..end - start].copy_from_slice(&self.levels[start..end]);
         self.next = end;
         Ok(Some((ts, venue_ts, Event::Depth(d))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn reader(text: &str) -> TardisCsv {
+        let r = Box::new(Cursor::new(text.as_bytes().to_vec()));
+        TardisCsv::from_reader(Path::new("mem.csv"), r, Symbols::learning()).unwrap()
+    }
+
+    fn events(r: &mut TardisCsv) -> Result<Vec<Event>, FeedError> {
+        let mut v = Vec::new();
+        while let Some(e) = r.next_event() {
+            v.push(e?.2);
+        }
+        Ok(v)
+    }
+
+    #[test]
+    fn unknown_sides_and_odd_trade_ids_are_counted() {
+        let mut r = reader(
+            "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
+             x,BTCUSD,1,2,17,unknown,10,1\n\
+             x,BTCUSD,1,2,ccc3c1fa-212c,sell,10,1\n\
+             x,BTCUSD,1,2,,buy,10,1\n",
+        );
+        let ev = events(&mut r).unwrap();
+        let got: Vec<(Side, u64)> = ev
+            .iter()
+            .map(|e| match e {
+                Event::Trade(t) => (t.aggressor, t.trade_id),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(got, [(Side::Buy, 17), (Side::Sell, 0), (Side::Buy, 0)]);
+        assert_eq!(
+            r.adjustments(),
+            Adjustments {
+                unknown_side_trades: 1,
+                non_numeric_trade_ids: 1,
+                one_sided_quotes: 0,
+            }
+        );
+        assert_eq!(
+            r.adjustments().to_string(),
+            "1 trade(s) with side unknown read as buys, \
+             1 trade(s) with a non-numeric id read with trade_id 0"
+        );
+    }
+
+    #[test]
+    fn one_sided_quotes_are_counted_and_half_sides_refused() {
+        let head =
+            "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount\n";
+        let mut r = reader(&format!(
+            "{head}x,B,1,2,5,10,9,6\nx,B,1,2,5,10,,\nx,B,1,2,,,9,6\n"
+        ));
+        assert_eq!(events(&mut r).unwrap().len(), 1);
+        assert_eq!(r.adjustments().one_sided_quotes, 2);
+
+        let mut r = reader(&format!("{head}x,B,1,2,5,,9,6\n"));
+        let err = events(&mut r).unwrap_err();
+        assert!(matches!(err, FeedError::Malformed { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn book_levels_refuse_side_unknown() {
+        let mut r = reader(
+            "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n\
+             x,B,1,2,true,unknown,10,1\n",
+        );
+        let err = events(&mut r).unwrap_err();
+        assert!(matches!(err, FeedError::Malformed { line: 2, .. }), "{err}");
     }
 }

@@ -104,6 +104,7 @@ fn parquet_quotes_and_trades() {
     assert_eq!(n, 2001);
     assert_eq!((first_id, last_id), (553_287_559, 553_289_559));
     assert!(sells > 0 && sells < n);
+    assert!(t.adjustments().is_empty(), "{}", t.adjustments());
     // A file without a symbol column needs one.
     assert!(ParquetReader::open(&data("btcusdt-trades.parquet"), btc(), None).is_err());
 }

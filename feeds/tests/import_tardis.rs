@@ -93,3 +93,19 @@ fn trades_quotes_and_incremental_book() {
         .collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
 }
+
+#[test]
+fn uuid_trade_ids_are_counted() {
+    let mut r = TardisCsv::open(&data("bitmex_trades_XBTUSD.csv"), Symbols::learning()).unwrap();
+    let mut ids = Vec::new();
+    while let Some(e) = r.next_event() {
+        let Event::Trade(t) = e.unwrap().2 else {
+            panic!()
+        };
+        ids.push(t.trade_id);
+    }
+    // BitMEX ids are UUIDs: each trade is delivered with trade_id 0, and counted.
+    assert_eq!(ids, [0; 10]);
+    let a = r.adjustments();
+    assert_eq!((a.non_numeric_trade_ids, a.unknown_side_trades), (10, 0));
+}

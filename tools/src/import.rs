@@ -38,7 +38,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kestrel_engine::config::Config;
 use kestrel_engine::num::SCALE;
 use kestrel_engine::*;
-use kestrel_feeds::csv::{canonical_symbol, CsvKind, CsvReader, Symbols};
+use kestrel_feeds::csv::{canonical_symbol, Adjustments, CsvKind, CsvReader, Symbols};
 use kestrel_feeds::nautilus::{BinanceDepthCsv, ParquetReader, DEPTH_HEADER};
 use kestrel_feeds::tardis::{is_tardis_header, TardisCsv};
 use kestrel_feeds::{DepthSync, FeedError, RecordedFeed};
@@ -207,6 +207,15 @@ impl Reader {
             Reader::Depth(r) => r.next_event(),
             Reader::Parquet(r) => r.next_event(),
             Reader::Tardis(r) => r.next_event(),
+        }
+    }
+
+    /// Rows read with a stand-in value or skipped (readers that count them).
+    fn adjustments(&self) -> Adjustments {
+        match self {
+            Reader::Parquet(r) => r.adjustments(),
+            Reader::Tardis(r) => r.adjustments(),
+            _ => Adjustments::default(),
         }
     }
 
@@ -619,6 +628,13 @@ impl Merged {
         &self.files
     }
 
+    /// Per file, the rows its reader delivered with a stand-in value or skipped.
+    pub(crate) fn adjustments(&self) -> impl Iterator<Item = (&Input1, Adjustments)> {
+        self.files
+            .iter()
+            .zip(self.heads.iter().map(|h| h.reader.adjustments()))
+    }
+
     /// Total size of the files in bytes.
     pub(crate) fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
@@ -917,7 +933,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
         source.files().len(),
         dir.display()
     );
-    for f in source.files() {
+    for (f, adjusted) in source.adjustments() {
         let _ = writeln!(
             s,
             "  {} ({}, {} bytes)",
@@ -925,6 +941,9 @@ pub fn run(args: ImportArgs) -> Result<()> {
             f.format.name(),
             f.size
         );
+        if !adjusted.is_empty() {
+            let _ = writeln!(s, "    note: {adjusted}");
+        }
     }
     let _ = writeln!(
         s,

@@ -234,6 +234,12 @@ fn nautilus_and_tardis_samples_import_and_replay() {
     args.push(j.to_str().unwrap());
     let out = import(&args);
     assert!(out.status.success(), "{}", text(&out));
+    // BitMEX trade ids are UUIDs: journaled as 0, and the summary says so.
+    assert!(
+        text(&out).contains("note: 10 trade(s) with a non-numeric id read with trade_id 0"),
+        "{}",
+        text(&out)
+    );
     let (tickers, trades, depth, cfg) = census(&j);
     assert_eq!((tickers, trades), (10, 10));
     assert_eq!(depth, 10 + 40 + 1);
