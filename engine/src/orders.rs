@@ -139,6 +139,8 @@ pub enum TransitionError {
 /// Entries of the direct-mapped part of [`CidIndex`] (a power of two; 16 KiB, so the
 /// recent ids stay in the L1 cache).
 const INDEX_TABLE: usize = 1024;
+/// Orders the index's overflow map holds before it grows.
+const INDEX_OVERFLOW: usize = 256;
 /// Marks an empty entry.
 const NO_SLOT: u32 = u32::MAX;
 
@@ -158,7 +160,9 @@ impl CidIndex {
     fn new() -> CidIndex {
         CidIndex {
             table: vec![(ClientOrderId(0), NO_SLOT); INDEX_TABLE],
-            overflow: Map::default(),
+            // Sized up front: the first order to find its entry taken (a resting
+            // order 1,024 ids old) is placed without an allocation.
+            overflow: Map::with_capacity_and_hasher(INDEX_OVERFLOW, Default::default()),
             len: 0,
         }
     }

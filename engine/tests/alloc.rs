@@ -223,6 +223,34 @@ max_order_qty = "2"
 "#;
 
 #[test]
+fn an_order_whose_index_entry_is_taken_is_indexed_without_allocating() {
+    // A resting order keeps its entry of the id-indexed table; the ids 1,024 and 2,048
+    // later land on the same entry and go to the index's overflow map.
+    let mut orders = orders::OrderManager::with_capacity(64);
+    let place = |n| PlaceOrder {
+        cid: ClientOrderId::new(1, n),
+        price: Dec::ONE,
+        qty: Dec::ONE,
+        ..Default::default()
+    };
+    let report = |n, kind| ExecReport {
+        cid: ClientOrderId::new(1, n),
+        kind,
+        ..Default::default()
+    };
+    orders.insert(place(0), 0, 0, Dec::ZERO);
+    let before = allocs_now();
+    for n in 1..=3_000 {
+        orders.insert(place(n), 0, 0, Dec::ZERO);
+        orders.apply(&report(n, ExecKind::Ack)).unwrap();
+        orders.apply(&report(n, ExecKind::Canceled)).unwrap();
+    }
+    assert_eq!(allocs_now() - before, 0, "allocations indexing orders");
+    assert_eq!(orders.live(), 1);
+    assert!(orders.get(ClientOrderId::new(1, 0)).is_some());
+}
+
+#[test]
 fn risk_checks_and_refusals_allocate_nothing() {
     let e = measure(&format!("{CONFIG}{RISK}"), None);
     // Refused by the rate limit while measured (position checks walked the orders).
