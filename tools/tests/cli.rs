@@ -399,40 +399,49 @@ fn ctrl_c_stops_cleanly_with_every_input_journaled() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-#[test]
-fn malformed_market_data_is_reported_and_skipped() {
+/// The first `n` lines of the spot BTCUSDT capture.
+fn capture_lines(n: usize) -> Vec<String> {
     use std::io::Read;
-    let tmp = tempfile::tempdir().unwrap();
     let mut text_in = String::new();
     flate2::read::GzDecoder::new(
         std::fs::File::open(data("hftbacktest/spot/btcusdt_20240808.gz")).unwrap(),
     )
     .read_to_string(&mut text_in)
     .unwrap();
-    let mut lines: Vec<&str> = text_in.lines().take(2000).collect();
-    lines.insert(
-        100,
-        "1723161253937085768 {\"stream\":\"btcusdt@bookTicker\",\"data\":{\"u\":1,\"b\":\"oops\"",
-    );
-    lines.insert(200, "not even a timestamp");
-    std::fs::write(tmp.path().join("bad.txt"), lines.join("\n")).unwrap();
-    let cfg = default_config_with(
-        tmp.path(),
-        "c.toml",
-        &[("lot_size = \"0.00001\"", "lot_size = \"0.00001\"")],
-    );
-    let journal = tmp.path().join("j");
+    text_in.lines().take(n).map(String::from).collect()
+}
+
+/// `kestrel run` with the default config over `lines` (written to `dir/capture.txt`),
+/// journaling to `dir/j`.
+fn run_on_lines(dir: &Path, lines: &[String]) -> (Output, PathBuf) {
+    std::fs::write(dir.join("capture.txt"), lines.join("\n")).unwrap();
+    let cfg = default_config_with(dir, "c.toml", &[]);
+    let journal = dir.join("j");
     let out = kestrel(
         &[
             "run",
             cfg.to_str().unwrap(),
             "--data",
-            "bad.txt",
+            "capture.txt",
             "--journal",
             journal.to_str().unwrap(),
         ],
-        tmp.path(),
+        dir,
     );
+    (out, journal)
+}
+
+#[test]
+fn malformed_market_data_is_reported_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lines = capture_lines(2000);
+    lines.insert(
+        100,
+        "1723161253937085768 {\"stream\":\"btcusdt@bookTicker\",\"data\":{\"u\":1,\"b\":\"oops\""
+            .into(),
+    );
+    lines.insert(200, "not even a timestamp".into());
+    let (out, journal) = run_on_lines(tmp.path(), &lines);
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
     assert_eq!(
@@ -446,15 +455,8 @@ fn malformed_market_data_is_reported_and_skipped() {
 
 #[test]
 fn a_jump_in_event_time_publishes_a_bounded_number_of_timers() {
-    use std::io::Read;
     let tmp = tempfile::tempdir().unwrap();
-    let mut text_in = String::new();
-    flate2::read::GzDecoder::new(
-        std::fs::File::open(data("hftbacktest/spot/btcusdt_20240808.gz")).unwrap(),
-    )
-    .read_to_string(&mut text_in)
-    .unwrap();
-    let mut lines: Vec<String> = text_in.lines().take(500).map(String::from).collect();
+    let mut lines = capture_lines(500);
     // The last book ticker again, stamped at the end of the u64 range (a bogus clock):
     // ~1.8e10 one-second timers owed, which used to overflow or run for hours.
     let last = lines
@@ -465,25 +467,7 @@ fn a_jump_in_event_time_publishes_a_bounded_number_of_timers() {
         .clone();
     let (_, json) = last.split_once(' ').unwrap();
     lines.push(format!("{} {json}", u64::MAX));
-    std::fs::write(tmp.path().join("jump.txt"), lines.join("\n")).unwrap();
-    let cfg = default_config_with(
-        tmp.path(),
-        "c.toml",
-        &[("lot_size = \"0.00001\"", "lot_size = \"0.00001\"")],
-    );
-    let journal = tmp.path().join("j");
-    let j = journal.to_str().unwrap();
-    let out = kestrel(
-        &[
-            "run",
-            cfg.to_str().unwrap(),
-            "--data",
-            "jump.txt",
-            "--journal",
-            j,
-        ],
-        tmp.path(),
-    );
+    let (out, journal) = run_on_lines(tmp.path(), &lines);
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
     assert!(
