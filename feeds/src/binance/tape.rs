@@ -39,6 +39,12 @@ impl<'t, 'a> Val<'t, 'a> {
         *self.body.first().unwrap_or(&NULL)
     }
 
+    /// True for JSON `null` (and for a missing value read as one).
+    #[inline]
+    pub fn is_null(&self) -> bool {
+        matches!(self.node(), Node::Static(StaticNode::Null))
+    }
+
     /// The string, if this is one.
     #[inline]
     pub fn as_str(&self) -> Option<&'a str> {

@@ -212,19 +212,23 @@ fn dec(field: &'static str, v: Option<Val<'_, '_>>) -> ParseResult<Dec> {
         .map_err(|e| format!("field {field:?}: {e} in {s:?}"))
 }
 
+/// A decimal string, a JSON integer (either sign), or 0 when missing or `null`. Any
+/// other value (a JSON float, which would not be exact, a bool, an object) is an
+/// error, never a silent 0.
 fn dec_or_zero(field: &'static str, v: Option<Val<'_, '_>>) -> ParseResult<Dec> {
     match v {
         None => Ok(Dec::ZERO),
-        Some(x) if x.as_str().is_none() && x.as_u64().is_none() => Ok(Dec::ZERO), // null
-        Some(x) => match x.as_u64() {
-            Some(n) => int_dec(field, n),
-            None => dec(field, Some(x)),
+        Some(x) if x.is_null() => Ok(Dec::ZERO),
+        Some(x) => match (x.as_u64(), x.as_i64()) {
+            (Some(n), _) => int_dec(field, n.into()),
+            (None, Some(n)) => int_dec(field, n.into()),
+            (None, None) => dec(field, Some(x)),
         },
     }
 }
 
 /// A whole number sent as a JSON integer; an error when it does not fit a [`Dec`].
-fn int_dec(field: &'static str, n: u64) -> ParseResult<Dec> {
+fn int_dec(field: &'static str, n: i128) -> ParseResult<Dec> {
     i64::try_from(n)
         .ok()
         .and_then(|v| v.checked_mul(SCALE))
@@ -887,9 +891,25 @@ mod tests {
                 r#"{{"e":"executionReport","s":"BTCUSDT","c":"K7-42","x":"TRADE","X":"FILLED","i":9,"q":"1","z":"1","l":"1","L":"2","t":3,"N":"USDT","n":{n}}}"#
             )
         };
-        // A JSON integer that fits is read exactly.
+        // A JSON integer that fits is read exactly, either sign (a rebate); null is 0.
         let u = try_run(&specs, &report("5"), user).unwrap();
         assert_eq!(u[0].fee, d("5"));
+        let u = try_run(&specs, &report("-5"), user).unwrap();
+        assert_eq!(u[0].fee, d("-5"));
+        let u = try_run(&specs, &report("null"), user).unwrap();
+        assert_eq!(u[0].fee, Dec::ZERO);
+        // A float would not be exact, a bool is no amount: refused, not read as 0.
+        for (n, found) in [
+            ("0.5", "number 0.5"),
+            ("1e3", "number 1000"),
+            ("true", "true"),
+        ] {
+            assert_eq!(
+                try_run(&specs, &report(n), user),
+                Err(format!("field \"n\" should be a string, found {found}")),
+                "{n}"
+            );
+        }
         // 1e10 × 10⁹ overflows i64; 2^64 − 1 does not even fit before scaling.
         for n in ["10000000000", "9223372036854775808", "18446744073709551615"] {
             assert_eq!(
