@@ -122,3 +122,21 @@ fn largest_tick_counts_walk_within_the_price_range() {
         assert_eq!(ask.raw() - bid.raw(), *spreads.end() * d("0.01").raw());
     }
 }
+
+#[test]
+fn a_venue_with_a_long_tick_stops_at_once() {
+    for tick in [Duration::from_secs(3_600), Duration::MAX] {
+        let mut cfg = config(3, 1, Duration::from_secs(60));
+        cfg.tick = tick;
+        let venue = PaperVenue::start(KEY, SECRET, cfg).unwrap();
+        // The walk publishes its first book, then sleeps a tick.
+        assert_eq!(books(&venue, 1).len(), 1);
+        let dropped = Instant::now();
+        drop(venue);
+        assert!(
+            dropped.elapsed() < Duration::from_secs(5),
+            "{tick:?}: drop took {:?}",
+            dropped.elapsed()
+        );
+    }
+}

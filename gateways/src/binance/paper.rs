@@ -170,7 +170,7 @@ impl PaperVenue {
                                 f.1.pop_front();
                             }
                         }
-                        thread::sleep(cfg.tick);
+                        nap(&stop, cfg.tick);
                     }
                 },
             )?);
@@ -222,6 +222,19 @@ impl Drop for PaperVenue {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// Sleeps `total`, looking at `stop` every 20 ms, so dropping the venue never waits out
+/// a long tick (and no deadline is computed that could pass `Instant`'s range).
+fn nap(stop: &AtomicBool, total: Duration) {
+    let start = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let left = total.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        thread::sleep(left.min(Duration::from_millis(20)));
     }
 }
 
