@@ -20,6 +20,7 @@ pub mod signals;
 pub mod sync;
 pub mod synthetic;
 pub mod tardis;
+pub mod threads;
 pub mod ws;
 
 pub use recorded::{FeedError, RecordedFeed};

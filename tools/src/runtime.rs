@@ -364,15 +364,6 @@ fn publish_timers(
     }
 }
 
-/// The message of a caught panic (`panic!` with a literal or a formatted string).
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message")
-}
-
 /// Resolves the journal directory: config, else `kestrel-journal/session-<id>-<n>`.
 pub fn journal_dir(cfg: &Config, explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
@@ -847,7 +838,7 @@ pub fn run(
                     Ok(()) => Ok((n, skipped, counters, source.clamped)),
                     Err(panic) => Err(anyhow!(
                         "the feed thread panicked ({}); the session stopped after its last input",
-                        panic_text(&*panic)
+                        kestrel_feeds::threads::panic_message(&*panic)
                     )),
                 }
             },

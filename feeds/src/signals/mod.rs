@@ -301,11 +301,7 @@ impl SourceHandle {
         if let Some(t) = self.thread.take() {
             let name = t.thread().name().unwrap_or("signal source").to_string();
             if let Err(payload) = t.join() {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("(no message)");
+                let msg = crate::threads::panic_message(&*payload);
                 log::error!(target: LOG_TARGET, "{name}: thread panicked: {msg}");
                 self.counters.thread_panicked.store(true, Ordering::Relaxed);
             }
@@ -316,18 +312,6 @@ impl SourceHandle {
 impl Drop for SourceHandle {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Sleeps up to `total`, in small steps, returning early once `stop` is set.
-fn sleep_unless_stopped(stop: &AtomicBool, total: std::time::Duration) {
-    let until = std::time::Instant::now() + total;
-    while !stop.load(Ordering::Relaxed) {
-        let now = std::time::Instant::now();
-        if now >= until {
-            break;
-        }
-        std::thread::sleep((until - now).min(std::time::Duration::from_millis(20)));
     }
 }
 

@@ -8,9 +8,9 @@
 //! not a list) is logged and counted as a transport error; polling goes on.
 
 use super::{
-    sleep_unless_stopped, Authenticator, ReceivedSignal, SignalParser, SourceCounters,
-    SourceHandle, LOG_TARGET,
+    Authenticator, ReceivedSignal, SignalParser, SourceCounters, SourceHandle, LOG_TARGET,
 };
+use crate::threads::sleep_unless_stopped;
 use crate::ws::http_get_with_headers;
 use kestrel_engine::config::SignalSourceConfig;
 use kestrel_engine::signal::fnv1a_extend;

@@ -24,6 +24,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use kestrel_engine::{Dec, InstrumentSpec};
+use kestrel_feeds::threads::sleep_unless_stopped;
 use tungstenite::Message;
 
 use super::mock::Deadline;
@@ -170,7 +171,9 @@ impl PaperVenue {
                                 f.1.pop_front();
                             }
                         }
-                        nap(&stop, cfg.tick);
+                        // Cut short by a stop: dropping the venue never waits out a
+                        // long tick.
+                        sleep_unless_stopped(&stop, cfg.tick);
                     }
                 },
             )?);
@@ -222,19 +225,6 @@ impl Drop for PaperVenue {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-    }
-}
-
-/// Sleeps `total`, looking at `stop` every 20 ms, so dropping the venue never waits out
-/// a long tick (and no deadline is computed that could pass `Instant`'s range).
-fn nap(stop: &AtomicBool, total: Duration) {
-    let start = std::time::Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let left = total.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            break;
-        }
-        thread::sleep(left.min(Duration::from_millis(20)));
     }
 }
 
