@@ -339,7 +339,7 @@ fn pin(cores: &[usize], i: usize) {
 
 /// Publishes a `Timer` input for every timer boundary up to `until` (event time),
 /// advancing `next` by `step`; after a jump of more than [`timers::MAX_AT_ONCE`]
-/// periods only the latest are published, and the skipped ones are reported.
+/// periods only the latest are published ([`timers::publish_due`]).
 fn publish_timers(
     producer: &mut impl Producer<Input>,
     pressure: &Pressure,
@@ -349,19 +349,12 @@ fn publish_timers(
     step: u64,
     recv_ns: u64,
 ) {
-    let from = *next;
-    let skipped = timers::publish_due(next, until, step, |ts| {
+    timers::publish_due(next, until, step, |ts| {
         crate::faults::publish(producer, pressure, wait, |slot: &mut Input| {
             slot.header = stamped(kestrel_engine::Source::Timer, ts, recv_ns, 0);
             slot.event = Event::Timer(0);
         });
     });
-    if skipped > 0 {
-        eprintln!(
-            "warning: event time jumped from {from} to {until} ns: {skipped} timers skipped, the latest {} published",
-            timers::MAX_AT_ONCE
-        );
-    }
 }
 
 /// Resolves the journal directory: config, else `kestrel-journal/session-<id>-<n>`.

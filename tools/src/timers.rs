@@ -3,8 +3,8 @@
 //!
 //! A jump in event time (a gap in a recording, or a bogus timestamp) would be owed a
 //! timer per period crossed: billions for a timestamp off by years. At most
-//! [`MAX_AT_ONCE`] are published for one jump, the latest ones; the rest are skipped
-//! and counted so the caller can say so.
+//! [`MAX_AT_ONCE`] are published for one jump, the latest ones; the rest are skipped,
+//! counted and reported in a warning.
 
 /// Most timers published for one step of event time (~28 hours of 1 s timers).
 pub const MAX_AT_ONCE: u64 = 100_000;
@@ -22,7 +22,7 @@ pub fn first_after(ts: u64, step: u64) -> u64 {
 /// The timers due up to `until`, from `*next` every `step`: calls `publish` with each
 /// one's time, leaves `*next` at the first boundary after `until` (`u64::MAX` when
 /// none is left in range), and returns how many were skipped beyond [`MAX_AT_ONCE`]
-/// (the earliest ones).
+/// (the earliest ones), which it also reports on stderr.
 pub fn publish_due(next: &mut u64, until: u64, step: u64, mut publish: impl FnMut(u64)) -> u64 {
     let step = step.max(1);
     if *next == u64::MAX || until < *next {
@@ -30,6 +30,12 @@ pub fn publish_due(next: &mut u64, until: u64, step: u64, mut publish: impl FnMu
     }
     let due = (until - *next) / step + 1;
     let skipped = due.saturating_sub(MAX_AT_ONCE);
+    if skipped > 0 {
+        eprintln!(
+            "warning: event time jumped from {} to {until} ns: {skipped} timers skipped, the latest {MAX_AT_ONCE} published",
+            *next
+        );
+    }
     // Within range: `*next + (due - 1) * step <= until`.
     *next += skipped * step;
     while *next <= until {
