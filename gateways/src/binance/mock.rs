@@ -919,7 +919,8 @@ impl Deadline {
     }
 }
 
-fn live(stop: &AtomicBool, deadline: Deadline) -> bool {
+/// A venue thread goes on: not stopped, deadline not passed.
+pub(crate) fn live(stop: &AtomicBool, deadline: Deadline) -> bool {
     !stop.load(Ordering::Relaxed) && !deadline.passed()
 }
 

@@ -27,7 +27,7 @@ use kestrel_engine::{Dec, InstrumentSpec};
 use kestrel_feeds::threads::sleep_unless_stopped;
 use tungstenite::Message;
 
-use super::mock::Deadline;
+use super::mock::{live, Deadline};
 use super::{MockVenue, Venue};
 
 /// Frames kept for connections that fall behind.
@@ -151,7 +151,7 @@ impl PaperVenue {
             threads.push(thread::Builder::new().name("paper-walk".into()).spawn(
                 move || {
                     let mut u = 1u64;
-                    while !stop.load(Ordering::Relaxed) && !deadline.passed() {
+                    while live(&stop, deadline) {
                         let span = (2 * cfg.step_ticks + 1) as u64;
                         let step = (next_rand(&mut rng) % span) as i64 - cfg.step_ticks;
                         mid_ticks = mid_ticks.saturating_add(step).clamp(lo, hi);
@@ -186,7 +186,7 @@ impl PaperVenue {
                 thread::Builder::new()
                     .name("paper-md".into())
                     .spawn(move || {
-                        while !stop.load(Ordering::Relaxed) && !deadline.passed() {
+                        while live(&stop, deadline) {
                             match listener.accept() {
                                 Ok((sock, _)) => {
                                     let (stop, frames) = (stop.clone(), frames.clone());
@@ -246,7 +246,7 @@ fn serve_md(sock: TcpStream, frames: Frames, stop: Arc<AtomicBool>, deadline: De
         .unwrap_or_else(|p| p.into_inner())
         .0
         .saturating_sub(1);
-    while !stop.load(Ordering::Relaxed) && !deadline.passed() {
+    while live(&stop, deadline) {
         let out: Vec<String> = {
             let f = frames.lock().unwrap_or_else(|p| p.into_inner());
             let newest = f.0;
