@@ -9,8 +9,9 @@ use rkyv::util::AlignedVec;
 use crate::codec::{encode_input_into, encode_into, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
-    map_lmdb, open_existing, Bytes, Meta, SeqDb, SeqKey, Str, DATA_FILE, INPUTS, KEY_CONFIG,
-    KEY_CREATED, KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, LOCK_FILE, MAX_DBS, META, OUTPUTS,
+    map_lmdb, open_databases, open_existing, Bytes, Databases, Meta, SeqDb, SeqKey, Str, DATA_FILE,
+    INPUTS, KEY_CONFIG, KEY_CREATED, KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, LOCK_FILE,
+    MAX_DBS, META, OUTPUTS,
 };
 
 /// How a journal is written.
@@ -124,27 +125,13 @@ impl JournalWriter {
     /// Opens the existing environment in `dir` and its databases.
     fn open_env_at(dir: &Path, opts: &JournalOptions, map_size: usize) -> Result<(Self, Meta)> {
         let env = open_existing(dir, &env_options(map_size, opts.fsync))?;
-        let missing = |name: &str| {
-            JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()))
-        };
-        let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
-        let (inputs, outputs, latency, meta_db) = env
-            .open_databases_and_commit(rtxn, |dbo, rtxn| -> Result<_, heed::Error> {
-                let inputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(INPUTS))?;
-                let outputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(OUTPUTS))?;
-                let latency = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(LATENCY))?;
-                let meta = dbo.open_database::<Str, Bytes>(rtxn, Some(META))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((
-                    inputs, outputs, latency, meta,
-                )))
-            })
-            .map_err(|e| map_lmdb(dir, e))?
-            .commit()
-            .ok_or_else(|| missing(META))?;
-        let inputs = inputs.ok_or_else(|| missing(INPUTS))?;
-        let outputs = outputs.ok_or_else(|| missing(OUTPUTS))?;
-        let latency = latency.ok_or_else(|| missing(LATENCY))?;
-        let meta = crate::read::read_meta(&env, meta_db.ok_or_else(|| missing(META))?, dir)?;
+        let Databases {
+            inputs,
+            outputs,
+            latency,
+            meta: meta_db,
+        } = open_databases(&env, dir)?;
+        let meta = crate::read::read_meta(&env, meta_db, dir)?;
         if meta.schema_version != SCHEMA_VERSION {
             return Err(JournalError::SchemaMismatch {
                 found: meta.schema_version,

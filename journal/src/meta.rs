@@ -3,7 +3,9 @@
 use std::path::Path;
 
 pub(crate) use heed::types::{Bytes, Str, U64};
-use heed::{byteorder::BigEndian, Database, Env, EnvOpenOptions, MdbError, WithoutTls};
+use heed::{
+    byteorder::BigEndian, CommitOrAbort, Database, Env, EnvOpenOptions, MdbError, WithoutTls,
+};
 use kestrel_engine::SCHEMA_VERSION;
 
 use crate::error::{JournalError, Result};
@@ -121,4 +123,42 @@ pub(crate) fn open_existing(
         )));
     }
     Ok(env)
+}
+
+/// The four databases of a journal.
+pub(crate) struct Databases {
+    pub inputs: SeqDb,
+    pub outputs: SeqDb,
+    pub latency: SeqDb,
+    pub meta: MetaDb,
+}
+
+/// Opens the four databases of the existing journal environment `env` (in `dir`).
+///
+/// # Errors
+///
+/// [`JournalError::Corrupt`] when one of them is missing, and LMDB errors.
+pub(crate) fn open_databases(env: &Env<WithoutTls>, dir: &Path) -> Result<Databases> {
+    let missing =
+        |name: &str| JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()));
+    let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
+    let (inputs, outputs, latency, meta) = env
+        .open_databases_and_commit(rtxn, |dbo, rtxn| -> Result<_, heed::Error> {
+            let inputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(INPUTS))?;
+            let outputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(OUTPUTS))?;
+            let latency = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(LATENCY))?;
+            let meta = dbo.open_database::<Str, Bytes>(rtxn, Some(META))?;
+            Ok(CommitOrAbort::<_, ()>::Commit((
+                inputs, outputs, latency, meta,
+            )))
+        })
+        .map_err(|e| map_lmdb(dir, e))?
+        .commit()
+        .ok_or_else(|| missing(META))?;
+    Ok(Databases {
+        inputs: inputs.ok_or_else(|| missing(INPUTS))?,
+        outputs: outputs.ok_or_else(|| missing(OUTPUTS))?,
+        latency: latency.ok_or_else(|| missing(LATENCY))?,
+        meta: meta.ok_or_else(|| missing(META))?,
+    })
 }

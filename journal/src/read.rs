@@ -3,15 +3,15 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use heed::{CommitOrAbort, Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
+use heed::{Env, EnvFlags, EnvOpenOptions, RoTxn, WithoutTls};
 use kestrel_engine::{Input, Output, MIN_READ_SCHEMA_VERSION, SCHEMA_VERSION};
 use rkyv::util::AlignedVec;
 
 use crate::codec::{decode_input_with, decode_with, LatencyRecord};
 use crate::error::{JournalError, Result};
 use crate::meta::{
-    map_lmdb, open_existing, Bytes, Meta, MetaDb, SeqDb, SeqKey, Str, INPUTS, KEY_CONFIG,
-    KEY_CREATED, KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, MAX_DBS, META, OUTPUTS,
+    map_lmdb, open_databases, open_existing, Meta, MetaDb, SeqDb, INPUTS, KEY_CONFIG, KEY_CREATED,
+    KEY_SCHEMA, KEY_SEED, KEY_SESSION, LATENCY, MAX_DBS, OUTPUTS,
 };
 
 /// Read-only view of a journal directory.
@@ -46,29 +46,12 @@ impl JournalReader {
         unsafe { options.flags(EnvFlags::READ_ONLY) };
         let env = open_existing(dir, &options)?;
 
-        let missing = |name: &str| {
-            JournalError::Corrupt(format!("{}: database '{name}' missing", dir.display()))
-        };
-        let rtxn = env.read_txn().map_err(|e| map_lmdb(dir, e))?;
-        let (inputs, outputs, latency, meta_db) = env
-            .open_databases_and_commit(rtxn, |dbo, rtxn| -> Result<_, heed::Error> {
-                let inputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(INPUTS))?;
-                let outputs = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(OUTPUTS))?;
-                let latency = dbo.open_database::<SeqKey, Bytes>(rtxn, Some(LATENCY))?;
-                let meta = dbo.open_database::<Str, Bytes>(rtxn, Some(META))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((
-                    inputs, outputs, latency, meta,
-                )))
-            })
-            .map_err(|e| map_lmdb(dir, e))?
-            .commit()
-            .ok_or_else(|| missing(META))?;
-        let meta_db = meta_db.ok_or_else(|| missing(META))?;
-        let meta = read_meta(&env, meta_db, dir)?;
+        let dbs = open_databases(&env, dir)?;
+        let meta = read_meta(&env, dbs.meta, dir)?;
         Ok(JournalReader {
-            inputs: inputs.ok_or_else(|| missing(INPUTS))?,
-            outputs: outputs.ok_or_else(|| missing(OUTPUTS))?,
-            latency: latency.ok_or_else(|| missing(LATENCY))?,
+            inputs: dbs.inputs,
+            outputs: dbs.outputs,
+            latency: dbs.latency,
             env,
             dir: dir.to_path_buf(),
             meta,
@@ -292,6 +275,7 @@ mod tests {
     use super::*;
     use crate::append::{JournalOptions, JournalWriter};
     use crate::codec::encode_stored_depth;
+    use crate::meta::{Bytes, SeqKey};
     use heed::CommitOrAbort;
     use kestrel_engine::{Event, Header, Source, DEPTH_CHUNK};
 
