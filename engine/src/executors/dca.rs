@@ -263,10 +263,15 @@ impl DcaExecutor {
         self.levels().iter().fold(Dec::ZERO, |a, l| a + l.filled)
     }
 
+    /// Quote paid (BUY) or received (SELL) by open orders: Σ fill price × qty, which is
+    /// Hummingbot's open_filled × avg_entry without the average's rounding.
+    pub fn open_quote(&self) -> Dec {
+        self.levels().iter().fold(Dec::ZERO, |a, l| a + l.quote)
+    }
+
     /// Average entry price (0 before any fill).
     pub fn avg_entry(&self) -> Dec {
-        let q = self.levels().iter().fold(Dec::ZERO, |a, l| a + l.quote);
-        ratio(q, self.open_filled())
+        ratio(self.open_quote(), self.open_filled())
     }
 
     /// Σ amounts_quote.
@@ -667,20 +672,23 @@ impl ExecutorLogic for DcaExecutor {
     }
 
     fn net_pnl_quote(&self, books: &[Book]) -> Dec {
-        let filled = self.open_filled();
-        let trade = self.trade_pnl_pct(books).mul(filled.mul(self.avg_entry()));
+        let trade = self.trade_pnl_pct(books).mul(self.open_quote());
         trade - self.fees()
     }
 
     fn net_pnl_pct(&self, books: &[Book]) -> Dec {
-        ratio(
-            self.net_pnl_quote(books),
-            self.open_filled().mul(self.avg_entry()),
-        )
+        ratio(self.net_pnl_quote(books), self.open_quote())
     }
 
     fn filled_amount_quote(&self, books: &[Book]) -> Dec {
-        self.open_filled().mul(self.avg_entry()) + self.close.filled.mul(self.close_price(books))
+        // Once terminated the close is valued at its own fills (close_price is their
+        // average), so their quote is taken as it is, without the average's rounding.
+        let close = if self.terminated && self.close.filled.raw() > 0 {
+            self.close.quote
+        } else {
+            self.close.filled.mul(self.close_price(books))
+        };
+        self.open_quote() + close
     }
 
     fn fees_quote(&self) -> Dec {
