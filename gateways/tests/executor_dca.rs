@@ -309,10 +309,7 @@ fn scenario_31_stop_loss_closes_everything_at_market() {
     let outs = h.report(T0 + S, c.cid, ExecKind::Fill, d("50"), d("0.35"), "0");
     assert_eq!(closed(&outs), Some(CloseType::StopLoss));
     // Volume: 30 bought + 0.35 × 50 sold.
-    assert_eq!(
-        h.e.report(h.e.performance.len() - 1).volume,
-        d("47.5")
-    );
+    assert_eq!(h.e.report(h.e.performance.len() - 1).volume, d("47.5"));
 
     // SELL mirror @ [100, 120]: 0.1 + 0.16666 sold, ask 140 → BUY 0.26666 at market.
     let cfg = DcaConfig {
@@ -334,8 +331,22 @@ fn scenario_31_stop_loss_closes_everything_at_market() {
     // through the averages (the entry average, 29.9992 / 0.26666, does not terminate):
     // 0.1 × 100 + 0.16666 × 120 sold, 0.13333 × 140 + 0.13333 × 140.03 bought.
     h.report(T0 + S, c.cid, ExecKind::Ack, Dec::ZERO, Dec::ZERO, "0");
-    h.report(T0 + S, c.cid, ExecKind::PartialFill, d("140"), d("0.13333"), "0");
-    let outs = h.report(T0 + S, c.cid, ExecKind::Fill, d("140.03"), d("0.13333"), "0");
+    h.report(
+        T0 + S,
+        c.cid,
+        ExecKind::PartialFill,
+        d("140"),
+        d("0.13333"),
+        "0",
+    );
+    let outs = h.report(
+        T0 + S,
+        c.cid,
+        ExecKind::Fill,
+        d("140.03"),
+        d("0.13333"),
+        "0",
+    );
     assert_eq!(closed(&outs), Some(CloseType::StopLoss));
     assert_eq!(
         h.e.report(h.e.performance.len() - 1).volume,

@@ -148,6 +148,7 @@ enum Inbound {
 
 /// The WebSocket message handler: parses frames into [`Inbound`]s.
 struct Inbox {
+    venue: Venue,
     ws_api: usize,
     user: Option<usize>,
     lost: Vec<bool>,
@@ -164,6 +165,7 @@ struct Inbox {
 impl Inbox {
     fn ws_api_frame(&mut self, recv_ns: u64, payload: &mut [u8]) -> Result<(), String> {
         let inst = Instruments(&self.instruments);
+        let venue = self.venue;
         let (updates, events, rate) = (&mut self.updates, &mut self.events, &mut self.rate);
         self.doc
             .parse(payload, |root: Val<'_, '_>| -> Result<(), String> {
@@ -177,7 +179,7 @@ impl Inbox {
                 });
                 let status = root.get("status").and_then(|v| v.as_u64()).unwrap_or(0) as u16;
                 if let Some(e) = root.get("error") {
-                    let err = venue_error(status, e).ok_or("error object without a code")?;
+                    let err = venue_error(venue, status, e).ok_or("error object without a code")?;
                     let retry_after_ms = e
                         .get("data")
                         .and_then(|d| d.get("retryAfter"))
@@ -305,14 +307,14 @@ impl std::fmt::Debug for BinanceConnector {
 }
 
 /// `Ok(body)` for a 2xx response, the venue's error otherwise.
-fn check(resp: RestResponse, doc: &mut JsonDoc) -> Result<Vec<u8>, BinanceError> {
+fn check(venue: Venue, resp: RestResponse, doc: &mut JsonDoc) -> Result<Vec<u8>, BinanceError> {
     if (200..300).contains(&resp.status) {
         return Ok(resp.body);
     }
     let status = resp.status;
     let mut body = resp.body;
     let err = doc
-        .parse(&mut body, |root| venue_error(status, root))
+        .parse(&mut body, |root| venue_error(venue, status, root))
         .ok()
         .flatten();
     Err(match err {
@@ -351,7 +353,7 @@ impl RestQueries<'_> {
             .rest
             .request(Method::Get, path, q, Some(self.api_key), self.clock)?;
         take_headers(self.rate, &resp, now);
-        check(resp, self.doc)
+        check(self.cfg.venue, resp, self.doc)
     }
 }
 
@@ -445,6 +447,7 @@ impl BinanceConnector {
         let ws = WsClient::new(cfg.ws.clone())?;
         Ok(BinanceConnector {
             inbox: Inbox {
+                venue: cfg.venue,
                 ws_api: usize::MAX,
                 user: None,
                 lost: Vec::new(),
@@ -534,7 +537,7 @@ impl BinanceConnector {
             &*self.clock,
         )?;
         let (t0, t1) = resp.wall_ms;
-        let mut body = check(resp, &mut self.inbox.doc)?;
+        let mut body = check(self.cfg.venue, resp, &mut self.inbox.doc)?;
         let server = self
             .inbox
             .doc
@@ -563,7 +566,7 @@ impl BinanceConnector {
             Some(&self.api_key),
             &*self.clock,
         )?;
-        let mut body = check(resp, &mut self.inbox.doc)?;
+        let mut body = check(self.cfg.venue, resp, &mut self.inbox.doc)?;
         self.inbox
             .doc
             .parse(&mut body, |root| {
@@ -778,7 +781,7 @@ impl BinanceConnector {
         }
         take_headers(&mut self.inbox.rate, &resp, now);
         let recv_ns = self.clock.mono_ns();
-        match check(resp, &mut self.inbox.doc) {
+        match check(self.cfg.venue, resp, &mut self.inbox.doc) {
             Ok(mut body) => {
                 let inst = Instruments(&self.cfg.instruments);
                 let updates = &mut self.inbox.updates;
@@ -1148,6 +1151,7 @@ mod tests {
             leverage: 1,
         };
         let mut inbox = Inbox {
+            venue: Venue::Spot,
             ws_api: 0,
             user: Some(1),
             lost: Vec::new(),

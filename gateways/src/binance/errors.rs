@@ -9,7 +9,7 @@
 //! | -4164 | USD-M notional too small | [`RejectReason::MinNotional`] |
 //! | -1121 | BAD_SYMBOL | [`RejectReason::UnknownInstrument`] |
 //! | -2011, -2013 | CANCEL_REJECTED, NO_SUCH_ORDER | [`RejectReason::UnknownOrder`] |
-//! | -1003, -1015 (HTTP 429/418) | TOO_MANY_REQUESTS, TOO_MANY_ORDERS | [`RejectReason::RateLimited`]; back off |
+//! | -1003, -1015 (HTTP 429/418), -1008 | TOO_MANY_REQUESTS, TOO_MANY_ORDERS, SERVER_BUSY (USD-M: request throttled) | [`RejectReason::RateLimited`]; back off |
 //! | -1021 | INVALID_TIMESTAMP | [`ErrorAction::ResyncClock`]: resync the clock offset, resend once |
 //! | -1006, -1007, HTTP 5xx, -2010 `Duplicate order sent.` | UNEXPECTED_RESP, TIMEOUT, resent order | [`ErrorAction::StatusUnknown`]: not a reject; reconcile |
 //! | -1022, -2014, -2015 | signature / API key errors | [`ErrorAction::Auth`]: reject and report |
@@ -21,9 +21,13 @@ use std::fmt;
 
 use kestrel_engine::RejectReason;
 
+use super::Venue;
+
 /// A venue error: code and message as the venue sent them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VenueError {
+    /// The market that answered (a few codes mean different things on each).
+    pub venue: Venue,
     /// HTTP (or WS-API) status, 0 if unknown.
     pub status: u16,
     /// Binance error code (negative).
@@ -38,7 +42,7 @@ impl fmt::Display for VenueError {
             f,
             "Binance error {} ({}): {} [status {}]",
             self.code,
-            code_name(self.code),
+            code_name(self.venue, self.code),
             self.msg,
             self.status
         )
@@ -60,8 +64,20 @@ pub enum ErrorAction {
     Auth,
 }
 
-/// The Binance name of a code (for messages); `"UNKNOWN_CODE"` for others.
-pub fn code_name(code: i64) -> &'static str {
+/// The Binance name of a code on `venue` (for messages); `"UNKNOWN_CODE"` for others.
+pub fn code_name(venue: Venue, code: i64) -> &'static str {
+    match (venue, code) {
+        (Venue::UsdM, -1008) => "REQUEST_THROTTLED",
+        (Venue::UsdM, -2021) => "ORDER_WOULD_IMMEDIATELY_TRIGGER",
+        (Venue::UsdM, -2022) => "REDUCE_ONLY_REJECT",
+        (Venue::Spot, -2021) => "ORDER_CANCEL_REPLACE_PARTIALLY_FAILED",
+        (Venue::Spot, -2022) => "ORDER_CANCEL_REPLACE_FAILED",
+        (_, code) => common_code_name(code),
+    }
+}
+
+/// Names the spot and USD-M docs give alike.
+fn common_code_name(code: i64) -> &'static str {
     match code {
         -1000 => "UNKNOWN",
         -1001 => "DISCONNECTED",
@@ -85,8 +101,6 @@ pub fn code_name(code: i64) -> &'static str {
         -2015 => "REJECTED_MBX_KEY",
         -2018 => "BALANCE_NOT_SUFFICIENT",
         -2019 => "MARGIN_NOT_SUFFICIEN",
-        -2021 => "ORDER_CANCEL_REPLACE_PARTIALLY_FAILED",
-        -2022 => "ORDER_CANCEL_REPLACE_FAILED",
         -4164 => "MIN_NOTIONAL",
         -5022 => "GTX_ORDER_REJECT",
         _ => "UNKNOWN_CODE",
@@ -98,7 +112,8 @@ pub fn classify(status: u16, code: i64, msg: &str) -> ErrorAction {
     let has = |needle: &str| contains_ignore_case(msg, needle);
     match code {
         -1021 => ErrorAction::ResyncClock,
-        -1003 | -1015 => ErrorAction::Backoff,
+        // -1008: the venue is overloaded (spot) or throttling (USD-M); try again later.
+        -1003 | -1008 | -1015 => ErrorAction::Backoff,
         -1006 | -1007 => ErrorAction::StatusUnknown,
         -1022 | -2014 | -2015 | -1002 => ErrorAction::Auth,
         -1013 => ErrorAction::Reject(if has("PRICE_FILTER") {
@@ -269,6 +284,16 @@ mod tests {
                 ErrorAction::Reject(WouldTake),
             ),
             (-2010, "Duplicate order sent.", ErrorAction::StatusUnknown),
+            (
+                -1008,
+                "Server is currently overloaded with other requests. Please try again in a few minutes.",
+                ErrorAction::Backoff,
+            ),
+            (
+                -1008,
+                "Request throttled by system-level protection. Reduce-only/close-position orders are exempt. Please try again.",
+                ErrorAction::Backoff,
+            ),
             (-2010, "Market is closed.", ErrorAction::Reject(Other)),
             (
                 -2011,
@@ -331,6 +356,7 @@ mod tests {
         for ex in v["examples"].as_array().unwrap() {
             let j = &ex["json"];
             let e = VenueError {
+                venue: Venue::Spot,
                 status: 400,
                 code: j["code"].as_i64().unwrap(),
                 msg: j["msg"].as_str().unwrap().to_string(),
@@ -349,15 +375,32 @@ mod tests {
                 (-1021, Other),
             ]
         );
-        // Every documented spot and USD-M code has a classification (no panic, and the
-        // names of the ones the connector acts on are right).
-        for table in ["spot_codes", "usdm_codes"] {
+        // The names of the codes the connector knows are the docs' names, on each
+        // market. The docs give some codes a title instead of a name (spot -2021
+        // "Order cancel-replace partially failed", USD-M -1008 "Request Throttled"):
+        // those are named in upper snake case after it.
+        let mut named = 0;
+        for (table, venue) in [("spot_codes", Venue::Spot), ("usdm_codes", Venue::UsdM)] {
             for c in v[table]["codes"].as_array().unwrap() {
                 let code = c["code"].as_i64().unwrap();
-                let _ = classify(400, code, c["messages"][0].as_str().unwrap_or(""));
+                let ours = code_name(venue, code);
+                if ours == "UNKNOWN_CODE" {
+                    continue;
+                }
+                let theirs = c["name"].as_str().unwrap();
+                let expected = theirs
+                    .trim_end_matches('.')
+                    .replace([' ', '-'], "_")
+                    .to_ascii_uppercase();
+                assert_eq!(ours, expected, "{table} {code}");
+                named += 1;
             }
         }
+        // 22 spot and 26 USD-M codes: every one `code_name` lists, on both markets
+        // where the docs list it.
+        assert_eq!(named, 48);
         let e = VenueError {
+            venue: Venue::Spot,
             status: 400,
             code: -2010,
             msg: "Account has insufficient balance for requested action.".into(),
@@ -365,6 +408,17 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Binance error -2010 (NEW_ORDER_REJECTED): Account has insufficient balance for requested action. [status 400]"
+        );
+        // -2022 is a spot cancel-replace failure but a USD-M reduce-only refusal.
+        let e = VenueError {
+            venue: Venue::UsdM,
+            status: 400,
+            code: -2022,
+            msg: "ReduceOnly Order is rejected.".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Binance error -2022 (REDUCE_ONLY_REJECT): ReduceOnly Order is rejected. [status 400]"
         );
     }
 }

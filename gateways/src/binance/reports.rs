@@ -544,11 +544,16 @@ pub fn trade_list(
     Ok(())
 }
 
-/// `{"code":…,"msg":…}` in `v` (REST body or WS-API `error`).
-pub fn venue_error(status: u16, v: Val<'_, '_>) -> Option<super::errors::VenueError> {
+/// `{"code":…,"msg":…}` in `v` (REST body or WS-API `error`) from `venue`.
+pub fn venue_error(
+    venue: super::Venue,
+    status: u16,
+    v: Val<'_, '_>,
+) -> Option<super::errors::VenueError> {
     let code = v.get("code")?.as_i64()?;
     let msg = v.get("msg").and_then(|m| m.as_str()).unwrap_or("");
     Some(super::errors::VenueError {
+        venue,
         status,
         code,
         msg: msg.to_string(),
@@ -836,7 +841,9 @@ mod tests {
         let mut doc = JsonDoc::default();
         let mut err = vector("ws_api_order.json", "spot_response_error_-2010_doc");
         let e = doc
-            .parse(&mut err, |r| venue_error(400, r.get("error").unwrap()))
+            .parse(&mut err, |r| {
+                venue_error(crate::binance::Venue::Spot, 400, r.get("error").unwrap())
+            })
             .unwrap()
             .unwrap();
         assert_eq!(
