@@ -188,7 +188,8 @@ fn binance_order_reports_survive_mutants() {
                     2 => order_list(root, inst, &mut updates),
                     3 => trade_list(root, inst, &mut updates),
                     _ => {
-                        let _ = venue_error(400, root).map(|e| (e.action(), e.reason()));
+                        let _ = venue_error(kestrel_gateways::binance::Venue::UsdM, 400, root)
+                            .map(|e| (e.action(), e.reason()));
                         Ok(())
                     }
                 };
