@@ -141,33 +141,54 @@ mod tests {
         assert_eq!(r.blocked_until(u64::MAX - 1), Some(u64::MAX));
     }
 
+    /// The WS-API response `id` of `ws_api_order.json`, as sent.
+    fn vector(id: &str) -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/binance/vectors/ws_api_order.json"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let examples = v["examples"].as_array().unwrap();
+        let ex = examples.iter().find(|e| e["id"] == id).unwrap();
+        serde_json::to_vec(&ex["json"]).unwrap()
+    }
+
+    fn usage(count: u64, limit: u64) -> Usage {
+        Usage { count, limit }
+    }
+
     #[test]
     fn ws_rate_limits_from_vector() {
-        let mut text = br#"{"rateLimits":[{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":12},{"rateLimitType":"ORDERS","interval":"DAY","intervalNum":1,"limit":160000,"count":4043},{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":321}]}"#.to_vec();
-        let tape = simd_json::to_tape(&mut text).unwrap();
-        let root = Val::root(&tape.0).unwrap();
-        let mut r = RateLimits::default();
-        r.on_ws_rate_limits(root.get("rateLimits").unwrap());
+        let read = |id: &str| {
+            let mut text = vector(id);
+            let tape = simd_json::to_tape(&mut text).unwrap();
+            let root = Val::root(&tape.0).unwrap();
+            let mut r = RateLimits::default();
+            r.on_ws_rate_limits(root.get("rateLimits").unwrap());
+            r
+        };
+        // USD-M: weight per minute, orders per 10 s and per minute.
+        let r = read("usdm_order_place_response_doc");
         assert_eq!(
-            r.weight_1m,
-            Usage {
-                count: 321,
-                limit: 6000
-            }
+            (r.weight_1m, r.orders_10s, r.orders_1m, r.orders_1d),
+            (
+                usage(1, 2400),
+                usage(1, 300),
+                usage(0, 1200),
+                Usage::default()
+            )
         );
+        // Spot: orders per 10 s and per day, weight per minute.
+        let mut r = read("spot_response_success_doc");
         assert_eq!(
-            r.orders_10s,
-            Usage {
-                count: 12,
-                limit: 50
-            }
-        );
-        assert_eq!(
-            r.orders_1d,
-            Usage {
-                count: 4043,
-                limit: 160000
-            }
+            (r.weight_1m, r.orders_10s, r.orders_1m, r.orders_1d),
+            (
+                usage(321, 6000),
+                usage(12, 50),
+                Usage::default(),
+                usage(4043, 160000)
+            )
         );
         r.orders_10s.count = 50;
         assert_eq!(r.blocked_until(100), Some(10_100));

@@ -647,6 +647,74 @@ mod tests {
     const K: Option<ClientOrderId> = Some(ClientOrderId(7 << 32 | 42));
 
     #[test]
+    fn user_stream_events_that_are_not_orders() {
+        // The connector asks for a new listen key on StreamTerminated; balances,
+        // positions, order lists and USD-M TRADE_LITE push no order update.
+        let specs = [spec("BTCUSDT", "BTC", "USDT")];
+        let cases = [
+            (
+                "account_events.json",
+                "spot_outbound_account_position_doc_wrapped",
+                UserEvent::Other,
+            ),
+            (
+                "account_events.json",
+                "spot_outbound_account_position_wsapi_event_doc",
+                UserEvent::Other,
+            ),
+            (
+                "account_events.json",
+                "spot_outbound_account_position_after_market_order_doc",
+                UserEvent::Other,
+            ),
+            (
+                "account_events.json",
+                "spot_balance_update_doc_wrapped",
+                UserEvent::Other,
+            ),
+            (
+                "account_events.json",
+                "spot_list_status_doc_wrapped",
+                UserEvent::Other,
+            ),
+            (
+                "account_events.json",
+                "spot_event_stream_terminated_doc",
+                UserEvent::StreamTerminated,
+            ),
+            (
+                "account_events.json",
+                "usdm_account_update_doc",
+                UserEvent::Other,
+            ),
+            (
+                "futures_order_trade_update.json",
+                "usdm_trade_lite_doc",
+                UserEvent::Other,
+            ),
+        ];
+        for (file, id, want) in cases {
+            let mut raw = vector(file, id);
+            let mut out = Vec::new();
+            let got = JsonDoc::default()
+                .parse(&mut raw, |root| {
+                    user_event(root, Instruments(&specs), &mut out)
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!((got, out.len()), (want, 0), "{id}");
+        }
+        let mut raw = br#"{"e":"listenKeyExpired","E":1576653824250,"listenKey":"OfYGbUzi3PraNagEkdKuFwUHn48brFsItTdsuiIXrucEvD0rhRXZ7I6URWfE8YE8"}"#.to_vec();
+        let got = JsonDoc::default()
+            .parse(&mut raw, |root| {
+                user_event(root, Instruments(&specs), &mut Vec::new())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, UserEvent::ListenKeyExpired);
+    }
+
+    #[test]
     fn spot_market_lifecycle_with_bnb_fees() {
         let specs = [spec("LTCBNB", "LTC", "BNB")];
         let mut all = Vec::new();
