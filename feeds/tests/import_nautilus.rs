@@ -4,6 +4,7 @@
 use kestrel_engine::{Dec, Event, Side};
 use kestrel_feeds::csv::Symbols;
 use kestrel_feeds::nautilus::{BinanceDepthCsv, ParquetKind, ParquetReader};
+use kestrel_feeds::FeedError;
 use std::path::PathBuf;
 
 fn data(rel: &str) -> PathBuf {
@@ -106,5 +107,12 @@ fn parquet_quotes_and_trades() {
     assert!(sells > 0 && sells < n);
     assert!(t.adjustments().is_empty(), "{}", t.adjustments());
     // A file without a symbol column needs one.
-    assert!(ParquetReader::open(&data("btcusdt-trades.parquet"), btc(), None).is_err());
+    let Err(err) = ParquetReader::open(&data("btcusdt-trades.parquet"), btc(), None) else {
+        panic!("opened without a symbol");
+    };
+    assert!(
+        matches!(&err, FeedError::Malformed { line: 0, reason, .. }
+            if reason == "the file has no symbol column and no symbol was given"),
+        "{err}"
+    );
 }
