@@ -228,8 +228,19 @@ fn dip_buyer_parameter_errors() {
         build("stop_loss = 0.05\n").unwrap_err().0,
         "controller dip: strategy dip_buyer: stop_loss: write decimals as strings (\"0.02\"), got float"
     );
-    let e = build("").map(|_| ());
-    assert!(e.is_ok());
+    assert_eq!(
+        build("lookback = 0\n").unwrap_err().0,
+        "controller dip: strategy dip_buyer: lookback 0 must be in 1..=10000"
+    );
+    assert_eq!(
+        build("lookback = 10001\n").unwrap_err().0,
+        "controller dip: strategy dip_buyer: lookback 10001 must be in 1..=10000"
+    );
+    // Without `lookback` the documented default, 20 candles, is used.
+    let text = format!("{BASE}{DIP}").replace("lookback = 3\n", "");
+    let engine = Engine::with_config(7, 1, Config::from_toml(&text).unwrap()).unwrap();
+    let strategy = format!("{:?}", engine.controllers[0]);
+    assert!(strategy.contains("lookback: 20,"), "{strategy}");
     let e = Engine::with_config(
         7,
         1,
