@@ -2,41 +2,14 @@
 //! trades, execution reports (fills that close executors and re-quote levels), timers,
 //! and the market-data getters.
 
+mod common;
+
+use common::{allocs_now, Counting, S};
 use kestrel_engine::executors::OutputSink;
 use kestrel_engine::market_data::PriceType;
 use kestrel_engine::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-struct Counting;
-// Per thread: allocations of the test harness's other threads must not count.
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs_now() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -66,8 +39,6 @@ total_amount_quote = "2000"
 executor_refresh_time = 5
 cooldown_time = 1
 "#;
-
-const S: u64 = 1_000_000_000;
 
 /// Drives one simulated second: depth diff, ticker, trade, acks and fills for every
 /// order the engine placed, and a timer.

@@ -3,6 +3,9 @@
 //! grid, DCA and TWAP executors, whose levels live in boxed arrays, are created again
 //! without allocating once the engine recycles executors of their kind.
 
+mod common;
+
+use common::{allocs_now, d, Counting, S};
 use kestrel_engine::executors::arbitrage::ArbitrageConfig;
 use kestrel_engine::executors::dca::DcaConfig;
 use kestrel_engine::executors::grid::GridConfig;
@@ -10,36 +13,6 @@ use kestrel_engine::executors::twap::{TwapConfig, TwapMode};
 use kestrel_engine::executors::xemm::XemmConfig;
 use kestrel_engine::executors::ExecutorConfig;
 use kestrel_engine::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-// Per thread: allocations of the test harness's other threads must not count.
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs_now() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -62,12 +35,6 @@ BTC = "100"
 WBTC = "100"
 USDT = "100000000"
 "#;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 struct Drive {
     e: Engine,

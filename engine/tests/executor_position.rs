@@ -1,38 +1,11 @@
 //! The position executor allocates nothing per input in steady state: a full cycle of
 //! create → open fill → resting TP → trailing stop → TP cancel → MARKET close → fill.
 
+mod common;
+
+use common::{allocs_now, Counting, S};
 use kestrel_engine::executors::{ExecutorConfig, PositionConfig, TrailingStop, TripleBarrier};
 use kestrel_engine::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-// Per thread: allocations of the test harness's other threads must not count.
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs_now() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -49,8 +22,6 @@ min_notional = "5"
 ETH = "100"
 USDT = "1000000"
 "#;
-
-const S: u64 = 1_000_000_000;
 
 struct H {
     e: Engine,
