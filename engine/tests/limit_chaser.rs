@@ -1,12 +1,11 @@
 //! Order executor in LIMIT_CHASER mode (spec §3 with Kestrel's correction: a replaced
 //! order's partial fill stays with the executor).
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
 use kestrel_engine::*;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -20,81 +19,10 @@ USDT = "100000"
 ETH = "10"
 "#;
 
-struct H {
-    e: Engine,
-    seq: u64,
-}
-
-impl H {
-    fn apply(&mut self, ts: u64, event: Event) -> Vec<Output> {
-        self.seq += 1;
-        self.e
-            .apply(&Input {
-                header: Header {
-                    seq: self.seq,
-                    ts,
-                    ..Default::default()
-                },
-                event,
-            })
-            .to_vec()
-    }
-    fn quote(&mut self, ts: u64, bid: &str, ask: &str) -> Vec<Output> {
-        let t = BookTicker {
-            instrument: 0,
-            bid_px: d(bid),
-            bid_qty: d("5"),
-            ask_px: d(ask),
-            ask_qty: d("5"),
-            update_id: 0,
-        };
-        self.apply(ts, Event::BookTicker(t))
-    }
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: &str,
-        qty: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            instrument: 0,
-            kind,
-            last_px: d(px),
-            last_qty: d(qty),
-            fee: d("0.01"),
-            ..Default::default()
-        };
-        self.apply(ts, Event::Exec(r))
-    }
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| {
-            if let Action::Place(p) = o.action {
-                Some(p)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
-    let mut h = H {
-        e: Engine::new(&SessionStart {
-            session_id: 1,
-            seed: 1,
-            config: CONFIG.into(),
-        })
-        .unwrap(),
-        seq: 0,
-    };
-    h.quote(1, "100", "100.1");
+    let mut h = H::session(1, CONFIG);
+    h.ticker(1, 0, "100", "100.1", "5");
     let cfg = OrderExecutorConfig {
         instrument: 0,
         side: Side::Buy,
@@ -106,13 +34,7 @@ fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
         price: Dec::ZERO,
         position_action: Default::default(),
     };
-    let outs = h.apply(
-        2,
-        Event::Command(Command::CreateExecutor {
-            controller: u16::MAX,
-            config: ExecutorConfig::Order(cfg),
-        }),
-    );
+    let outs = h.create(2, ExecutorConfig::Order(cfg));
     let p = places(&outs);
     assert_eq!(p.len(), 1);
     // best bid 100 × (1 − 0.001) = 99.9, post-only.
@@ -121,19 +43,19 @@ fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
         (d("99.9"), d("1"), OrderType::LimitMaker)
     );
     let first = p[0].cid;
-    h.report(3, first, ExecKind::Ack, "0", "0");
+    h.report_fee(3, first, ExecKind::Ack, "0", "0", "0.01");
     // The market comes toward the order: no re-quote.
     assert!(h
-        .quote(4, "99.95", "100")
+        .ticker(4, 0, "99.95", "100", "5")
         .iter()
         .all(|o| !matches!(o.action, Action::Cancel { .. })));
     // Runs away by 0.2 = exactly 100.1 × 0.002 − a hair: still no re-quote.
     assert!(h
-        .quote(5, "100.1", "100.2")
+        .ticker(5, 0, "100.1", "100.2", "5")
         .iter()
         .all(|o| !matches!(o.action, Action::Cancel { .. })));
     // Runs away by 0.25 > 100.15 × 0.002 = 0.2003: cancel, and no second order yet.
-    let outs = h.quote(6, "100.15", "100.25");
+    let outs = h.ticker(6, 0, "100.15", "100.25", "5");
     assert!(outs.iter().any(|o| o.action
         == Action::Cancel {
             cid: first,
@@ -141,13 +63,13 @@ fn chaser_requotes_only_when_the_market_runs_away_and_keeps_partial_fills() {
         }));
     assert!(places(&outs).is_empty());
     // A fill racing the cancel is kept.
-    h.report(7, first, ExecKind::PartialFill, "99.9", "0.3");
-    let outs = h.report(8, first, ExecKind::Canceled, "0", "0");
+    h.report_fee(7, first, ExecKind::PartialFill, "99.9", "0.3", "0.01");
+    let outs = h.report_fee(8, first, ExecKind::Canceled, "0", "0", "0.01");
     // Remainder 0.7 re-placed at 100.15 × 0.999 = 100.04985 → 100.04.
     let p = places(&outs);
     assert_eq!((p[0].price, p[0].qty), (d("100.04"), d("0.7")));
-    h.report(9, p[0].cid, ExecKind::Ack, "0", "0");
-    let outs = h.report(10, p[0].cid, ExecKind::Fill, "100.04", "0.7");
+    h.report_fee(9, p[0].cid, ExecKind::Ack, "0", "0", "0.01");
+    let outs = h.report_fee(10, p[0].cid, ExecKind::Fill, "100.04", "0.7", "0.01");
     assert!(outs.iter().any(|o| matches!(
         o.action,
         Action::ExecutorUpdate {

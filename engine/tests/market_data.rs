@@ -1,11 +1,10 @@
 //! MarketDataProvider getters with asserted numbers, driven through `Engine::apply`.
 
+mod common;
+
+use common::*;
 use kestrel_engine::market_data::{BookQuery, PriceType};
 use kestrel_engine::*;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -32,67 +31,41 @@ source = "klines"
 USDT = "1000"
 "#;
 
-struct H {
-    e: Engine,
-    seq: u64,
+/// A snapshot of instrument `instrument`'s book, update id `id`, applied at 0.
+fn book(h: &mut H, instrument: u16, bids: &[(&str, &str)], asks: &[(&str, &str)], id: u64) {
+    let mut depth = Depth {
+        instrument,
+        snapshot: true,
+        first_chunk: true,
+        last_chunk: true,
+        last_update_id: id,
+        ..Default::default()
+    };
+    let mut n = 0;
+    for (side, lv) in [(Side::Buy, bids), (Side::Sell, asks)] {
+        for (p, q) in lv {
+            depth.levels[n] = Level {
+                side,
+                px: d(p),
+                qty: d(q),
+            };
+            n += 1;
+        }
+    }
+    depth.len = n as u8;
+    h.input(0, Event::Depth(depth));
 }
 
-impl H {
-    fn new() -> H {
-        let start = SessionStart {
-            session_id: 1,
-            seed: 1,
-            config: CONFIG.into(),
-        };
-        H {
-            e: Engine::new(&start).unwrap(),
-            seq: 0,
-        }
-    }
-    fn apply(&mut self, ts: u64, event: Event) {
-        self.seq += 1;
-        self.e.apply(&Input {
-            header: Header {
-                seq: self.seq,
-                ts,
-                ..Default::default()
-            },
-            event,
-        });
-    }
-    fn book(&mut self, instrument: u16, bids: &[(&str, &str)], asks: &[(&str, &str)], id: u64) {
-        let mut depth = Depth {
-            instrument,
-            snapshot: true,
-            first_chunk: true,
-            last_chunk: true,
-            last_update_id: id,
-            ..Default::default()
-        };
-        let mut n = 0;
-        for (side, lv) in [(Side::Buy, bids), (Side::Sell, asks)] {
-            for (p, q) in lv {
-                depth.levels[n] = Level {
-                    side,
-                    px: d(p),
-                    qty: d(q),
-                };
-                n += 1;
-            }
-        }
-        depth.len = n as u8;
-        self.apply(0, Event::Depth(depth));
-    }
-    fn trade(&mut self, ts_s: u64, px: &str, qty: &str, aggressor: Side) {
-        let t = Trade {
-            instrument: 0,
-            px: d(px),
-            qty: d(qty),
-            aggressor,
-            trade_id: 0,
-        };
-        self.apply(ts_s * 1_000_000_000, Event::Trade(t));
-    }
+/// A trade of instrument 0 at `ts_s` seconds.
+fn trade(h: &mut H, ts_s: u64, px: &str, qty: &str, aggressor: Side) {
+    let t = Trade {
+        instrument: 0,
+        px: d(px),
+        qty: d(qty),
+        aggressor,
+        trade_id: 0,
+    };
+    h.input(ts_s * 1_000_000_000, Event::Trade(t));
 }
 
 fn q(price: Option<&str>, volume: &str) -> (Option<Dec>, Dec) {
@@ -105,8 +78,9 @@ fn r(b: BookQuery) -> (Option<Dec>, Dec) {
 
 #[test]
 fn book_walks_match_hummingbot_semantics() {
-    let mut h = H::new();
-    h.book(
+    let mut h = H::session(1, CONFIG);
+    book(
+        &mut h,
         0,
         &[("99", "1"), ("98", "2"), ("97", "3")],
         &[("100", "1"), ("101", "2"), ("102", "3")],
@@ -149,11 +123,11 @@ fn book_walks_match_hummingbot_semantics() {
 
 #[test]
 fn candles_from_trades_roll_and_stay_bounded() {
-    let mut h = H::new();
-    h.trade(0, "100", "1", Side::Buy);
-    h.trade(30, "105", "2", Side::Sell);
-    h.trade(59, "95", "1", Side::Buy);
-    h.trade(61, "101", "1", Side::Sell);
+    let mut h = H::session(1, CONFIG);
+    trade(&mut h, 0, "100", "1", Side::Buy);
+    trade(&mut h, 30, "105", "2", Side::Sell);
+    trade(&mut h, 59, "95", "1", Side::Buy);
+    trade(&mut h, 61, "101", "1", Side::Sell);
     let md = h.e.market_data();
     assert_eq!(md.price(0, PriceType::LastTrade), Some(d("101")));
     let s = md.candles(0, 60).unwrap();
@@ -173,7 +147,7 @@ fn candles_from_trades_roll_and_stay_bounded() {
     );
     assert_eq!((c[1].open_ts, c[1].open), (60_000_000_000, d("101")));
     assert!(s.is_full());
-    h.trade(130, "102", "1", Side::Buy);
+    trade(&mut h, 130, "102", "1", Side::Buy);
     let s = h.e.market_data().candles(0, 60).unwrap().clone();
     assert_eq!(
         s.candles()
@@ -188,7 +162,7 @@ fn candles_from_trades_roll_and_stay_bounded() {
 
 #[test]
 fn klines_update_in_place_until_the_next_candle() {
-    let mut h = H::new();
+    let mut h = H::session(1, CONFIG);
     let k = |open_ts: u64, close: &str, closed: bool| Kline {
         instrument: 1,
         interval_s: 60,
@@ -201,9 +175,9 @@ fn klines_update_in_place_until_the_next_candle() {
         closed,
         ..Default::default()
     };
-    h.apply(1, Event::Kline(k(0, "0.051", false)));
-    h.apply(2, Event::Kline(k(0, "0.052", true)));
-    h.apply(3, Event::Kline(k(60_000_000_000, "0.053", false)));
+    h.input(1, Event::Kline(k(0, "0.051", false)));
+    h.input(2, Event::Kline(k(0, "0.052", true)));
+    h.input(3, Event::Kline(k(60_000_000_000, "0.053", false)));
     let md = h.e.market_data();
     let s = md.candles(1, 60).unwrap();
     assert_eq!(
@@ -216,9 +190,9 @@ fn klines_update_in_place_until_the_next_candle() {
 
 #[test]
 fn rate_oracle_routes_through_available_pairs() {
-    let mut h = H::new();
-    h.book(0, &[("59999.99", "1")], &[("60000.01", "1")], 10);
-    h.book(1, &[("0.04999", "1")], &[("0.05001", "1")], 10);
+    let mut h = H::session(1, CONFIG);
+    book(&mut h, 0, &[("59999.99", "1")], &[("60000.01", "1")], 10);
+    book(&mut h, 1, &[("0.04999", "1")], &[("0.05001", "1")], 10);
     let md = h.e.market_data();
     assert_eq!(md.rate("BTC", "USDT"), Some(d("60000")));
     assert_eq!(md.rate("USDT", "BTC"), Some(d("0.000016666")));
@@ -232,8 +206,8 @@ fn rate_oracle_routes_through_available_pairs() {
 
 #[test]
 fn a_gap_makes_prices_unavailable_until_resync() {
-    let mut h = H::new();
-    h.book(0, &[("99", "1")], &[("100", "1")], 10);
+    let mut h = H::session(1, CONFIG);
+    book(&mut h, 0, &[("99", "1")], &[("100", "1")], 10);
     assert_eq!(
         h.e.market_data().price(0, PriceType::MidPrice),
         Some(d("99.5"))
@@ -246,9 +220,9 @@ fn a_gap_makes_prices_unavailable_until_resync() {
         last_update_id: 16,
         ..Default::default()
     };
-    h.apply(1, Event::Depth(gap));
+    h.input(1, Event::Depth(gap));
     assert_eq!(h.e.market_data().price(0, PriceType::MidPrice), None);
-    h.book(0, &[("99", "1")], &[("100", "1")], 20);
+    book(&mut h, 0, &[("99", "1")], &[("100", "1")], 20);
     assert_eq!(
         h.e.market_data().price(0, PriceType::MidPrice),
         Some(d("99.5"))

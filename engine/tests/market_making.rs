@@ -1,13 +1,11 @@
 //! Market-making controller driven through `Engine::apply`, numbers from the spec.
 
+mod common;
+
+use common::*;
 use kestrel_engine::*;
 
-const S: u64 = 1_000_000_000;
 const T0: u64 = 1_000 * S;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [session]
@@ -35,92 +33,10 @@ executor_refresh_time = 60
 cooldown_time = 15
 "#;
 
-struct Harness {
-    engine: Engine,
-    seq: u64,
-}
-
-impl Harness {
-    fn new() -> Harness {
-        let start = SessionStart {
-            session_id: 3,
-            seed: 1,
-            config: CONFIG.into(),
-        };
-        let engine = Engine::new(&start).unwrap();
-        Harness { engine, seq: 0 }
-    }
-
-    fn input(&mut self, ts: u64, event: Event) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.engine.apply(&Input { header, event }).to_vec()
-    }
-
-    fn quote(&mut self, ts: u64, bid: &str, ask: &str) -> Vec<Output> {
-        let t = BookTicker {
-            instrument: 0,
-            bid_px: d(bid),
-            bid_qty: d("5"),
-            ask_px: d(ask),
-            ask_qty: d("5"),
-            update_id: 0,
-        };
-        self.input(ts, Event::BookTicker(t))
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: &str,
-        qty: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            instrument: 0,
-            kind,
-            last_px: d(px),
-            last_qty: d(qty),
-            ..Default::default()
-        };
-        self.input(ts, Event::Exec(r))
-    }
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| {
-            if let Action::Place(p) = o.action {
-                Some(p)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-fn cancels(outs: &[Output]) -> Vec<ClientOrderId> {
-    outs.iter()
-        .filter_map(|o| {
-            if let Action::Cancel { cid, .. } = o.action {
-                Some(cid)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn quotes_every_level_at_the_spec_prices_and_amounts() {
-    let mut h = Harness::new();
-    let outs = h.quote(T0, "99.99", "100.01");
+    let mut h = H::session(3, CONFIG);
+    let outs = h.ticker(T0, 0, "99.99", "100.01", "5");
     let p = places(&outs);
     // Reference 100; amounts 1000 × [50,50 | 60,40] / 200 = 250, 250 | 300, 200 quote.
     let got: Vec<(Side, Dec, Dec)> = p.iter().map(|o| (o.side, o.price, o.qty)).collect();
@@ -141,18 +57,18 @@ fn quotes_every_level_at_the_spec_prices_and_amounts() {
     );
     assert!(outs.iter().all(|o| o.cause == 1));
     // Levels are working: the next tick places nothing.
-    assert!(places(&h.quote(T0 + S, "99.99", "100.01")).is_empty());
+    assert!(places(&h.ticker(T0 + S, 0, "99.99", "100.01", "5")).is_empty());
     // Funds are reserved: 99×2.5252 + 98×2.551 quote, 2.9702 + 1.9607 ETH.
-    let usdt = &h.engine.portfolio.balances[1];
+    let usdt = &h.e.portfolio.balances[1];
     assert_eq!(usdt.locked, d("249.9948") + d("249.998"));
-    assert_eq!(h.engine.portfolio.balances[0].locked, d("4.9309"));
+    assert_eq!(h.e.portfolio.balances[0].locked, d("4.9309"));
 }
 
 #[test]
 fn prices_round_away_from_the_touch() {
-    let mut h = Harness::new();
+    let mut h = H::session(3, CONFIG);
     // Mid 100.005: buy 99.00495 → 99.00 (down), sell 101.00505 → 101.01 (up).
-    let p = places(&h.quote(T0, "99.99", "100.02"));
+    let p = places(&h.ticker(T0, 0, "99.99", "100.02", "5"));
     assert_eq!(p[0].price, d("99"));
     assert_eq!(p[2].price, d("101.01"));
     assert_eq!(p[3].price, d("102.01"));
@@ -160,20 +76,20 @@ fn prices_round_away_from_the_touch() {
 
 #[test]
 fn refreshes_after_executor_refresh_time() {
-    let mut h = Harness::new();
-    let first = places(&h.quote(T0, "99.99", "100.01"));
+    let mut h = H::session(3, CONFIG);
+    let first = places(&h.ticker(T0, 0, "99.99", "100.01", "5"));
     for o in &first {
         h.report(T0 + S / 10, o.cid, ExecKind::Ack, "0", "0");
     }
     // Exactly the refresh time: not older than it yet.
-    assert!(cancels(&h.quote(T0 + 60 * S, "99.99", "100.01")).is_empty());
-    let outs = h.quote(T0 + 61 * S, "109.99", "110.01");
+    assert!(cancels(&h.ticker(T0 + 60 * S, 0, "99.99", "100.01", "5")).is_empty());
+    let outs = h.ticker(T0 + 61 * S, 0, "109.99", "110.01", "5");
     assert_eq!(
         cancels(&outs),
         first.iter().map(|o| o.cid).collect::<Vec<_>>()
     );
     // Stopped executors no longer hold their levels: the next tick re-quotes at the new mid.
-    let requote = places(&h.quote(T0 + 62 * S, "109.99", "110.01"));
+    let requote = places(&h.ticker(T0 + 62 * S, 0, "109.99", "110.01", "5"));
     assert_eq!(
         requote.iter().map(|o| o.price).collect::<Vec<_>>(),
         [d("108.9"), d("107.8"), d("111.1"), d("112.2")]
@@ -188,16 +104,13 @@ fn refreshes_after_executor_refresh_time() {
             ..
         }
     )));
-    assert_eq!(
-        h.engine.report(0).close_types[CloseType::EarlyStop as usize],
-        1
-    );
+    assert_eq!(h.e.report(0).close_types[CloseType::EarlyStop as usize], 1);
 }
 
 #[test]
 fn filled_level_waits_for_cooldown() {
-    let mut h = Harness::new();
-    let first = places(&h.quote(T0, "99.99", "100.01"));
+    let mut h = H::session(3, CONFIG);
+    let first = places(&h.ticker(T0, 0, "99.99", "100.01", "5"));
     let buy0 = first[0];
     h.report(T0 + S, buy0.cid, ExecKind::Ack, "0", "0");
     let outs = h.report(T0 + 2 * S, buy0.cid, ExecKind::Fill, "99", "2.5252");
@@ -209,23 +122,20 @@ fn filled_level_waits_for_cooldown() {
         }
     )));
     // Fill booked: position, balances, fee-free here.
-    assert_eq!(h.engine.portfolio.positions[0].net, d("2.5252"));
-    assert_eq!(h.engine.portfolio.balances[0].total, d("12.5252"));
-    assert_eq!(
-        h.engine.portfolio.balances[1].total,
-        d("10000") - d("249.9948")
-    );
+    assert_eq!(h.e.portfolio.positions[0].net, d("2.5252"));
+    assert_eq!(h.e.portfolio.balances[0].total, d("12.5252"));
+    assert_eq!(h.e.portfolio.balances[1].total, d("10000") - d("249.9948"));
     // Within cooldown (15 s from the fill at T0+2 s): buy_0 is not re-quoted.
-    assert!(places(&h.quote(T0 + 16 * S, "99.99", "100.01")).is_empty());
-    let p = places(&h.quote(T0 + 17 * S + 1, "99.99", "100.01"));
+    assert!(places(&h.ticker(T0 + 16 * S, 0, "99.99", "100.01", "5")).is_empty());
+    let p = places(&h.ticker(T0 + 17 * S + 1, 0, "99.99", "100.01", "5"));
     assert_eq!(p.len(), 1);
     assert_eq!((p[0].side, p[0].price), (Side::Buy, d("99")));
 }
 
 #[test]
 fn rejected_orders_are_retried_and_bad_reports_are_alerts() {
-    let mut h = Harness::new();
-    let first = places(&h.quote(T0, "99.99", "100.01"));
+    let mut h = H::session(3, CONFIG);
+    let first = places(&h.ticker(T0, 0, "99.99", "100.01", "5"));
     let outs = h.report(T0 + 1, first[0].cid, ExecKind::Rejected, "0", "0");
     // The executor re-places its order at once (retry 1 of 10).
     let p = places(&outs);
@@ -254,32 +164,24 @@ fn rejected_orders_are_retried_and_bad_reports_are_alerts() {
             ..
         }
     ));
-    assert_eq!(h.engine.portfolio.positions[0].net, Dec::ZERO);
+    assert_eq!(h.e.portfolio.positions[0].net, Dec::ZERO);
 }
 
 #[test]
 fn stop_command_cancels_everything_and_quotes_no_more() {
-    let mut h = Harness::new();
-    let first = places(&h.quote(T0, "99.99", "100.01"));
+    let mut h = H::session(3, CONFIG);
+    let first = places(&h.ticker(T0, 0, "99.99", "100.01", "5"));
     let outs = h.input(T0 + S, Event::Command(Command::Stop));
     assert_eq!(cancels(&outs).len(), first.len());
     assert_eq!(outs.last().unwrap().action, Action::Stopped);
-    assert!(places(&h.quote(T0 + 100 * S, "99.99", "100.01")).is_empty());
+    assert!(places(&h.ticker(T0 + 100 * S, 0, "99.99", "100.01", "5")).is_empty());
 }
 
 #[test]
 fn insufficient_balance_closes_the_executor() {
     let cfg = CONFIG.replace("USDT = \"10000\"", "USDT = \"100\"");
-    let start = SessionStart {
-        session_id: 3,
-        seed: 1,
-        config: cfg,
-    };
-    let mut h = Harness {
-        engine: Engine::new(&start).unwrap(),
-        seq: 0,
-    };
-    let outs = h.quote(T0, "99.99", "100.01");
+    let mut h = H::session(3, &cfg);
+    let outs = h.ticker(T0, 0, "99.99", "100.01", "5");
     // Only the sells are funded (ETH 10); both buys close INSUFFICIENT_BALANCE.
     assert_eq!(
         places(&outs)
@@ -293,7 +195,7 @@ fn insufficient_balance_closes_the_executor() {
         0
     );
     assert_eq!(
-        h.engine.report(0).close_types[CloseType::InsufficientBalance as usize],
+        h.e.report(0).close_types[CloseType::InsufficientBalance as usize],
         2
     );
 }

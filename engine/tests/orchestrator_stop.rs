@@ -2,14 +2,11 @@
 //! executors that stall for 20 s, or outlive the stop by 30 s, are forced to close,
 //! holding what they filled.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
 use kestrel_engine::*;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -22,65 +19,19 @@ lot_size = "0.001"
 USDT = "100000"
 "#;
 
-struct H {
-    e: Engine,
-    seq: u64,
-}
-
-impl H {
-    fn apply(&mut self, ts: u64, event: Event) -> Vec<Output> {
-        self.seq += 1;
-        self.e
-            .apply(&Input {
-                header: Header {
-                    seq: self.seq,
-                    ts,
-                    ..Default::default()
-                },
-                event,
-            })
-            .to_vec()
-    }
-    fn report(&mut self, ts: u64, cid: ClientOrderId, kind: ExecKind, qty: &str) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            instrument: 0,
-            kind,
-            last_px: d("95"),
-            last_qty: d(qty),
-            ..Default::default()
-        };
-        self.apply(ts, Event::Exec(r))
-    }
-    fn limit_buy(&mut self, ts: u64) -> ClientOrderId {
-        let config = ExecutorConfig::Order(OrderExecutorConfig {
-            instrument: 0,
-            side: Side::Buy,
-            amount: d("1"),
-            strategy: ExecutionStrategy::Limit,
-            price: d("95"),
-            position_action: Default::default(),
-        });
-        let outs = self.apply(
-            ts,
-            Event::Command(Command::CreateExecutor {
-                controller: u16::MAX,
-                config,
-            }),
-        );
-        let cid = outs
-            .iter()
-            .find_map(|o| {
-                if let Action::Place(p) = o.action {
-                    Some(p.cid)
-                } else {
-                    None
-                }
-            })
-            .unwrap();
-        self.report(ts, cid, ExecKind::Ack, "0");
-        cid
-    }
+/// A limit BUY of 1 at 95, acknowledged; returns its order id.
+fn limit_buy(h: &mut H, ts: u64) -> ClientOrderId {
+    let config = ExecutorConfig::Order(OrderExecutorConfig {
+        instrument: 0,
+        side: Side::Buy,
+        amount: d("1"),
+        strategy: ExecutionStrategy::Limit,
+        price: d("95"),
+        position_action: Default::default(),
+    });
+    let cid = places(&h.create(ts, config))[0].cid;
+    h.report(ts, cid, ExecKind::Ack, "95", "0");
+    cid
 }
 
 fn closed(outs: &[Output]) -> Vec<CloseType> {
@@ -101,29 +52,13 @@ fn closed(outs: &[Output]) -> Vec<CloseType> {
 
 #[test]
 fn stalled_executors_are_forced_to_stop_holding_their_fills() {
-    let mut h = H {
-        e: Engine::new(&SessionStart {
-            session_id: 1,
-            seed: 1,
-            config: CONFIG.into(),
-        })
-        .unwrap(),
-        seq: 0,
-    };
-    let t = BookTicker {
-        instrument: 0,
-        bid_px: d("99"),
-        bid_qty: d("1"),
-        ask_px: d("101"),
-        ask_qty: d("1"),
-        update_id: 0,
-    };
-    h.apply(S, Event::BookTicker(t));
-    let a = h.limit_buy(2 * S);
-    let b = h.limit_buy(2 * S);
-    let c = h.limit_buy(2 * S);
-    h.report(3 * S, c, ExecKind::PartialFill, "0.4");
-    let outs = h.apply(10 * S, Event::Command(Command::Stop));
+    let mut h = H::session(1, CONFIG);
+    h.ticker(S, 0, "99", "101", "1");
+    let a = limit_buy(&mut h, 2 * S);
+    let b = limit_buy(&mut h, 2 * S);
+    let c = limit_buy(&mut h, 2 * S);
+    h.report(3 * S, c, ExecKind::PartialFill, "95", "0.4");
+    let outs = h.command(10 * S, Command::Stop);
     assert_eq!(
         outs.iter()
             .filter(|o| matches!(o.action, Action::Cancel { .. }))
@@ -132,13 +67,13 @@ fn stalled_executors_are_forced_to_stop_holding_their_fills() {
     );
     // A's cancel is confirmed at +15 s: progress, so nothing is forced at +21 s.
     assert_eq!(
-        closed(&h.report(25 * S, a, ExecKind::Canceled, "0")),
+        closed(&h.report(25 * S, a, ExecKind::Canceled, "95", "0")),
         [CloseType::EarlyStop]
     );
-    assert!(closed(&h.apply(31 * S, Event::Timer(0))).is_empty());
+    assert!(closed(&h.timer(31 * S)).is_empty());
     assert_eq!(h.e.executors.live(), 2);
     // 30 s after the stop the survivors are forced: B had no fill (FAILED), C holds 0.4.
-    let outs = h.apply(40 * S, Event::Timer(0));
+    let outs = h.timer(40 * S);
     assert_eq!(closed(&outs), [CloseType::Failed, CloseType::PositionHold]);
     assert_eq!(h.e.executors.live(), 0);
     let r = h.e.report(0);
@@ -148,29 +83,10 @@ fn stalled_executors_are_forced_to_stop_holding_their_fills() {
 
 #[test]
 fn stall_without_progress_forces_after_20_seconds() {
-    let mut h = H {
-        e: Engine::new(&SessionStart {
-            session_id: 1,
-            seed: 1,
-            config: CONFIG.into(),
-        })
-        .unwrap(),
-        seq: 0,
-    };
-    let t = BookTicker {
-        instrument: 0,
-        bid_px: d("99"),
-        bid_qty: d("1"),
-        ask_px: d("101"),
-        ask_qty: d("1"),
-        update_id: 0,
-    };
-    h.apply(S, Event::BookTicker(t));
-    h.limit_buy(2 * S);
-    h.apply(10 * S, Event::Command(Command::Stop));
-    assert!(closed(&h.apply(29 * S, Event::Timer(0))).is_empty());
-    assert_eq!(
-        closed(&h.apply(30 * S, Event::Timer(0))),
-        [CloseType::Failed]
-    );
+    let mut h = H::session(1, CONFIG);
+    h.ticker(S, 0, "99", "101", "1");
+    limit_buy(&mut h, 2 * S);
+    h.command(10 * S, Command::Stop);
+    assert!(closed(&h.timer(29 * S)).is_empty());
+    assert_eq!(closed(&h.timer(30 * S)), [CloseType::Failed]);
 }

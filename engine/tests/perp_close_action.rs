@@ -2,60 +2,19 @@
 //! OPEN (a plain netting order, also for the resting take profit); hedge-mode
 //! perpetuals and spot send CLOSE.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::{ExecutorConfig, PositionConfig, TripleBarrier};
 use kestrel_engine::*;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| {
-            if let Action::Place(p) = o.action {
-                Some(p)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
 
 /// (take-profit action, stop-loss close action) for a long on `market`.
 fn close_actions(market: &str) -> (PositionAction, PositionAction) {
     let config = format!(
         "[[instruments]]\nsymbol = \"ETHUSDT\"\nbase = \"ETH\"\nquote = \"USDT\"\ntick_size = \"0.01\"\nlot_size = \"0.001\"\nmarket = \"{market}\"\n[balances]\nUSDT = \"10000\"\nETH = \"10\"\n"
     );
-    let mut e = Engine::new(&SessionStart {
-        session_id: 1,
-        seed: 1,
-        config,
-    })
-    .unwrap();
-    let mut seq = 0;
-    let mut apply = |e: &mut Engine, ts: u64, event: Event| {
-        seq += 1;
-        e.apply(&Input {
-            header: Header {
-                seq,
-                ts,
-                ..Default::default()
-            },
-            event,
-        })
-        .to_vec()
-    };
-    let tick = |bid: &str, ask: &str| {
-        Event::BookTicker(BookTicker {
-            instrument: 0,
-            bid_px: d(bid),
-            bid_qty: d("5"),
-            ask_px: d(ask),
-            ask_qty: d("5"),
-            update_id: 0,
-        })
-    };
-    apply(&mut e, 1, tick("100", "100.01"));
+    let mut h = H::session(1, &config);
+    h.ticker(1, 0, "100", "100.01", "5");
     let cfg = PositionConfig {
         side: Side::Buy,
         amount: d("1"),
@@ -68,14 +27,7 @@ fn close_actions(market: &str) -> (PositionAction, PositionAction) {
         },
         ..PositionConfig::default()
     };
-    let outs = apply(
-        &mut e,
-        2,
-        Event::Command(Command::CreateExecutor {
-            controller: u16::MAX,
-            config: ExecutorConfig::Position(cfg),
-        }),
-    );
+    let outs = h.create(2, ExecutorConfig::Position(cfg));
     let open = places(&outs)[0];
     assert_eq!(open.position_action, PositionAction::Open);
     let fill = ExecReport {
@@ -86,14 +38,14 @@ fn close_actions(market: &str) -> (PositionAction, PositionAction) {
         cum_qty: d("1"),
         ..Default::default()
     };
-    let outs = apply(&mut e, 3, Event::Exec(fill));
+    let outs = h.input(3, Event::Exec(fill));
     let tp = places(&outs)[0];
     assert_eq!(
         (tp.side, tp.order_type, tp.price),
         (Side::Sell, OrderType::Limit, d("110"))
     );
     // Stop loss: the resting take profit is cancelled, then the market close goes out.
-    let outs = apply(&mut e, 4, tick("90", "90.01"));
+    let outs = h.ticker(4, 0, "90", "90.01", "5");
     assert!(outs
         .iter()
         .any(|o| matches!(o.action, Action::Cancel { cid, .. } if cid == tp.cid)));
@@ -104,7 +56,7 @@ fn close_actions(market: &str) -> (PositionAction, PositionAction) {
             kind: ExecKind::Canceled,
             ..Default::default()
         };
-        close = places(&apply(&mut e, 5, Event::Exec(done)));
+        close = places(&h.input(5, Event::Exec(done)));
     }
     assert_eq!(
         (close[0].side, close[0].order_type),

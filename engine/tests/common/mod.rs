@@ -60,10 +60,16 @@ pub struct H {
 }
 
 impl H {
-    /// Engine from a TOML config (built-in registry).
+    /// Engine of session 7 from a TOML config (built-in registry).
     pub fn new(config: &str) -> H {
+        H::session(7, config)
+    }
+
+    /// Engine of session `session_id` (the prefix of its order ids) from a TOML config
+    /// (built-in registry).
+    pub fn session(session_id: u32, config: &str) -> H {
         let start = SessionStart {
-            session_id: 7,
+            session_id,
             seed: 1,
             config: config.into(),
         };
@@ -97,14 +103,26 @@ impl H {
         outs
     }
 
-    /// Book ticker of instrument `i`.
+    /// Book ticker of instrument `i`, 100 on each side.
     pub fn quote(&mut self, ts: u64, i: InstrumentId, bid: &str, ask: &str) -> Vec<Output> {
+        self.ticker(ts, i, bid, ask, "100")
+    }
+
+    /// Book ticker of instrument `i`, `qty` on each side.
+    pub fn ticker(
+        &mut self,
+        ts: u64,
+        i: InstrumentId,
+        bid: &str,
+        ask: &str,
+        qty: &str,
+    ) -> Vec<Output> {
         let t = BookTicker {
             instrument: i,
             bid_px: d(bid),
-            bid_qty: d("100"),
+            bid_qty: d(qty),
             ask_px: d(ask),
-            ask_qty: d("100"),
+            ask_qty: d(qty),
             update_id: 0,
         };
         self.input(ts, Event::BookTicker(t))
@@ -141,7 +159,7 @@ impl H {
         }
     }
 
-    /// An execution report.
+    /// An execution report without a fee.
     pub fn report(
         &mut self,
         ts: u64,
@@ -150,11 +168,25 @@ impl H {
         px: &str,
         qty: &str,
     ) -> Vec<Output> {
+        self.report_fee(ts, cid, kind, px, qty, "0")
+    }
+
+    /// An execution report with a fee (quote).
+    pub fn report_fee(
+        &mut self,
+        ts: u64,
+        cid: ClientOrderId,
+        kind: ExecKind,
+        px: &str,
+        qty: &str,
+        fee: &str,
+    ) -> Vec<Output> {
         let r = ExecReport {
             cid,
             kind,
             last_px: d(px),
             last_qty: d(qty),
+            fee: d(fee),
             ..Default::default()
         };
         self.input(ts, Event::Exec(r))
@@ -175,6 +207,17 @@ impl H {
     /// An operator command.
     pub fn command(&mut self, ts: u64, c: Command) -> Vec<Output> {
         self.input(ts, Event::Command(c))
+    }
+
+    /// `Command::CreateExecutor` of an executor of no controller.
+    pub fn create(&mut self, ts: u64, config: ExecutorConfig) -> Vec<Output> {
+        self.command(
+            ts,
+            Command::CreateExecutor {
+                controller: u16::MAX,
+                config,
+            },
+        )
     }
 
     /// `Command::UpdateController`.
