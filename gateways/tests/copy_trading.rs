@@ -3,16 +3,13 @@
 //! CLOSE, and every refusal is a journaled decision with its reason. The session is
 //! replayed through a fresh engine with identical outputs.
 
+mod common;
+
+use common::*;
 use kestrel_engine::controllers::ControllerKind;
 use kestrel_engine::copy_trading::RejectReasonCode as R;
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -52,38 +49,6 @@ kind = "webhook"
 auth = "hmac"
 secret_env = "KESTREL_TEST_SIGNAL_SECRET"
 "#;
-
-fn session() -> SimLoop {
-    SimLoop::new(SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: CONFIG.into(),
-    })
-    .unwrap()
-}
-
-fn book(l: &mut SimLoop, ts: u64, bid: &str, ask: &str) {
-    let mut depth = Depth {
-        instrument: 0,
-        snapshot: true,
-        first_chunk: true,
-        last_chunk: true,
-        last_update_id: ts,
-        len: 2,
-        ..Default::default()
-    };
-    depth.levels[0] = Level {
-        side: Side::Buy,
-        px: d(bid),
-        qty: d("500"),
-    };
-    depth.levels[1] = Level {
-        side: Side::Sell,
-        px: d(ask),
-        qty: d("500"),
-    };
-    l.push(ts, Event::Depth(depth));
-}
 
 fn open(id: &str, instrument: InstrumentId, side: Side, amount: &str) -> Signal {
     Signal {
@@ -140,30 +105,15 @@ fn close_type(l: &SimLoop, executor: u32) -> Option<CloseType> {
     })
 }
 
-fn replays(l: &SimLoop) {
-    let mut fresh = Engine::new(&SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: CONFIG.into(),
-    })
-    .unwrap();
-    let replayed: Vec<Output> = l
-        .inputs
-        .iter()
-        .flat_map(|i| fresh.apply(i).to_vec())
-        .collect();
-    assert_eq!(replayed, l.outputs);
-}
-
 #[test]
 fn signals_open_size_close_and_refuse() {
-    let mut l = session();
+    let mut l = sim(1, CONFIG);
     // No price yet: refused, and not remembered (the master may resend).
     let (o, _) = signal(&mut l, S / 2, open("a", 0, Side::Buy, "2"));
     assert_eq!(o, SignalOutcome::Rejected(R::NoPrice));
 
-    book(&mut l, S, "99.99", "100.01"); // mid 100
-                                        // Master 2 × 0.1 = 0.2 BTC, under both caps: a market buy of 0.2.
+    book(&mut l, S, "99.99", "100.01", "500"); // mid 100
+                                               // Master 2 × 0.1 = 0.2 BTC, under both caps: a market buy of 0.2.
     let (o, p) = signal(&mut l, 2 * S, open("a", 0, Side::Buy, "2"));
     assert_eq!(o, SignalOutcome::Opened { executor: 1 });
     assert_eq!(p.len(), 1);
@@ -212,11 +162,11 @@ fn signals_open_size_close_and_refuse() {
     assert_eq!(o, SignalOutcome::Rejected(R::NoPosition));
 
     // +0.58% at the bid: "e" (take profit 0.5%) closes, "a" (4%) stays.
-    book(&mut l, 7 * S, "100.59", "100.61");
+    book(&mut l, 7 * S, "100.59", "100.61", "500");
     assert_eq!(close_type(&l, 3), Some(CloseType::TakeProfit));
     assert_eq!(close_type(&l, 1), None);
     // −2.52% at the bid: "a" hits the default 2% stop loss.
-    book(&mut l, 8 * S, "97.49", "97.51");
+    book(&mut l, 8 * S, "97.49", "97.51", "500");
     assert_eq!(close_type(&l, 1), Some(CloseType::StopLoss));
 
     // A short of 0.1, closed by the 60 s time limit.
@@ -240,7 +190,7 @@ fn signals_open_size_close_and_refuse() {
     assert_eq!(r.close_types[CloseType::StopLoss as usize], 1);
     assert_eq!(r.close_types[CloseType::TimeLimit as usize], 1);
     assert_eq!(r.close_types[CloseType::EarlyStop as usize], 1);
-    replays(&l);
+    assert_replays(&l);
 }
 
 #[test]
@@ -251,13 +201,8 @@ fn available_quote_caps_the_size_and_stop_refuses_signals() {
             "max_position_size_quote = \"5000\"",
             "max_position_size_quote = \"0\"",
         );
-    let mut l = SimLoop::new(SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: cfg,
-    })
-    .unwrap();
-    book(&mut l, S, "99.99", "100.01");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100.01", "500");
     // 100 × 0.1 = 10 BTC, but 90% of 1000 USDT buys 9 BTC at mid 100.
     let (o, p) = signal(&mut l, 2 * S, open("a", 0, Side::Buy, "100"));
     assert_eq!(o, SignalOutcome::Opened { executor: 1 });
@@ -269,8 +214,8 @@ fn available_quote_caps_the_size_and_stop_refuses_signals() {
 
 #[test]
 fn a_signal_of_another_source_reaches_no_controller() {
-    let mut l = session();
-    book(&mut l, S, "99.99", "100.01");
+    let mut l = sim(1, CONFIG);
+    book(&mut l, S, "99.99", "100.01", "500");
     let from = l.outputs.len();
     let other = Signal {
         source: 1,

@@ -3,18 +3,12 @@
 //! instruments of the session: BTCUSDT and WBTCUSDT (interchangeable bases), plus
 //! BTCUSDC/USDCUSDT for the quote conversion.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::arbitrage::{interchangeable, ArbitrageConfig, ArbitrageExecutor};
-use kestrel_engine::executors::{
-    Ctx, Executor, ExecutorConfig, ExecutorCore, ExecutorKind, Outbox,
-};
+use kestrel_engine::executors::{ExecutorConfig, ExecutorKind};
 use kestrel_engine::*;
-use kestrel_gateways::SimLoop;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 fn config(wbtc: &str) -> String {
     format!(
@@ -77,17 +71,6 @@ fn arb(buying: InstrumentId, selling: InstrumentId) -> ArbitrageConfig {
     }
 }
 
-fn ticker(instrument: InstrumentId, bid: &str, ask: &str, qty: &str) -> Event {
-    Event::BookTicker(BookTicker {
-        instrument,
-        bid_px: d(bid),
-        bid_qty: d(qty),
-        ask_px: d(ask),
-        ask_qty: d(qty),
-        update_id: 0,
-    })
-}
-
 fn create(cfg: ArbitrageConfig) -> Event {
     Event::Command(Command::CreateExecutor {
         controller: u16::MAX,
@@ -95,131 +78,12 @@ fn create(cfg: ArbitrageConfig) -> Event {
     })
 }
 
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Place(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn closes(outs: &[Output]) -> Vec<(RunStatus, Option<CloseType>)> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::ExecutorUpdate {
-                status, close_type, ..
-            } => Some((status, close_type)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn sim(cfg: &str) -> SimLoop {
-    SimLoop::new(SessionStart {
-        session_id: 9,
-        seed: 1,
-        config: cfg.into(),
-    })
-    .unwrap()
-}
-
-/// Drives one executor directly with hand-written execution reports.
-struct Bench {
-    eng: Engine,
-    out: Outbox,
-    next: u32,
-    ex: Executor,
-    seq: u64,
+/// Executor 1 of `cfg` driven directly, in a session with `wbtc` WBTC.
+fn bench(wbtc: &str, cfg: ArbitrageConfig) -> Bench {
+    Bench::new(9, &config(wbtc), ExecutorConfig::Arbitrage(cfg))
 }
 
 impl Bench {
-    fn new(wbtc: &str, cfg: ArbitrageConfig) -> Bench {
-        let eng = Engine::new(&SessionStart {
-            session_id: 9,
-            seed: 1,
-            config: config(wbtc),
-        })
-        .unwrap();
-        let core = ExecutorCore {
-            id: 1,
-            controller: 0,
-            level: u16::MAX,
-            status: RunStatus::NotStarted,
-            close_type: None,
-            created_ts: 0,
-            close_ts: 0,
-            retries: 0,
-        };
-        let ex = Executor {
-            core,
-            kind: ExecutorConfig::Arbitrage(cfg).build(),
-        };
-        Bench {
-            eng,
-            out: Outbox::with_capacity(64),
-            next: 1,
-            ex,
-            seq: 0,
-        }
-    }
-
-    fn run(&mut self, ts: u64, f: impl FnOnce(&mut Executor, &mut Ctx)) -> Vec<Output> {
-        self.out.items.clear();
-        let mut ctx = Ctx {
-            now: ts,
-            session_id: 9,
-            instruments: &self.eng.instruments,
-            books: &self.eng.books,
-            orders: &mut self.eng.orders,
-            portfolio: &mut self.eng.portfolio,
-            out: &mut self.out,
-            next_order: &mut self.next,
-            risk: &mut Default::default(),
-        };
-        f(&mut self.ex, &mut ctx);
-        self.out.items.clone()
-    }
-
-    /// Updates a book, then runs a control step if the executor has started.
-    fn quote(&mut self, ts: u64, inst: InstrumentId, bid: &str, ask: &str) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.eng.apply(&Input {
-            header,
-            event: ticker(inst, bid, ask, "10"),
-        });
-        if self.ex.core.status == RunStatus::NotStarted {
-            return Vec::new();
-        }
-        self.run(ts, |e, c| e.control(c))
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: &str,
-        qty: &str,
-        fee: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            kind,
-            last_px: d(px),
-            last_qty: d(qty),
-            fee: d(fee),
-            ..Default::default()
-        };
-        let (o, ev) = self.eng.orders.apply(&r).unwrap();
-        self.run(ts, |e, c| e.on_order(c, &o, &ev))
-    }
-
     fn arb(&self) -> &ArbitrageExecutor {
         match &self.ex.kind {
             ExecutorKind::Arbitrage(a) => a,
@@ -232,7 +96,7 @@ impl Bench {
 /// sell 104 → 0.02 > 0.01 → SHUTTING_DOWN with MARKET buy and sell of 1.
 #[test]
 fn triggers_only_above_min_profitability() {
-    let mut b = Bench::new("10", arb(0, 1));
+    let mut b = bench("10", arb(0, 1));
     b.quote(S, 0, "99.99", "100");
     b.quote(S, 1, "102", "102.01");
     let outs = b.run(S, |e, c| e.start(c));
@@ -260,7 +124,7 @@ fn triggers_only_above_min_profitability() {
 /// net 98, pct 98/100 = 0.98 (§0; Hummingbot reported 98).
 #[test]
 fn completed_pnl_is_a_fraction_of_notional() {
-    let mut b = Bench::new("10", arb(0, 1));
+    let mut b = bench("10", arb(0, 1));
     b.quote(S, 0, "99.99", "100");
     b.quote(S, 1, "200", "200.01");
     let p = places(&b.run(S, |e, c| e.start(c)));
@@ -284,7 +148,7 @@ fn completed_pnl_is_a_fraction_of_notional() {
 /// Scenario 39: a failed leg is re-placed at once; failures 4 > 3 → FAILED.
 #[test]
 fn failed_leg_is_replaced_until_retries_run_out() {
-    let mut b = Bench::new("10", arb(0, 1));
+    let mut b = bench("10", arb(0, 1));
     b.quote(S, 0, "99.99", "100");
     b.quote(S, 1, "104", "104.01");
     let p = places(&b.run(S, |e, c| e.start(c)));
@@ -307,7 +171,7 @@ fn failed_leg_is_replaced_until_retries_run_out() {
 /// A market leg that fills only in part (rest expired) sends the rest again.
 #[test]
 fn partial_leg_sends_the_rest() {
-    let mut b = Bench::new("10", arb(0, 1));
+    let mut b = bench("10", arb(0, 1));
     b.quote(S, 0, "99.99", "100");
     b.quote(S, 1, "104", "104.01");
     let p = places(&b.run(S, |e, c| e.start(c)));
@@ -329,7 +193,7 @@ fn partial_leg_sends_the_rest() {
 /// (USDCUSDT mid 0.98): 104 USDC · 0.98 = 101.92 USDT → 0.0192 − 0.02 < 0.01.
 #[test]
 fn sell_quote_is_converted() {
-    let mut b = Bench::new("10", arb(0, 3));
+    let mut b = bench("10", arb(0, 3));
     b.quote(S, 4, "0.9799", "0.9801");
     b.quote(S, 0, "99.99", "100");
     b.quote(S, 3, "104", "104.01");
@@ -349,10 +213,10 @@ fn sell_quote_is_converted() {
 fn start_checks_pair_and_balances() {
     assert!(interchangeable("WBTC", "BTC") && interchangeable("USDC.E", "USDC"));
     assert!(interchangeable("USDT", "USDC") && !interchangeable("ETH", "BTC"));
-    let mut b = Bench::new("10", arb(0, 2));
+    let mut b = bench("10", arb(0, 2));
     b.run(S, |e, c| e.start(c));
     assert_eq!(b.ex.core.close_type, Some(CloseType::Failed));
-    let mut b = Bench::new("0", arb(0, 1));
+    let mut b = bench("0", arb(0, 1));
     b.quote(S, 0, "99.99", "100");
     b.run(S, |e, c| e.start(c));
     assert_eq!(
@@ -368,7 +232,7 @@ fn early_stop_stops_at_once() {
         (false, CloseType::EarlyStop),
         (true, CloseType::PositionHold),
     ] {
-        let mut b = Bench::new("10", arb(0, 1));
+        let mut b = bench("10", arb(0, 1));
         b.quote(S, 0, "99.99", "100");
         b.quote(S, 1, "104", "104.01");
         let p = places(&b.run(S, |e, c| e.start(c)));
@@ -392,7 +256,7 @@ fn early_stop_stops_at_once() {
 /// is restated. Replaying the inputs gives the same outputs.
 #[test]
 fn sim_round_trip_with_partial_leg_and_replay() {
-    let mut l = sim(&config("10"));
+    let mut l = sim(9, &config("10"));
     l.push(S, ticker(0, "99.99", "100", "10"));
     l.push(S, ticker(1, "102", "102.01", "0.4"));
     l.push(S, create(arb(0, 1)));
@@ -422,15 +286,5 @@ fn sim_round_trip_with_partial_leg_and_replay() {
     // Bought 1 @ 100; sold 0.4 @ 104 and 0.6 @ 103.5; 1% taker fees.
     assert_eq!(perf.volume, d("100") + d("41.6") + d("62.1"));
     assert_eq!(perf.fees, d("1") + d("0.416") + d("0.621"));
-    let mut fresh = Engine::new(&SessionStart {
-        session_id: 9,
-        seed: 1,
-        config: config("10"),
-    })
-    .unwrap();
-    let mut again = Vec::new();
-    for input in &l.inputs {
-        again.extend_from_slice(fresh.apply(input));
-    }
-    assert_eq!(again, l.outputs);
+    assert_replays(&l);
 }

@@ -2,17 +2,15 @@
 //! `Engine::apply` with hand-written execution reports, and a taker DCA through the
 //! simulated venue (`SimLoop`) with a replay check.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::dca::{DcaConfig, DcaExecutor, DcaMode};
 use kestrel_engine::executors::{ExecutorConfig, ExecutorKind, ExecutorLogic};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
 
-const S: u64 = 1_000_000_000;
 const T0: u64 = 1_000 * S;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [session]
@@ -29,115 +27,13 @@ USDT = "100000"
 ETH = "1000"
 "#;
 
-struct H {
-    e: Engine,
-    seq: u64,
-}
-
 impl H {
-    fn new() -> H {
-        let start = SessionStart {
-            session_id: 3,
-            seed: 1,
-            config: CONFIG.into(),
-        };
-        H {
-            e: Engine::new(&start).unwrap(),
-            seq: 0,
-        }
-    }
-
-    fn input(&mut self, ts: u64, event: Event) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.e.apply(&Input { header, event }).to_vec()
-    }
-
-    fn quote(&mut self, ts: u64, bid: &str, ask: &str) -> Vec<Output> {
-        let t = BookTicker {
-            instrument: 0,
-            bid_px: d(bid),
-            bid_qty: d("5"),
-            ask_px: d(ask),
-            ask_qty: d("5"),
-            update_id: 0,
-        };
-        self.input(ts, Event::BookTicker(t))
-    }
-
-    fn create(&mut self, ts: u64, cfg: DcaConfig) -> Vec<Output> {
-        self.input(
-            ts,
-            Event::Command(Command::CreateExecutor {
-                controller: u16::MAX,
-                config: ExecutorConfig::Dca(cfg),
-            }),
-        )
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: Dec,
-        qty: Dec,
-        fee: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            instrument: 0,
-            kind,
-            last_px: px,
-            last_qty: qty,
-            fee: d(fee),
-            ..Default::default()
-        };
-        self.input(ts, Event::Exec(r))
-    }
-
     fn dca(&self, id: u32) -> &DcaExecutor {
         match &self.e.executors.get(id).expect("live executor").kind {
             ExecutorKind::Dca(g) => g,
             _ => panic!("not a DCA"),
         }
     }
-
-    fn status(&self, id: u32) -> Option<RunStatus> {
-        self.e.executors.get(id).map(|x| x.core.status)
-    }
-
-    fn stop(&mut self, ts: u64, id: u32, keep: bool) -> Vec<Output> {
-        self.input(
-            ts,
-            Event::Command(Command::StopExecutor {
-                executor: id,
-                keep_position: keep,
-            }),
-        )
-    }
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Place(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn cancels(outs: &[Output]) -> Vec<ClientOrderId> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Cancel { cid, .. } => Some(cid),
-            _ => None,
-        })
-        .collect()
 }
 
 fn closed(outs: &[Output]) -> Option<CloseType> {
@@ -172,13 +68,19 @@ fn config_lists_are_validated() {
     assert!(DcaConfig::new(0, Side::Buy, &[d("10"); 16], &[d("100"); 16]).is_ok());
     assert!(DcaConfig::new(0, Side::Buy, &[d("10")], &[d("0")]).is_err());
     // An amount under the venue minimum (5 quote) closes it as FAILED at start.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "119.99", "120.01");
-    let outs = h.create(T0, dca(Side::Buy, &["4", "20"], &["100", "80"]));
+    let outs = h.create(
+        T0,
+        ExecutorConfig::Dca(dca(Side::Buy, &["4", "20"], &["100", "80"])),
+    );
     assert_eq!(closed(&outs), Some(CloseType::Failed));
     assert!(places(&outs).is_empty());
     // Not enough quote for Σ amounts → INSUFFICIENT_BALANCE.
-    let outs = h.create(T0, dca(Side::Buy, &["60000", "60000"], &["100", "80"]));
+    let outs = h.create(
+        T0,
+        ExecutorConfig::Dca(dca(Side::Buy, &["60000", "60000"], &["100", "80"])),
+    );
     assert_eq!(closed(&outs), Some(CloseType::InsufficientBalance));
     // Already expired at start → EXPIRED.
     let cfg = DcaConfig {
@@ -186,16 +88,19 @@ fn config_lists_are_validated() {
         timestamp: Some(10 * S),
         ..dca(Side::Buy, &["10"], &["100"])
     };
-    assert_eq!(closed(&h.create(T0, cfg)), Some(CloseType::Expired));
+    assert_eq!(
+        closed(&h.create(T0, ExecutorConfig::Dca(cfg))),
+        Some(CloseType::Expired)
+    );
 }
 
 #[test]
 fn scenario_29_one_level_per_step_in_list_order() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "119.99", "120.01");
     let outs = h.create(
         T0,
-        dca(Side::Buy, &["10", "20", "30"], &["100", "80", "60"]),
+        ExecutorConfig::Dca(dca(Side::Buy, &["10", "20", "30"], &["100", "80", "60"])),
     );
     let mut got = vec![only(&outs)];
     got.push(only(&h.input(T0 + S, Event::Timer(0))));
@@ -262,9 +167,9 @@ fn scenario_30_activation_bounds() {
         (maker(Side::Sell, "0.1", &sell), "98.99", "99.01", 1),
         (maker(Side::Sell, "0.01", &sell), "98.99", "99.01", 0),
     ] {
-        let mut h = H::new();
+        let mut h = H::new(3, CONFIG);
         h.quote(T0, bid, ask);
-        let outs = h.create(T0, cfg);
+        let outs = h.create(T0, ExecutorConfig::Dca(cfg));
         assert_eq!(places(&outs).len(), n, "{cfg:?} {bid}");
         if n == 1 {
             assert_eq!(places(&outs)[0].price, d("100"));
@@ -275,7 +180,7 @@ fn scenario_30_activation_bounds() {
 /// Creates the DCA and fills its levels one by one at their prices (fee 0 each).
 fn filled(h: &mut H, cfg: DcaConfig, bid: &str, ask: &str, n: usize) {
     h.quote(T0, bid, ask);
-    let mut outs = h.create(T0, cfg);
+    let mut outs = h.create(T0, ExecutorConfig::Dca(cfg));
     for _ in 0..n {
         let p = only(&outs);
         // Every step may open the next level: the ack's step already does.
@@ -290,7 +195,7 @@ fn scenario_31_stop_loss_closes_everything_at_market() {
         stop_loss: Some(d("0.1")),
         ..dca(Side::Buy, &["10", "20"], &["100", "80"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "119.99", "120.01", 2);
     let x = h.dca(1);
     assert_eq!(x.open_filled(), d("0.35"));
@@ -316,7 +221,7 @@ fn scenario_31_stop_loss_closes_everything_at_market() {
         stop_loss: Some(d("0.1")),
         ..dca(Side::Sell, &["10", "20"], &["100", "120"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "89.99", "90.01", 2);
     let c = only(&h.quote(T0 + S, "139.98", "140"));
     assert_eq!(
@@ -360,7 +265,7 @@ fn maker_stop_loss_waits_for_every_level() {
         stop_loss: Some(d("0.1")),
         ..dca(Side::Buy, &["10", "20"], &["100", "80"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "119.99", "120.01", 1);
     // Level 2 still working: a −50% pnl does not stop a MAKER DCA.
     assert!(places(&h.quote(T0 + S, "50", "50.02")).is_empty());
@@ -372,9 +277,9 @@ fn maker_stop_loss_waits_for_every_level() {
         activation_bounds: Some((d("1"), d("1"))),
         ..dca(Side::Buy, &["10", "20"], &["100", "80"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.99", "100.01");
-    let p = only(&h.create(T0, cfg));
+    let p = only(&h.create(T0, ExecutorConfig::Dca(cfg)));
     assert_eq!(p.order_type, OrderType::Market);
     h.report(T0, p.cid, ExecKind::Ack, Dec::ZERO, Dec::ZERO, "0");
     h.report(T0, p.cid, ExecKind::Fill, d("100"), p.qty, "0");
@@ -395,9 +300,9 @@ fn scenario_32_take_profit_with_one_level_filled() {
         take_profit: Some(d("0.1")),
         ..dca(Side::Buy, &["10", "20"], &["100", "80"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "100", "100.02");
-    let p = only(&h.create(T0, cfg));
+    let p = only(&h.create(T0, ExecutorConfig::Dca(cfg)));
     // Level 2 goes out on the next step (the ack's); then 0.1 @ 100 with a 0.2 fee.
     let l2 = only(&h.report(T0, p.cid, ExecKind::Ack, Dec::ZERO, Dec::ZERO, "0"));
     assert!(places(&h.report(T0, p.cid, ExecKind::Fill, d("100"), d("0.1"), "0.2")).is_empty());
@@ -446,7 +351,7 @@ fn scenario_33_stop_loss_wins_over_time_limit_and_failures_count() {
         time_limit_s: Some(1),
         ..dca(Side::Buy, &["10"], &["100"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "100", "100.02", 1);
     let outs = h.quote(T0 + 2 * S, "50", "50.02");
     assert_eq!(places(&outs).len(), 1);
@@ -457,9 +362,9 @@ fn scenario_33_stop_loss_wins_over_time_limit_and_failures_count() {
 
     // Open-order failure: removed, retries 1, the same level is placed again.
     let cfg = dca(Side::Buy, &["10", "20"], &["100", "80"]);
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "119.99", "120.01");
-    let p = only(&h.create(T0, cfg));
+    let p = only(&h.create(T0, ExecutorConfig::Dca(cfg)));
     let again = only(&h.report(T0, p.cid, ExecKind::Rejected, Dec::ZERO, Dec::ZERO, "0"));
     assert_eq!(h.e.executors.get(1).unwrap().core.retries, 1);
     assert_eq!(h.dca(1).failed_orders, 1);
@@ -470,7 +375,7 @@ fn scenario_33_stop_loss_wins_over_time_limit_and_failures_count() {
         stop_loss: Some(d("0.1")),
         ..dca(Side::Buy, &["10"], &["100"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "119.99", "120.01", 1);
     let c = only(&h.quote(T0 + S, "50", "50.02"));
     assert!(h
@@ -505,7 +410,7 @@ fn scenario_33_stop_loss_wins_over_time_limit_and_failures_count() {
 fn early_stop_with_and_without_the_position() {
     let cfg = dca(Side::Buy, &["10", "20"], &["100", "80"]);
     // keep_position: the working level is cancelled, then POSITION_HOLD with the fills.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "119.99", "120.01", 1);
     let l2 = h.e.orders.iter().next().unwrap().req.cid;
     let outs = h.stop(T0 + S, 1, true);
@@ -522,7 +427,7 @@ fn early_stop_with_and_without_the_position() {
     assert_eq!(perf.positions[0].entry, d("100"));
 
     // No keep: EARLY_STOP with a market close of the 0.1 bought.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "119.99", "120.01", 1);
     let outs = h.stop(T0 + S, 1, false);
     assert_eq!(cancels(&outs).len(), 1);
@@ -544,7 +449,7 @@ fn trailing_stop_arms_and_fires() {
         }),
         ..dca(Side::Buy, &["10"], &["100"])
     };
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     filled(&mut h, cfg, "119.99", "120.01", 1);
     // 120 → +20% arms at 18%; 125 → trigger 23%; 122 → 22% < 23% → TRAILING_STOP.
     assert_eq!(h.status(1), Some(RunStatus::Running));
@@ -621,15 +526,5 @@ fn sim_taker_dca_round_trip_and_replay() {
     let perf = l.engine.report(l.engine.performance.len() - 1);
     assert_eq!(perf.close_types[CloseType::TakeProfit as usize], 1);
     assert_eq!(l.engine.portfolio.positions[0].net, Dec::ZERO);
-
-    let start = match &l.inputs[0].event {
-        Event::SessionStart(s) => s.clone(),
-        _ => unreachable!(),
-    };
-    let mut e = Engine::new(&start).unwrap();
-    let mut outs = Vec::new();
-    for i in &l.inputs {
-        outs.extend_from_slice(e.apply(i));
-    }
-    assert_eq!(outs, l.outputs);
+    assert_replays(&l);
 }

@@ -2,18 +2,16 @@
 //! `Engine::apply` with hand-written execution reports, then price paths through the
 //! simulated venue (`SimLoop`), a 50-level grid and a replay check.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::grid::{GridConfig, GridExecutor, LevelState};
 use kestrel_engine::executors::TrailingStop;
 use kestrel_engine::executors::{ExecutorConfig, ExecutorKind};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
 
-const S: u64 = 1_000_000_000;
 const T0: u64 = 1_000 * S;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [session]
@@ -30,77 +28,7 @@ USDT = "100000"
 ETH = "1000"
 "#;
 
-struct H {
-    e: Engine,
-    seq: u64,
-}
-
 impl H {
-    fn new() -> H {
-        let start = SessionStart {
-            session_id: 3,
-            seed: 1,
-            config: CONFIG.into(),
-        };
-        H {
-            e: Engine::new(&start).unwrap(),
-            seq: 0,
-        }
-    }
-
-    fn input(&mut self, ts: u64, event: Event) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.e.apply(&Input { header, event }).to_vec()
-    }
-
-    fn quote(&mut self, ts: u64, bid: &str, ask: &str) -> Vec<Output> {
-        let t = BookTicker {
-            instrument: 0,
-            bid_px: d(bid),
-            bid_qty: d("5"),
-            ask_px: d(ask),
-            ask_qty: d("5"),
-            update_id: 0,
-        };
-        self.input(ts, Event::BookTicker(t))
-    }
-
-    fn create(&mut self, ts: u64, cfg: GridConfig) -> Vec<Output> {
-        self.input(
-            ts,
-            Event::Command(Command::CreateExecutor {
-                controller: u16::MAX,
-                config: ExecutorConfig::Grid(cfg),
-            }),
-        )
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: Dec,
-        qty: Dec,
-        fee: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            instrument: 0,
-            kind,
-            last_px: px,
-            last_qty: qty,
-            fee: d(fee),
-            ..Default::default()
-        };
-        self.input(ts, Event::Exec(r))
-    }
-
     /// Acknowledges and fully fills an order at its own price.
     fn fill(&mut self, ts: u64, p: &PlaceOrder, px: Dec) -> Vec<Output> {
         self.report(ts, p.cid, ExecKind::Ack, Dec::ZERO, Dec::ZERO, "0");
@@ -113,38 +41,6 @@ impl H {
             _ => panic!("not a grid"),
         }
     }
-
-    fn status(&self, id: u32) -> Option<RunStatus> {
-        self.e.executors.get(id).map(|x| x.core.status)
-    }
-
-    fn stop(&mut self, ts: u64, id: u32, keep: bool) -> Vec<Output> {
-        self.input(
-            ts,
-            Event::Command(Command::StopExecutor {
-                executor: id,
-                keep_position: keep,
-            }),
-        )
-    }
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Place(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn cancels(outs: &[Output]) -> Vec<ClientOrderId> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Cancel { cid, .. } => Some(cid),
-            _ => None,
-        })
-        .collect()
 }
 
 fn closed(outs: &[Output]) -> Option<CloseType> {
@@ -181,7 +77,7 @@ fn base_cfg() -> GridConfig {
 
 #[test]
 fn scenario_22_ten_levels_and_a_batch_of_two() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "109.9", "110.1");
     let cfg = GridConfig {
         max_open_orders: 5,
@@ -189,7 +85,7 @@ fn scenario_22_ten_levels_and_a_batch_of_two() {
         order_frequency_ns: S,
         ..base_cfg()
     };
-    let outs = h.create(T0, cfg);
+    let outs = h.create(T0, ExecutorConfig::Grid(cfg));
     let g = h.grid(1);
     assert_eq!(g.n_levels, 10);
     // min base 0.08591, per level floor(100/1100) = 0.0909 → 9.999 quote (≈ 10).
@@ -224,13 +120,13 @@ fn scenario_22_ten_levels_and_a_batch_of_two() {
 
 #[test]
 fn scenario_23_activation_bounds_and_batch_capped_at_max_open_orders() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
     let cfg = GridConfig {
         activation_bounds: Some(d("0.05")),
         ..base_cfg()
     };
-    let outs = h.create(T0, cfg);
+    let outs = h.create(T0, ExecutorConfig::Grid(cfg));
     assert_eq!(h.grid(1).n_levels, 10);
     assert!(h.grid(1).levels().iter().all(|l| l.amount_quote == d("10")));
     // Kestrel: 5 (max_open_orders), not Hummingbot's 10.
@@ -241,7 +137,7 @@ fn scenario_23_activation_bounds_and_batch_capped_at_max_open_orders() {
     assert_eq!(cancels(&outs).len(), 5);
     assert!(places(&outs).is_empty());
     // A fresh grid at mid 120: only levels ≥ 114 (115.56, 117.78, 120) → three.
-    let outs = h.create(T0 + S, cfg);
+    let outs = h.create(T0 + S, ExecutorConfig::Grid(cfg));
     let p = places(&outs);
     assert_eq!(p.len(), 3);
     let g = h.grid(2);
@@ -262,9 +158,9 @@ fn scenario_24_close_orders_with_and_without_activation_bounds() {
         ..base_cfg()
     };
     // No bounds: level 0 (80) fills → one close BUY at 80 × 0.999 = 79.92 → 79.9.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
-    let outs = h.create(T0, sell);
+    let outs = h.create(T0, ExecutorConfig::Grid(sell));
     assert_eq!(places(&outs).len(), 10);
     let l0 = h.grid(1).levels()[0].open;
     let p0 = places(&outs)
@@ -286,14 +182,14 @@ fn scenario_24_close_orders_with_and_without_activation_bounds() {
     assert_eq!(h.grid(1).count(LevelState::CloseOrderPlaced), 1);
 
     // Bounds 5%: level 0's take profit (79.92) is 20% from mid → no close.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
     let outs = h.create(
         T0,
-        GridConfig {
+        ExecutorConfig::Grid(GridConfig {
             activation_bounds: Some(d("0.05")),
             ..sell
-        },
+        }),
     );
     let ps = places(&outs);
     assert_eq!(ps.len(), 10);
@@ -316,9 +212,9 @@ fn scenario_24_close_orders_with_and_without_activation_bounds() {
 
 #[test]
 fn scenario_25_take_profit_when_mid_passes_end_price() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
-    let outs = h.create(T0, base_cfg());
+    let outs = h.create(T0, ExecutorConfig::Grid(base_cfg()));
     let ps = places(&outs);
     assert_eq!(ps.len(), 5);
     assert_eq!(h.status(1), Some(RunStatus::Running));
@@ -340,14 +236,14 @@ fn scenario_25_take_profit_when_mid_passes_end_price() {
 
 #[test]
 fn scenario_26_shutdown_cancels_then_market_closes_the_filled_level() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
     let cfg = GridConfig {
         max_open_orders: 1,
         max_orders_per_batch: 1,
         ..base_cfg()
     };
-    let p = places(&h.create(T0, cfg));
+    let p = places(&h.create(T0, ExecutorConfig::Grid(cfg)));
     assert_eq!(p.len(), 1);
     h.report(T0, p[0].cid, ExecKind::Ack, Dec::ZERO, Dec::ZERO, "0");
     // Shutdown with the open order OPEN → cancel.
@@ -377,15 +273,15 @@ fn scenario_26_shutdown_cancels_then_market_closes_the_filled_level() {
 #[test]
 fn scenario_27_barriers_at_start() {
     // Created at 123 s with a 1 s time limit, started at 1000 s → TIME_LIMIT.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
     let outs = h.create(
         T0,
-        GridConfig {
+        ExecutorConfig::Grid(GridConfig {
             time_limit_s: Some(1),
             timestamp: Some(123 * S),
             ..base_cfg()
-        },
+        }),
     );
     assert!(places(&outs).is_empty());
     assert_eq!(h.status(1), Some(RunStatus::ShuttingDown));
@@ -401,22 +297,22 @@ fn scenario_27_barriers_at_start() {
         ("79.9", "80.1", CloseType::StopLoss),
         ("124.9", "125.1", CloseType::TakeProfit),
     ] {
-        let mut h = H::new();
+        let mut h = H::new(3, CONFIG);
         h.quote(T0, bid, ask);
-        assert!(places(&h.create(T0, base_cfg())).is_empty());
+        assert!(places(&h.create(T0, ExecutorConfig::Grid(base_cfg()))).is_empty());
         assert_eq!(h.status(1), Some(RunStatus::ShuttingDown));
         assert_eq!(h.e.executors.get(1).unwrap().core.close_type, Some(ct));
         assert_eq!(closed(&h.input(T0 + S, Event::Timer(0))), Some(ct));
     }
     // Limit price with keep_position → POSITION_HOLD, nothing held → EARLY_STOP.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "79.9", "80.1");
     h.create(
         T0,
-        GridConfig {
+        ExecutorConfig::Grid(GridConfig {
             keep_position: true,
             ..base_cfg()
-        },
+        }),
     );
     assert_eq!(
         h.e.executors.get(1).unwrap().core.close_type,
@@ -433,11 +329,11 @@ fn one_filled_level(h: &mut H, cfg: GridConfig) -> PlaceOrder {
     h.quote(T0, "99.9", "100.1");
     let p = places(&h.create(
         T0,
-        GridConfig {
+        ExecutorConfig::Grid(GridConfig {
             max_open_orders: 1,
             max_orders_per_batch: 1,
             ..cfg
-        },
+        }),
     ));
     assert_eq!(p.len(), 1);
     // The fill frees the open slot: the take profit and the next level's open order.
@@ -455,7 +351,7 @@ fn one_filled_level(h: &mut H, cfg: GridConfig) -> PlaceOrder {
 #[test]
 fn scenario_28_position_hold_early_stop_retries_and_config_errors() {
     // POSITION_HOLD: the close order is cancelled, the filled level is held.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     let tp = one_filled_level(&mut h, base_cfg());
     let outs = h.stop(T0 + S, 1, true);
     let cs = cancels(&outs);
@@ -485,7 +381,7 @@ fn scenario_28_position_hold_early_stop_retries_and_config_errors() {
     assert!(places(&outs).is_empty());
 
     // early_stop(false) with config.keep_position → EARLY_STOP and a market close.
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     one_filled_level(
         &mut h,
         GridConfig {
@@ -537,9 +433,12 @@ fn scenario_28_position_hold_early_stop_retries_and_config_errors() {
         ..base_cfg()
     };
     assert!(bad.validate().is_err());
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
-    assert_eq!(closed(&h.create(T0, bad)), Some(CloseType::Failed));
+    assert_eq!(
+        closed(&h.create(T0, ExecutorConfig::Grid(bad))),
+        Some(CloseType::Failed)
+    );
 }
 
 #[test]
@@ -547,7 +446,7 @@ fn position_hold_records_the_held_exposure() {
     use kestrel_engine::executors::{Ctx, Executor, ExecutorCore, Outbox};
     use kestrel_engine::orders::OrderManager;
     use kestrel_engine::portfolio::Portfolio;
-    let h = H::new();
+    let h = H::new(3, CONFIG);
     let mut books = h.e.books.clone();
     books[0].on_ticker(&BookTicker {
         instrument: 0,
@@ -636,13 +535,13 @@ fn position_hold_records_the_held_exposure() {
 
 #[test]
 fn partial_fills_are_kept() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
     let cfg = GridConfig {
         max_open_orders: 1,
         ..base_cfg()
     };
-    let p = places(&h.create(T0, cfg));
+    let p = places(&h.create(T0, ExecutorConfig::Grid(cfg)));
     assert_eq!((p[0].price, p[0].qty), (d("99.8"), d("0.1")));
     h.report(T0, p[0].cid, ExecKind::Ack, Dec::ZERO, Dec::ZERO, "0");
     h.report(
@@ -722,14 +621,14 @@ fn partial_fills_are_kept() {
 
 #[test]
 fn stop_loss_on_position_pnl_and_metrics() {
-    let mut h = H::new();
+    let mut h = H::new(3, CONFIG);
     h.quote(T0, "109.9", "110.1");
     let cfg = GridConfig {
         max_open_orders: 2,
         limit_price: Some(d("50")),
         ..base_cfg()
     };
-    let p = places(&h.create(T0, cfg));
+    let p = places(&h.create(T0, ExecutorConfig::Grid(cfg)));
     assert_eq!(p.len(), 2);
     // Both fill: 0.0909 @ 109.8 and 0.0909 @ 108.8 → break-even 109.3.
     for o in &p {
@@ -860,16 +759,6 @@ fn sim_round_trips_realize_profit_and_replay_identically() {
     assert!(perf.volume.raw() > 0 && perf.fees.raw() > 0);
 
     // Replay: the recorded inputs into a fresh engine give the same outputs.
-    let start = match &l.inputs[0].event {
-        Event::SessionStart(s) => s.clone(),
-        _ => unreachable!(),
-    };
-    let mut e = Engine::new(&start).unwrap();
-    let mut outs = Vec::new();
-    for i in &l.inputs {
-        outs.extend_from_slice(e.apply(i));
-    }
-    assert_eq!(outs, l.outputs);
 }
 
 #[test]

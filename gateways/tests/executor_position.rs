@@ -4,6 +4,9 @@
 //! rate of 0.002 so that a fill of 1 @ 100 pays 0.2 USDT. Events the venue cannot
 //! produce (rejects, hand-timed races) are driven through `Engine::apply` directly.
 
+mod common;
+
+use common::{assert_replays, cancels, d, places, S};
 use kestrel_engine::executors::{
     ExecutorConfig, ExecutorCore, ExecutorKind, ExecutorLogic, PositionConfig, PositionExecutor,
     TrailingStop, TripleBarrier,
@@ -11,14 +14,9 @@ use kestrel_engine::executors::{
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
 
-const S: u64 = 1_000_000_000;
 const MS: u64 = 1_000_000;
 const T0: u64 = 1_000 * S;
 const MAIN: usize = 0; // no controllers: "main" is performance index 0
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 fn config(usdt: &str, eth: &str) -> String {
     format!(
@@ -113,24 +111,6 @@ fn stop(executor: u32, keep_position: bool) -> Event {
         executor,
         keep_position,
     })
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Place(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn cancels(outs: &[Output]) -> Vec<ClientOrderId> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Cancel { cid, .. } => Some(cid),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Close types of the executors that terminated, in order.
@@ -641,12 +621,7 @@ fn replay_reproduces_outputs() {
     assert_eq!(closed(&l.outputs), vec![CloseType::TimeLimit; 2]);
     assert_eq!(l.engine.portfolio.positions[0].net, Dec::ZERO);
 
-    let mut e = Engine::new(&start("10000", "10")).unwrap();
-    let mut outs = Vec::new();
-    for i in &l.inputs {
-        outs.extend_from_slice(e.apply(i));
-    }
-    assert_eq!(outs, l.outputs);
+    assert_replays(&l);
 }
 
 /// Engine driven by hand-written execution reports (events the venue cannot produce).

@@ -3,18 +3,13 @@
 //! need reports the venue cannot produce drive the executor directly with hand-written
 //! execution reports.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::twap::{TwapConfig, TwapExecutor, TwapMode};
-use kestrel_engine::executors::{
-    Ctx, Executor, ExecutorConfig, ExecutorCore, ExecutorKind, Outbox,
-};
+use kestrel_engine::executors::{ExecutorConfig, ExecutorKind};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 fn config(usdt: &str, min_qty: &str) -> String {
     format!(
@@ -54,51 +49,11 @@ fn twap(mode: TwapMode) -> TwapConfig {
     }
 }
 
-fn ticker(bid: &str, ask: &str, qty: &str) -> Event {
-    Event::BookTicker(BookTicker {
-        instrument: 0,
-        bid_px: d(bid),
-        bid_qty: d(qty),
-        ask_px: d(ask),
-        ask_qty: d(qty),
-        update_id: 0,
-    })
-}
-
 fn create(cfg: TwapConfig) -> Event {
     Event::Command(Command::CreateExecutor {
         controller: u16::MAX,
         config: ExecutorConfig::Twap(cfg),
     })
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Place(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn cancels(outs: &[Output]) -> Vec<ClientOrderId> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Cancel { cid, .. } => Some(cid),
-            _ => None,
-        })
-        .collect()
-}
-
-fn closes(outs: &[Output]) -> Vec<(RunStatus, Option<CloseType>)> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::ExecutorUpdate {
-                status, close_type, ..
-            } => Some((status, close_type)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn twap_of(l: &SimLoop) -> &TwapExecutor {
@@ -108,21 +63,12 @@ fn twap_of(l: &SimLoop) -> &TwapExecutor {
     }
 }
 
-fn sim(cfg: &str) -> SimLoop {
-    SimLoop::new(SessionStart {
-        session_id: 7,
-        seed: 1,
-        config: cfg.into(),
-    })
-    .unwrap()
-}
-
 /// Scenario 34 in taker mode, run to completion: slots at t = 1, 6, 11 s, each sized
 /// (total − executed − open)/(empty slots)/mid.
 #[test]
 fn taker_plan_runs_three_slots_to_completion() {
-    let mut l = sim(&config("10000", "0"));
-    l.push(S, ticker("119.99", "120.01", "10"));
+    let mut l = sim(7, &config("10000", "0"));
+    l.push(S, ticker(0, "119.99", "120.01", "10"));
     l.push(S, create(twap(TwapMode::Taker)));
     let t = twap_of(&l);
     let dues: Vec<u64> = t.slots().iter().map(|s| s.due).collect();
@@ -175,8 +121,8 @@ fn taker_plan_runs_three_slots_to_completion() {
 /// gets a new order once the cancel is confirmed.
 #[test]
 fn maker_limit_price_and_refresh() {
-    let mut l = sim(&config("10000", "0"));
-    l.push(S, ticker("119.99", "120.01", "10"));
+    let mut l = sim(7, &config("10000", "0"));
+    l.push(S, ticker(0, "119.99", "120.01", "10"));
     l.push(S, create(twap(TwapMode::Maker)));
     let p = places(&l.outputs);
     assert_eq!(
@@ -188,7 +134,7 @@ fn maker_limit_price_and_refresh() {
     // Exactly 1 s old: not yet stale.
     l.push(2 * S, Event::Timer(0));
     assert!(cancels(&l.outputs).is_empty());
-    l.push(2 * S + 1, ticker("129.99", "130.01", "10"));
+    l.push(2 * S + 1, ticker(0, "129.99", "130.01", "10"));
     assert_eq!(cancels(&l.outputs), [first]);
     assert_eq!(twap_of(&l).refreshed, 1);
     // The cancel lands 1 ms later; the slot is ordered again at the new mid 130 → 117.
@@ -212,8 +158,8 @@ fn maker_limit_price_and_refresh() {
 fn partial_fill_then_refresh_orders_the_rest() {
     let mut cfg = twap(TwapMode::Maker);
     cfg.total_duration_ns = 0; // one slot: the whole 100
-    let mut l = sim(&config("10000", "0"));
-    l.push(S, ticker("119.99", "120.01", "10"));
+    let mut l = sim(7, &config("10000", "0"));
+    l.push(S, ticker(0, "119.99", "120.01", "10"));
     l.push(S, create(cfg));
     let p = places(&l.outputs);
     assert_eq!((p[0].price, p[0].qty), (d("108"), d("0.83333")));
@@ -262,8 +208,8 @@ fn partial_fill_then_refresh_orders_the_rest() {
 /// Scenario 16 (T): not enough quote for the total → INSUFFICIENT_BALANCE, TERMINATED.
 #[test]
 fn budget_zero_is_insufficient_balance() {
-    let mut l = sim(&config("0", "0"));
-    l.push(S, ticker("119.99", "120.01", "10"));
+    let mut l = sim(7, &config("0", "0"));
+    l.push(S, ticker(0, "119.99", "120.01", "10"));
     l.push(S, create(twap(TwapMode::Taker)));
     assert_eq!(
         closes(&l.outputs),
@@ -278,8 +224,8 @@ fn budget_zero_is_insufficient_balance() {
 fn min_size_is_checked_in_base() {
     let mut cfg = twap(TwapMode::Taker);
     cfg.total_amount_quote = d("30");
-    let mut l = sim(&config("10000", "0.1"));
-    l.push(S, ticker("119.99", "120.01", "10"));
+    let mut l = sim(7, &config("10000", "0.1"));
+    l.push(S, ticker(0, "119.99", "120.01", "10"));
     l.push(S, create(cfg));
     assert_eq!(
         closes(&l.outputs),
@@ -294,122 +240,28 @@ fn min_size_is_checked_in_base() {
 /// Replay: the recorded inputs applied to a fresh engine give the same outputs.
 #[test]
 fn replay_is_identical() {
-    let mut l = sim(&config("10000", "0"));
-    l.push(S, ticker("119.99", "120.01", "10"));
+    let mut l = sim(7, &config("10000", "0"));
+    l.push(S, ticker(0, "119.99", "120.01", "10"));
     l.push(S, create(twap(TwapMode::Maker)));
     for i in 2..14u64 {
         let px = 120 + i as i64;
         l.push(
             i * S,
-            ticker(&format!("{}.99", px - 1), &format!("{px}.01"), "10"),
+            ticker(0, &format!("{}.99", px - 1), &format!("{px}.01"), "10"),
         );
         l.push(i * S + 500_000_000, Event::Timer(0));
     }
     l.stop(15 * S);
     assert!(places(&l.outputs).len() >= 4);
-    let mut fresh = Engine::new(&SessionStart {
-        session_id: 7,
-        seed: 1,
-        config: config("10000", "0"),
-    })
-    .unwrap();
-    let mut again = Vec::new();
-    for input in &l.inputs {
-        again.extend_from_slice(fresh.apply(input));
-    }
-    assert_eq!(again, l.outputs);
+    assert_replays(&l);
 }
 
-/// Drives one executor directly with hand-written execution reports.
-struct Bench {
-    eng: Engine,
-    out: Outbox,
-    next: u32,
-    ex: Executor,
-    seq: u64,
+/// Executor 1 of `cfg` driven directly, in a session with 10000 USDT.
+fn bench(cfg: TwapConfig) -> Bench {
+    Bench::new(7, &config("10000", "0"), ExecutorConfig::Twap(cfg))
 }
 
 impl Bench {
-    fn new(cfg: TwapConfig) -> Bench {
-        let eng = Engine::new(&SessionStart {
-            session_id: 7,
-            seed: 1,
-            config: config("10000", "0"),
-        })
-        .unwrap();
-        let core = ExecutorCore {
-            id: 1,
-            controller: 0,
-            level: u16::MAX,
-            status: RunStatus::NotStarted,
-            close_type: None,
-            created_ts: 0,
-            close_ts: 0,
-            retries: 0,
-        };
-        let ex = Executor {
-            core,
-            kind: ExecutorConfig::Twap(cfg).build(),
-        };
-        Bench {
-            eng,
-            out: Outbox::with_capacity(64),
-            next: 1,
-            ex,
-            seq: 0,
-        }
-    }
-
-    fn run(&mut self, ts: u64, f: impl FnOnce(&mut Executor, &mut Ctx)) -> Vec<Output> {
-        self.out.items.clear();
-        let mut ctx = Ctx {
-            now: ts,
-            session_id: 7,
-            instruments: &self.eng.instruments,
-            books: &self.eng.books,
-            orders: &mut self.eng.orders,
-            portfolio: &mut self.eng.portfolio,
-            out: &mut self.out,
-            next_order: &mut self.next,
-            risk: &mut Default::default(),
-        };
-        f(&mut self.ex, &mut ctx);
-        self.out.items.clone()
-    }
-
-    fn quote(&mut self, ts: u64, bid: &str, ask: &str) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.eng.apply(&Input {
-            header,
-            event: ticker(bid, ask, "10"),
-        });
-        self.run(ts, |e, c| e.control(c))
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: &str,
-        qty: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            kind,
-            last_px: d(px),
-            last_qty: d(qty),
-            ..Default::default()
-        };
-        let (o, ev) = self.eng.orders.apply(&r).unwrap();
-        self.run(ts, |e, c| e.on_order(c, &o, &ev))
-    }
-
     fn twap(&self) -> &TwapExecutor {
         match &self.ex.kind {
             ExecutorKind::Twap(t) => t,
@@ -424,24 +276,24 @@ impl Bench {
 fn pnl_and_failed_slot_reset_alone() {
     let mut cfg = twap(TwapMode::Taker);
     cfg.total_amount_quote = d("360"); // 3 slots of 120: 1 BTC each at mid 120
-    let mut b = Bench::new(cfg);
-    b.quote(S, "119.99", "120.01");
+    let mut b = bench(cfg);
+    b.quote(S, 0, "119.99", "120.01");
     let outs = b.run(S, |e, c| e.start(c));
     let p = places(&outs);
     assert_eq!(p[0].qty, d("1"));
-    b.report(S, p[0].cid, ExecKind::Ack, "0", "0");
-    b.report(S, p[0].cid, ExecKind::Fill, "120", "1");
-    b.quote(2 * S, "143.99", "144.01");
+    b.report(S, p[0].cid, ExecKind::Ack, "0", "0", "0");
+    b.report(S, p[0].cid, ExecKind::Fill, "120", "1", "0");
+    b.quote(2 * S, 0, "143.99", "144.01");
     let books = &b.eng.books;
     assert_eq!(b.twap().trade_pnl_pct(books), d("0.2"));
     let logic = b.ex.logic_ref();
     assert_eq!(logic.net_pnl_quote(books), d("24"));
     assert_eq!(logic.filled_amount_quote(books), d("120"));
     // Slot 2 at t=6 (mid 144 → 240/2/144), its order fails.
-    let p2 = places(&b.quote(6 * S, "143.99", "144.01"));
+    let p2 = places(&b.quote(6 * S, 0, "143.99", "144.01"));
     assert_eq!(p2[0].qty, d("0.83333"));
     let slots_before = b.twap().slots().to_vec();
-    let outs = b.report(6 * S, p2[0].cid, ExecKind::Rejected, "0", "0");
+    let outs = b.report(6 * S, p2[0].cid, ExecKind::Rejected, "0", "0", "0");
     let t = b.twap();
     assert_eq!((b.ex.core.retries, t.failed), (1, 1));
     // Same plan; slot 1 untouched; slot 2 ordered again at once with a new id.
@@ -458,17 +310,17 @@ fn pnl_and_failed_slot_reset_alone() {
 /// confirmed it terminates still as EARLY_STOP (Hummingbot overwrote it with COMPLETED).
 #[test]
 fn early_stop_keeps_its_close_type() {
-    let mut b = Bench::new(twap(TwapMode::Maker));
-    b.quote(S, "119.99", "120.01");
+    let mut b = bench(twap(TwapMode::Maker));
+    b.quote(S, 0, "119.99", "120.01");
     let p = places(&b.run(S, |e, c| e.start(c)));
-    b.report(S, p[0].cid, ExecKind::Ack, "0", "0");
+    b.report(S, p[0].cid, ExecKind::Ack, "0", "0", "0");
     let outs = b.run(2 * S, |e, c| e.early_stop(c, false));
     assert_eq!(cancels(&outs), [p[0].cid]);
     assert_eq!(
         (b.ex.core.status, b.ex.core.close_type),
         (RunStatus::ShuttingDown, Some(CloseType::EarlyStop))
     );
-    b.report(2 * S, p[0].cid, ExecKind::Canceled, "0", "0");
+    b.report(2 * S, p[0].cid, ExecKind::Canceled, "0", "0", "0");
     assert_eq!(
         (b.ex.core.status, b.ex.core.close_type),
         (RunStatus::Terminated, Some(CloseType::EarlyStop))
@@ -479,17 +331,17 @@ fn early_stop_keeps_its_close_type() {
 /// after a partial fill of the cancelled order.
 #[test]
 fn early_stop_keep_position_holds_fills() {
-    let mut b = Bench::new(twap(TwapMode::Maker));
-    b.quote(S, "119.99", "120.01");
+    let mut b = bench(twap(TwapMode::Maker));
+    b.quote(S, 0, "119.99", "120.01");
     let p = places(&b.run(S, |e, c| e.start(c)));
-    b.report(S, p[0].cid, ExecKind::Ack, "0", "0");
-    b.report(S, p[0].cid, ExecKind::PartialFill, "108", "0.1");
+    b.report(S, p[0].cid, ExecKind::Ack, "0", "0", "0");
+    b.report(S, p[0].cid, ExecKind::PartialFill, "108", "0.1", "0");
     b.run(2 * S, |e, c| e.early_stop(c, true));
     assert_eq!(b.ex.core.close_type, Some(CloseType::PositionHold));
     // Still working: a shutdown retry 5 s later counts one retry.
     b.run(7 * S, |e, c| e.control(c));
     assert_eq!(b.ex.core.retries, 1);
-    b.report(8 * S, p[0].cid, ExecKind::Canceled, "0", "0");
+    b.report(8 * S, p[0].cid, ExecKind::Canceled, "0", "0", "0");
     assert_eq!(
         (b.ex.core.status, b.ex.core.close_type),
         (RunStatus::Terminated, Some(CloseType::PositionHold))
@@ -503,11 +355,11 @@ fn early_stop_keep_position_holds_fills() {
 fn retries_exhausted_is_failed() {
     let mut cfg = twap(TwapMode::Taker);
     cfg.max_retries = 2;
-    let mut b = Bench::new(cfg);
-    b.quote(S, "119.99", "120.01");
+    let mut b = bench(cfg);
+    b.quote(S, 0, "119.99", "120.01");
     let mut p = places(&b.run(S, |e, c| e.start(c)));
     for _ in 0..3 {
-        let outs = b.report(S, p[0].cid, ExecKind::Rejected, "0", "0");
+        let outs = b.report(S, p[0].cid, ExecKind::Rejected, "0", "0", "0");
         p = places(&outs);
         if p.is_empty() {
             break;
@@ -525,16 +377,16 @@ fn sell_side_price_and_pnl() {
     let mut cfg = twap(TwapMode::Maker);
     cfg.side = Side::Sell;
     cfg.total_amount_quote = d("360");
-    let mut b = Bench::new(cfg);
-    b.quote(S, "119.99", "120.01");
+    let mut b = bench(cfg);
+    b.quote(S, 0, "119.99", "120.01");
     let p = places(&b.run(S, |e, c| e.start(c)));
     assert_eq!(
         (p[0].side, p[0].price, p[0].qty),
         (Side::Sell, d("132"), d("1"))
     );
-    b.report(S, p[0].cid, ExecKind::Ack, "0", "0");
-    b.report(S, p[0].cid, ExecKind::Fill, "132", "1");
-    b.quote(2 * S, "118.79", "118.81");
+    b.report(S, p[0].cid, ExecKind::Ack, "0", "0", "0");
+    b.report(S, p[0].cid, ExecKind::Fill, "132", "1", "0");
+    b.quote(2 * S, 0, "118.79", "118.81");
     // (132 − 118.8) / 132 = 0.1
     assert_eq!(b.twap().trade_pnl_pct(&b.eng.books), d("0.1"));
     let h = b.ex.logic_ref().held();

@@ -3,18 +3,12 @@
 //! maker orders judged only once acknowledged. Maker market BTCUSDT (instrument 0) and
 //! taker market WBTCUSDT (instrument 1) for a maker BUY.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::xemm::{XemmConfig, XemmExecutor};
-use kestrel_engine::executors::{
-    Ctx, Executor, ExecutorConfig, ExecutorCore, ExecutorKind, Outbox,
-};
+use kestrel_engine::executors::{ExecutorConfig, ExecutorKind};
 use kestrel_engine::*;
-use kestrel_gateways::SimLoop;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 fn config(usdt: &str) -> String {
     format!(
@@ -60,86 +54,7 @@ fn xemm(maker_side: Side) -> XemmConfig {
     }
 }
 
-fn ticker(instrument: InstrumentId, bid: &str, ask: &str) -> Event {
-    Event::BookTicker(BookTicker {
-        instrument,
-        bid_px: d(bid),
-        bid_qty: d("10"),
-        ask_px: d(ask),
-        ask_qty: d("10"),
-        update_id: 0,
-    })
-}
-
-fn places(outs: &[Output]) -> Vec<PlaceOrder> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Place(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-fn cancels(outs: &[Output]) -> Vec<ClientOrderId> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::Cancel { cid, .. } => Some(cid),
-            _ => None,
-        })
-        .collect()
-}
-
-fn closes(outs: &[Output]) -> Vec<(RunStatus, Option<CloseType>)> {
-    outs.iter()
-        .filter_map(|o| match o.action {
-            Action::ExecutorUpdate {
-                status, close_type, ..
-            } => Some((status, close_type)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Drives one executor directly with hand-written execution reports.
-struct Bench {
-    eng: Engine,
-    out: Outbox,
-    next: u32,
-    ex: Executor,
-    seq: u64,
-}
-
 impl Bench {
-    fn new(usdt: &str, cfg: XemmConfig) -> Bench {
-        let eng = Engine::new(&SessionStart {
-            session_id: 11,
-            seed: 1,
-            config: config(usdt),
-        })
-        .unwrap();
-        let core = ExecutorCore {
-            id: 1,
-            controller: 0,
-            level: u16::MAX,
-            status: RunStatus::NotStarted,
-            close_type: None,
-            created_ts: 0,
-            close_ts: 0,
-            retries: 0,
-        };
-        let ex = Executor {
-            core,
-            kind: ExecutorConfig::Xemm(cfg).build(),
-        };
-        Bench {
-            eng,
-            out: Outbox::with_capacity(64),
-            next: 1,
-            ex,
-            seq: 0,
-        }
-    }
-
     /// Both books set (maker 99/99.8, taker at `taker_bid`/`taker_ask`), then started.
     fn started(
         usdt: &str,
@@ -147,67 +62,12 @@ impl Bench {
         taker_bid: &str,
         taker_ask: &str,
     ) -> (Bench, Vec<Output>) {
-        let mut b = Bench::new(usdt, cfg);
+        let mut b = Bench::new(11, &config(usdt), ExecutorConfig::Xemm(cfg));
         let (mi, ti) = (cfg.maker_instrument(), cfg.taker_instrument());
         b.quote(S, mi, "99", "99.8");
         b.quote(S, ti, taker_bid, taker_ask);
         let outs = b.run(S, |e, c| e.start(c));
         (b, outs)
-    }
-
-    fn run(&mut self, ts: u64, f: impl FnOnce(&mut Executor, &mut Ctx)) -> Vec<Output> {
-        self.out.items.clear();
-        let mut ctx = Ctx {
-            now: ts,
-            session_id: 11,
-            instruments: &self.eng.instruments,
-            books: &self.eng.books,
-            orders: &mut self.eng.orders,
-            portfolio: &mut self.eng.portfolio,
-            out: &mut self.out,
-            next_order: &mut self.next,
-            risk: &mut Default::default(),
-        };
-        f(&mut self.ex, &mut ctx);
-        self.out.items.clone()
-    }
-
-    fn quote(&mut self, ts: u64, inst: InstrumentId, bid: &str, ask: &str) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.eng.apply(&Input {
-            header,
-            event: ticker(inst, bid, ask),
-        });
-        if self.ex.core.status == RunStatus::NotStarted {
-            return Vec::new();
-        }
-        self.run(ts, |e, c| e.control(c))
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: &str,
-        qty: &str,
-        fee: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            kind,
-            last_px: d(px),
-            last_qty: d(qty),
-            fee: d(fee),
-            ..Default::default()
-        };
-        let (o, ev) = self.eng.orders.apply(&r).unwrap();
-        self.run(ts, |e, c| e.on_order(c, &o, &ev))
     }
 
     fn xemm(&self) -> &XemmExecutor {
@@ -392,23 +252,14 @@ fn budget_and_early_stop() {
     );
 }
 
-fn sim() -> SimLoop {
-    SimLoop::new(SessionStart {
-        session_id: 11,
-        seed: 1,
-        config: config("10000"),
-    })
-    .unwrap()
-}
-
 /// Against the simulated venue: quote, re-quote when the taker bid falls, maker fill
 /// when the BTCUSDT ask comes down to it, hedge at the WBTCUSDT bid, COMPLETED; then
 /// the inputs replayed into a fresh engine give the same outputs.
 #[test]
 fn sim_round_trip_and_replay() {
-    let mut l = sim();
-    l.push(S, ticker(0, "99", "99.8"));
-    l.push(S, ticker(1, "101", "101.01"));
+    let mut l = sim(11, &config("10000"));
+    l.push(S, ticker(0, "99", "99.8", "10"));
+    l.push(S, ticker(1, "101", "101.01", "10"));
     l.push(
         S,
         Event::Command(Command::CreateExecutor {
@@ -420,7 +271,7 @@ fn sim_round_trip_and_replay() {
     let first = places(&l.outputs)[0];
     assert_eq!(first.price, d("99.5"));
     // Taker bid falls; the executor sees it on the next timer.
-    l.push(2 * S, ticker(1, "100", "100.01"));
+    l.push(2 * S, ticker(1, "100", "100.01", "10"));
     l.push(2 * S, Event::Timer(0));
     assert_eq!(cancels(&l.outputs), [first.cid]);
     l.advance(2 * S + 2_000_000);
@@ -428,7 +279,7 @@ fn sim_round_trip_and_replay() {
     assert_eq!((second.price, second.qty), (d("98.52"), d("1")));
     l.advance(2 * S + 4_000_000);
     // BTCUSDT ask comes down through the maker: filled as maker at 98.52, hedged at 100.
-    l.push(3 * S, ticker(0, "98", "98.5"));
+    l.push(3 * S, ticker(0, "98", "98.5", "10"));
     l.advance(3 * S + 2_000_000);
     let hedge = places(&l.outputs)[2];
     assert_eq!(
@@ -442,15 +293,5 @@ fn sim_round_trip_and_replay() {
     let perf = l.engine.report(0);
     assert_eq!(perf.volume, d("98.52") + d("100"));
     assert_eq!(perf.fees, d("0.009852") + d("0.01"));
-    let mut fresh = Engine::new(&SessionStart {
-        session_id: 11,
-        seed: 1,
-        config: config("10000"),
-    })
-    .unwrap();
-    let mut again = Vec::new();
-    for input in &l.inputs {
-        again.extend_from_slice(fresh.apply(input));
-    }
-    assert_eq!(again, l.outputs);
+    assert_replays(&l);
 }

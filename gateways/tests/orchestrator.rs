@@ -1,15 +1,12 @@
 //! Orchestrator scenarios (spec §12, E): held positions netted per instrument, the
 //! performance report, and executors stopped by hand. Fills come from the simulated venue.
 
+mod common;
+
+use common::*;
 use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -27,29 +24,6 @@ latency_ns = 0
 maker_fee = "0.001"
 taker_fee = "0.001"
 "#;
-
-fn book(l: &mut SimLoop, ts: u64, bid: &str, ask: &str) {
-    let mut depth = Depth {
-        instrument: 0,
-        snapshot: true,
-        first_chunk: true,
-        last_chunk: true,
-        last_update_id: ts,
-        len: 2,
-        ..Default::default()
-    };
-    depth.levels[0] = Level {
-        side: Side::Buy,
-        px: d(bid),
-        qty: d("50"),
-    };
-    depth.levels[1] = Level {
-        side: Side::Sell,
-        px: d(ask),
-        qty: d("50"),
-    };
-    l.push(ts, Event::Depth(depth));
-}
 
 fn market(l: &mut SimLoop, ts: u64, side: Side, amount: &str) {
     let config = ExecutorConfig::Order(OrderExecutorConfig {
@@ -72,17 +46,12 @@ fn market(l: &mut SimLoop, ts: u64, side: Side, amount: &str) {
 #[test]
 fn spot_holds_net_into_one_bucket_and_the_report_marks_them_at_mid() {
     // Scenario 42 (spot): buy 4 + sell 1 → one bucket, long 3.
-    let mut l = SimLoop::new(SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: CONFIG.into(),
-    })
-    .unwrap();
-    book(&mut l, S, "99.9", "100");
+    let mut l = sim(1, CONFIG);
+    book(&mut l, S, "99.9", "100", "50");
     market(&mut l, 2 * S, Side::Buy, "4");
-    book(&mut l, 3 * S, "110", "110.1");
+    book(&mut l, 3 * S, "110", "110.1", "50");
     market(&mut l, 4 * S, Side::Sell, "1");
-    book(&mut l, 5 * S, "119.9", "120.1");
+    book(&mut l, 5 * S, "119.9", "120.1", "50");
     let r = l.engine.report(0);
     assert_eq!(r.close_types[CloseType::PositionHold as usize], 2);
     assert_eq!(r.positions.len(), 1);
@@ -107,29 +76,13 @@ fn spot_holds_net_into_one_bucket_and_the_report_marks_them_at_mid() {
         l.engine.portfolio.balances[0].total
     );
     // And the session replays to the same outputs.
-    let mut fresh = Engine::new(&SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: CONFIG.into(),
-    })
-    .unwrap();
-    let replayed: Vec<Output> = l
-        .inputs
-        .iter()
-        .flat_map(|i| fresh.apply(i).to_vec())
-        .collect();
-    assert_eq!(replayed, l.outputs);
+    assert_replays(&l);
 }
 
 #[test]
 fn executor_stopped_by_hand_cancels_and_closes_early() {
-    let mut l = SimLoop::new(SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: CONFIG.into(),
-    })
-    .unwrap();
-    book(&mut l, S, "99.9", "100");
+    let mut l = sim(1, CONFIG);
+    book(&mut l, S, "99.9", "100", "50");
     let config = ExecutorConfig::Order(OrderExecutorConfig {
         instrument: 0,
         side: Side::Buy,
@@ -179,13 +132,8 @@ fn report_adds_stored_realized_and_live_unrealized() {
     let cfg = CONFIG
         .replace("maker_fee = \"0.001\"", "maker_fee = \"0\"")
         .replace("taker_fee = \"0.001\"", "taker_fee = \"0\"");
-    let mut l = SimLoop::new(SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: cfg,
-    })
-    .unwrap();
-    book(&mut l, S, "99.99", "100");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100", "50");
     let pos = |tp: Option<&str>| {
         ExecutorConfig::Position(PositionConfig {
             side: Side::Buy,
@@ -213,7 +161,7 @@ fn report_adds_stored_realized_and_live_unrealized() {
             config: pos(Some("0.1")),
         }),
     );
-    book(&mut l, 3 * S, "110", "110.01");
+    book(&mut l, 3 * S, "110", "110.01", "50");
     let r = l.engine.report(0);
     assert_eq!(r.close_types[CloseType::TakeProfit as usize], 1);
     assert_eq!(l.engine.executors.live(), 1);

@@ -2,16 +2,13 @@
 //! stored and initial positions, and the store action. Fills come from the simulated
 //! venue; every session is replayed through a fresh engine.
 
+mod common;
+
+use common::*;
 use kestrel_engine::engine::DONE_KEPT;
 use kestrel_engine::executors::{ExecutionStrategy, ExecutorConfig, OrderExecutorConfig};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
-
-const S: u64 = 1_000_000_000;
-
-fn d(s: &str) -> Dec {
-    Dec::parse(s).unwrap()
-}
 
 fn config(market: &str, controllers: &str) -> String {
     format!(
@@ -34,38 +31,6 @@ taker_fee = "0"
 {controllers}
 "#
     )
-}
-
-fn session(cfg: String) -> SimLoop {
-    SimLoop::new(SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: cfg,
-    })
-    .unwrap()
-}
-
-fn book(l: &mut SimLoop, ts: u64, bid: &str, ask: &str) {
-    let mut depth = Depth {
-        instrument: 0,
-        snapshot: true,
-        first_chunk: true,
-        last_chunk: true,
-        last_update_id: ts,
-        len: 2,
-        ..Default::default()
-    };
-    depth.levels[0] = Level {
-        side: Side::Buy,
-        px: d(bid),
-        qty: d("50"),
-    };
-    depth.levels[1] = Level {
-        side: Side::Sell,
-        px: d(ask),
-        qty: d("50"),
-    };
-    l.push(ts, Event::Depth(depth));
 }
 
 fn order(l: &mut SimLoop, ts: u64, side: Side, amount: &str, action: PositionAction) {
@@ -93,30 +58,14 @@ fn alerts(l: &SimLoop, code: AlertCode) -> usize {
         .count()
 }
 
-/// Replays the recorded inputs through a fresh engine: outputs must be identical.
-fn assert_replays(l: &SimLoop, cfg: &str) {
-    let mut fresh = Engine::new(&SessionStart {
-        session_id: 1,
-        seed: 1,
-        config: cfg.into(),
-    })
-    .unwrap();
-    let replayed: Vec<Output> = l
-        .inputs
-        .iter()
-        .flat_map(|i| fresh.apply(i).to_vec())
-        .collect();
-    assert_eq!(replayed, l.outputs);
-}
-
 #[test]
 fn one_way_perpetual_holds_net_into_one_bucket() {
     // Scenario 42: ONEWAY perp buy 5 + sell 2 → one bucket, long 3.
     let cfg = config("perpetual-oneway", "");
-    let mut l = session(cfg.clone());
-    book(&mut l, S, "99.99", "100");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100", "50");
     order(&mut l, 2 * S, Side::Buy, "5", PositionAction::Open);
-    book(&mut l, 3 * S, "110", "110.01");
+    book(&mut l, 3 * S, "110", "110.01", "50");
     order(&mut l, 4 * S, Side::Sell, "2", PositionAction::Open);
     let r = l.engine.report(0);
     assert_eq!(r.positions.len(), 1);
@@ -126,7 +75,7 @@ fn one_way_perpetual_holds_net_into_one_bucket() {
     assert_eq!(p.realized, d("20"));
     assert_eq!(p.unrealized, d("30.015"));
     assert_eq!(p.volume, d("720"));
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
 
 #[test]
@@ -134,8 +83,8 @@ fn hedge_perpetual_keeps_long_and_short_buckets_and_close_orders_join_the_opposi
     // Scenario 42: HEDGE perp long + short → two buckets; an order executor BUY with
     // action CLOSE reduces the SELL (short) bucket.
     let cfg = config("perpetual-hedge", "");
-    let mut l = session(cfg.clone());
-    book(&mut l, S, "99.99", "100");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100", "50");
     order(&mut l, 2 * S, Side::Buy, "2", PositionAction::Open);
     order(&mut l, 3 * S, Side::Sell, "3", PositionAction::Open);
     let r = l.engine.report(0);
@@ -157,7 +106,7 @@ fn hedge_perpetual_keeps_long_and_short_buckets_and_close_orders_join_the_opposi
         (Some(Side::Sell), d("-3"), d("99.99"))
     );
     // The close order carries CLOSE to the venue.
-    book(&mut l, 5 * S, "89.99", "90");
+    book(&mut l, 5 * S, "89.99", "90", "50");
     order(&mut l, 6 * S, Side::Buy, "1", PositionAction::Close);
     let closes = l
         .outputs
@@ -175,7 +124,7 @@ fn hedge_perpetual_keeps_long_and_short_buckets_and_close_orders_join_the_opposi
     // Bought back 1 at 90 against entry 99.99.
     assert_eq!(short.realized, d("9.99"));
     assert_eq!(r.positions[0].net, d("2"), "the long bucket is untouched");
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
 
 #[test]
@@ -183,7 +132,7 @@ fn stored_position_is_reported_at_mid() {
     // Scenario 41: a stored position BUY 2 @ 1000 with volume 2000, mid 230 → report
     // volume 2000, unrealized (230 − 1000) × 2 = −1540.
     let cfg = config("spot", "");
-    let mut l = session(cfg.clone());
+    let mut l = sim(1, &cfg);
     l.push(
         S,
         Event::Command(Command::LoadPosition {
@@ -197,7 +146,7 @@ fn stored_position_is_reported_at_mid() {
             volume: d("2000"),
         }),
     );
-    book(&mut l, 2 * S, "229.99", "230.01");
+    book(&mut l, 2 * S, "229.99", "230.01", "50");
     let r = l.engine.report(0);
     assert_eq!(r.volume, d("2000"));
     assert_eq!(r.unrealized, d("-1540"));
@@ -217,7 +166,7 @@ fn stored_position_is_reported_at_mid() {
         }),
     );
     assert_eq!(alerts(&l, AlertCode::PositionIgnored), 1);
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
 
 #[test]
@@ -238,7 +187,7 @@ amount = "2"
 side = "buy"
 "#;
     let cfg = config("spot", mm);
-    let mut l = session(cfg.clone());
+    let mut l = sim(1, &cfg);
     l.push(
         S / 2,
         Event::Command(Command::LoadPosition {
@@ -253,19 +202,19 @@ side = "buy"
         }),
     );
     assert_eq!(alerts(&l, AlertCode::PositionIgnored), 1);
-    book(&mut l, S, "229.99", "230.01");
+    book(&mut l, S, "229.99", "230.01", "50");
     let r = l.engine.report(0);
     assert_eq!(r.positions.len(), 1);
     let p = r.positions[0];
     assert_eq!((p.net, p.entry, p.volume), (d("2"), d("230"), Dec::ZERO));
     // buy quote = amount × mid = 460.
     assert_eq!(p.net.mul(p.entry), d("460"));
-    book(&mut l, 2 * S, "299.99", "300.01");
+    book(&mut l, 2 * S, "299.99", "300.01", "50");
     let r = l.engine.report(0);
     assert_eq!(r.positions.len(), 1);
     assert_eq!(r.positions[0].entry, d("230"), "created only once");
     assert_eq!(r.positions[0].unrealized, d("140"));
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
 
 #[test]
@@ -273,8 +222,8 @@ fn store_refuses_live_executors_and_folds_done_ones() {
     // Scenario 43: store on an active executor → kept; on a terminated one → removed,
     // its numbers move into the cached performance and the report is unchanged.
     let cfg = config("spot", "");
-    let mut l = session(cfg.clone());
-    book(&mut l, S, "99.99", "100");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100", "50");
     let resting = ExecutorConfig::Order(OrderExecutorConfig {
         instrument: 0,
         side: Side::Buy,
@@ -335,14 +284,14 @@ fn store_refuses_live_executors_and_folds_done_ones() {
         Event::Command(Command::StoreExecutor { executor: 999 }),
     );
     assert_eq!(alerts(&l, AlertCode::UnknownExecutor), 2);
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
 
 #[test]
 fn done_executors_beyond_the_newest_hundred_are_stored_automatically() {
     let cfg = config("spot", "");
-    let mut l = session(cfg.clone());
-    book(&mut l, S, "99.99", "100");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100", "50");
     let n = DONE_KEPT + 5;
     for i in 0..n as u64 {
         let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
@@ -354,7 +303,7 @@ fn done_executors_beyond_the_newest_hundred_are_stored_automatically() {
     assert_eq!(r.close_types[CloseType::PositionHold as usize], n as u64);
     // 53 buys at 100, 52 sells at 99.99 → net 0.1 long.
     assert_eq!(r.positions[0].net, d("0.1"));
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
 
 #[test]
@@ -366,11 +315,11 @@ fn perpetual_short_runs_on_margin_at_the_venue_too() {
             "market = \"perpetual-oneway\"",
             "market = \"perpetual-oneway\"\nleverage = 10",
         );
-    let mut l = session(cfg.clone());
-    book(&mut l, S, "99.99", "100");
+    let mut l = sim(1, &cfg);
+    book(&mut l, S, "99.99", "100", "50");
     order(&mut l, 2 * S, Side::Sell, "3", PositionAction::Open);
     assert_eq!(l.engine.portfolio.positions[0].net, d("-3"));
-    book(&mut l, 3 * S, "89.99", "90");
+    book(&mut l, 3 * S, "89.99", "90", "50");
     order(&mut l, 4 * S, Side::Buy, "3", PositionAction::Open);
     // Sold 3 @ 99.99, bought back 3 @ 90: +29.97, no fees; the engine and the venue
     // agree on the quote balance and hold no margin.
@@ -381,5 +330,5 @@ fn perpetual_short_runs_on_margin_at_the_venue_too() {
         (d("1000029.97"), Dec::ZERO)
     );
     assert_eq!(alerts(&l, AlertCode::InsufficientBalance), 0);
-    assert_replays(&l, &cfg);
+    assert_replays(&l);
 }
