@@ -36,17 +36,6 @@ impl H {
     }
 }
 
-fn closed(outs: &[Output]) -> Option<CloseType> {
-    outs.iter().find_map(|o| match o.action {
-        Action::ExecutorUpdate {
-            status: RunStatus::Terminated,
-            close_type,
-            ..
-        } => close_type,
-        _ => None,
-    })
-}
-
 fn dca(side: Side, amounts: &[&str], prices: &[&str]) -> DcaConfig {
     let a: Vec<Dec> = amounts.iter().map(|s| d(s)).collect();
     let p: Vec<Dec> = prices.iter().map(|s| d(s)).collect();

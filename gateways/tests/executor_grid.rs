@@ -43,17 +43,6 @@ impl H {
     }
 }
 
-fn closed(outs: &[Output]) -> Option<CloseType> {
-    outs.iter().find_map(|o| match o.action {
-        Action::ExecutorUpdate {
-            status: RunStatus::Terminated,
-            close_type,
-            ..
-        } => close_type,
-        _ => None,
-    })
-}
-
 /// The configuration of Hummingbot's grid tests: BUY 100–120, 100 quote, min order 9,
 /// min spread 1%, limit 90, TP 0.1%, SL 5%, trailing (5%, 0.5%).
 fn base_cfg() -> GridConfig {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_replays, cancels, d, places, S};
+use common::{assert_replays, cancels, d, places, H, S};
 use kestrel_engine::executors::{
     ExecutorConfig, ExecutorCore, ExecutorKind, ExecutorLogic, PositionConfig, PositionExecutor,
     TrailingStop, TripleBarrier,
@@ -624,72 +624,36 @@ fn replay_reproduces_outputs() {
     assert_replays(&l);
 }
 
-/// Engine driven by hand-written execution reports (events the venue cannot produce).
-struct Direct {
-    engine: Engine,
-    seq: u64,
-}
-
-impl Direct {
-    fn new() -> Direct {
-        Direct {
-            engine: Engine::new(&start("10000", "10")).unwrap(),
-            seq: 0,
-        }
-    }
-
-    fn input(&mut self, ts: u64, event: Event) -> Vec<Output> {
-        self.seq += 1;
-        let header = Header {
-            seq: self.seq,
-            ts,
-            ..Default::default()
-        };
-        self.engine.apply(&Input { header, event }).to_vec()
-    }
-
-    fn report(
-        &mut self,
-        ts: u64,
-        cid: ClientOrderId,
-        kind: ExecKind,
-        px: &str,
-        qty: &str,
-        fee: &str,
-    ) -> Vec<Output> {
-        let r = ExecReport {
-            cid,
-            instrument: 0,
-            kind,
-            last_px: d(px),
-            last_qty: d(qty),
-            fee: d(fee),
-            ..Default::default()
-        };
-        self.input(ts, Event::Exec(r))
-    }
-
+/// Sessions driven by hand-written execution reports (events the venue cannot produce).
+impl H {
     /// A long (config `c`) whose open order was acknowledged and filled 1 @ 100 with `fee`.
-    fn long_filled(c: PositionConfig, fee: &str) -> (Direct, ClientOrderId) {
-        let mut h = Direct::new();
+    fn long_filled(c: PositionConfig, fee: &str) -> (H, ClientOrderId) {
+        let mut h = H::new(7, &config("10000", "10"));
         h.input(T0, ticker("100", "100.01"));
         let open = places(&h.input(T0, create(c)))[0].cid;
-        h.report(T0, open, ExecKind::Ack, "0", "0", "0");
-        h.report(T0 + S, open, ExecKind::Fill, "100", "1", fee);
+        h.report(T0, open, ExecKind::Ack, d("0"), d("0"), "0");
+        h.report(T0 + S, open, ExecKind::Fill, d("100"), d("1"), fee);
         (h, open)
     }
 }
 
 #[test]
 fn s08_failed_close_order_is_replaced() {
-    let (mut h, _) = Direct::long_filled(cfg(Side::Buy), "0.2");
+    let (mut h, _) = H::long_filled(cfg(Side::Buy), "0.2");
     let close = places(&h.input(T0 + 2 * S, ticker("70", "70.01")))[0];
     assert_eq!(
         (close.side, close.order_type),
         (Side::Sell, OrderType::Market)
     );
-    let outs = h.report(T0 + 2 * S, close.cid, ExecKind::Rejected, "0", "0", "0");
-    let (core, p) = pos(&h.engine).unwrap();
+    let outs = h.report(
+        T0 + 2 * S,
+        close.cid,
+        ExecKind::Rejected,
+        d("0"),
+        d("0"),
+        "0",
+    );
+    let (core, p) = pos(&h.e).unwrap();
     assert_eq!(core.retries, 1);
     assert_eq!(core.close_type, Some(CloseType::StopLoss));
     let again = places(&outs);
@@ -704,7 +668,7 @@ fn s08_failed_close_order_is_replaced() {
     let mut cid = again[0].cid;
     let mut last = Vec::new();
     for _ in 0..10 {
-        last = h.report(T0 + 3 * S, cid, ExecKind::Rejected, "0", "0", "0");
+        last = h.report(T0 + 3 * S, cid, ExecKind::Rejected, d("0"), d("0"), "0");
         if let Some(p) = places(&last).first() {
             cid = p.cid;
         }
@@ -715,27 +679,34 @@ fn s08_failed_close_order_is_replaced() {
 #[test]
 fn s11_fees_counted_once() {
     let c = with_tp(cfg(Side::Buy), OrderType::Limit);
-    let (mut h, _) = Direct::long_filled(c, "0.1");
-    let (_, p) = pos(&h.engine).unwrap();
+    let (mut h, _) = H::long_filled(c, "0.1");
+    let (_, p) = pos(&h.e).unwrap();
     let tp = p.tp_order.expect("resting TP");
-    h.report(T0 + 2 * S, tp, ExecKind::Ack, "0", "0", "0");
-    h.report(T0 + 2 * S, tp, ExecKind::PartialFill, "110", "0.5", "0.05");
-    let (core, p) = pos(&h.engine).unwrap();
+    h.report(T0 + 2 * S, tp, ExecKind::Ack, d("0"), d("0"), "0");
+    h.report(
+        T0 + 2 * S,
+        tp,
+        ExecKind::PartialFill,
+        d("110"),
+        d("0.5"),
+        "0.05",
+    );
+    let (core, p) = pos(&h.e).unwrap();
     assert_eq!(p.fees_quote(), d("0.15"));
     assert_eq!(core.status, RunStatus::Running);
     // The TP completes: it is the close order, its fees counted once.
-    let outs = h.report(T0 + 3 * S, tp, ExecKind::Fill, "110", "0.5", "0.05");
+    let outs = h.report(T0 + 3 * S, tp, ExecKind::Fill, d("110"), d("0.5"), "0.05");
     assert_eq!(closed(&outs), vec![CloseType::TakeProfit]);
-    assert_eq!(h.engine.report(MAIN).fees, d("0.2"));
-    assert_eq!(h.engine.report(MAIN).volume, d("210"));
+    assert_eq!(h.e.report(MAIN).fees, d("0.2"));
+    assert_eq!(h.e.report(MAIN).volume, d("210"));
 }
 
 #[test]
 fn partial_fill_racing_the_cancel_is_closed() {
-    let mut h = Direct::new();
+    let mut h = H::new(7, &config("10000", "10"));
     h.input(T0, ticker("100", "100.01"));
     let open = places(&h.input(T0, create(cfg(Side::Buy))))[0].cid;
-    h.report(T0, open, ExecKind::Ack, "0", "0", "0");
+    h.report(T0, open, ExecKind::Ack, d("0"), d("0"), "0");
     let outs = h.input(T0 + 61 * S, Event::Timer(0));
     assert_eq!(cancels(&outs), vec![open]);
     assert!(places(&outs).is_empty());
@@ -744,30 +715,37 @@ fn partial_fill_racing_the_cancel_is_closed() {
         T0 + 61 * S,
         open,
         ExecKind::PartialFill,
-        "100",
-        "0.3",
+        d("100"),
+        d("0.3"),
         "0.06",
     );
     let close = places(&outs)[0];
     assert_eq!((close.order_type, close.qty), (OrderType::Market, d("0.3")));
-    h.report(T0 + 61 * S, open, ExecKind::Canceled, "0", "0", "0");
-    assert_eq!(pos(&h.engine).unwrap().0.status, RunStatus::ShuttingDown);
-    h.report(T0 + 61 * S, close.cid, ExecKind::Ack, "0", "0", "0");
-    let outs = h.report(T0 + 61 * S, close.cid, ExecKind::Fill, "100", "0.3", "0.06");
+    h.report(T0 + 61 * S, open, ExecKind::Canceled, d("0"), d("0"), "0");
+    assert_eq!(pos(&h.e).unwrap().0.status, RunStatus::ShuttingDown);
+    h.report(T0 + 61 * S, close.cid, ExecKind::Ack, d("0"), d("0"), "0");
+    let outs = h.report(
+        T0 + 61 * S,
+        close.cid,
+        ExecKind::Fill,
+        d("100"),
+        d("0.3"),
+        "0.06",
+    );
     assert_eq!(closed(&outs), vec![CloseType::TimeLimit]);
-    assert_eq!(h.engine.report(MAIN).volume, d("60"));
+    assert_eq!(h.e.report(MAIN).volume, d("60"));
 }
 
 #[test]
 fn shutdown_recancels_every_five_seconds() {
-    let mut h = Direct::new();
+    let mut h = H::new(7, &config("10000", "10"));
     h.input(T0, ticker("100", "100.01"));
     let open = places(&h.input(T0, create(cfg(Side::Buy))))[0].cid;
-    h.report(T0, open, ExecKind::Ack, "0", "0", "0");
+    h.report(T0, open, ExecKind::Ack, d("0"), d("0"), "0");
     assert_eq!(cancels(&h.input(T0 + S, stop(1, false))), vec![open]);
-    h.report(T0 + S, open, ExecKind::CancelRejected, "0", "0", "0");
+    h.report(T0 + S, open, ExecKind::CancelRejected, d("0"), d("0"), "0");
     assert!(cancels(&h.input(T0 + 2 * S, Event::Timer(0))).is_empty());
     assert_eq!(cancels(&h.input(T0 + 6 * S, Event::Timer(0))), vec![open]);
-    let outs = h.report(T0 + 6 * S, open, ExecKind::Canceled, "0", "0", "0");
+    let outs = h.report(T0 + 6 * S, open, ExecKind::Canceled, d("0"), d("0"), "0");
     assert_eq!(closed(&outs), vec![CloseType::EarlyStop]);
 }

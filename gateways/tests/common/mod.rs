@@ -108,6 +108,18 @@ pub fn closes(outs: &[Output]) -> Vec<(RunStatus, Option<CloseType>)> {
         .collect()
 }
 
+/// Close type of the first executor that terminated.
+pub fn closed(outs: &[Output]) -> Option<CloseType> {
+    outs.iter().find_map(|o| match o.action {
+        Action::ExecutorUpdate {
+            status: RunStatus::Terminated,
+            close_type,
+            ..
+        } => close_type,
+        _ => None,
+    })
+}
+
 /// An engine plus the next input sequence number.
 pub struct H {
     pub e: Engine,
