@@ -2,41 +2,15 @@
 //! over real captures (hftbacktest nkaz001/hftbacktest MIT, cryptofeed bmoscon/cryptofeed
 //! XFree86 1.1; see shared/data/README.md). Own test binary: it installs the allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+
+use common::{allocs_now, Counting};
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use kestrel_engine::Event;
 use kestrel_feeds::binance::{CryptofeedReader, Parser};
-
-struct Counting;
-// Per thread: allocations of the test harness's other threads must not count.
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_alloc() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs_now() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count_alloc();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count_alloc();
-        unsafe { System.realloc(p, l, n) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;

@@ -2,44 +2,18 @@
 //! binary: it installs a counting allocator; only the client thread is counted, not
 //! the loopback server). Real payloads from the hftbacktest spot capture (MIT).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
+
+use common::{allocs_now, Counting};
+
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use kestrel_feeds::ws::testserver::{replay, Faults, WsServer};
 use kestrel_feeds::ws::{ConnEvent, MessageHandler, WsClient, WsConfig};
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
 static A: Counting = Counting;
-
-fn allocs() -> u64 {
-    COUNT.with(|c| c.get())
-}
 
 struct H {
     n: usize,
@@ -59,10 +33,10 @@ impl MessageHandler for H {
         self.n += 1;
         self.bytes += payload.len();
         if self.n == WARM {
-            self.at_warm = allocs();
+            self.at_warm = allocs_now();
         }
         if self.n == self.total {
-            self.at_last = allocs();
+            self.at_last = allocs_now();
         }
     }
     fn on_event(&mut self, _conn: usize, ev: ConnEvent) {
