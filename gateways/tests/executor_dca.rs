@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use kestrel_engine::executors::dca::{DcaConfig, DcaExecutor, DcaMode};
+use kestrel_engine::executors::dca::{DcaConfig, DcaConfigError, DcaExecutor, DcaMode};
 use kestrel_engine::executors::{ExecutorConfig, ExecutorKind, ExecutorLogic};
 use kestrel_engine::*;
 use kestrel_gateways::SimLoop;
@@ -51,11 +51,16 @@ fn only(outs: &[Output]) -> PlaceOrder {
 #[test]
 fn config_lists_are_validated() {
     let a = [d("10"), d("20")];
-    assert!(DcaConfig::new(0, Side::Buy, &a, &[d("100")]).is_err());
-    assert!(DcaConfig::new(0, Side::Buy, &[], &[]).is_err());
-    assert!(DcaConfig::new(0, Side::Buy, &[d("10"); 17], &[d("100"); 17]).is_err());
+    let err = |a: &[Dec], p: &[Dec]| DcaConfig::new(0, Side::Buy, a, p).unwrap_err();
+    assert_eq!(err(&a, &[d("100")]), DcaConfigError::LengthMismatch);
+    assert_eq!(err(&[], &[]), DcaConfigError::LevelCount);
+    assert_eq!(
+        err(&[d("10"); 17], &[d("100"); 17]),
+        DcaConfigError::LevelCount
+    );
     assert!(DcaConfig::new(0, Side::Buy, &[d("10"); 16], &[d("100"); 16]).is_ok());
-    assert!(DcaConfig::new(0, Side::Buy, &[d("10")], &[d("0")]).is_err());
+    assert_eq!(err(&[d("10")], &[d("0")]), DcaConfigError::NonPositive);
+    assert_eq!(err(&[d("-10")], &[d("100")]), DcaConfigError::NonPositive);
     // An amount under the venue minimum (5 quote) closes it as FAILED at start.
     let mut h = H::new(3, CONFIG);
     h.quote(T0, "119.99", "120.01");

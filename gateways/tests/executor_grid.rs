@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use kestrel_engine::executors::grid::{GridConfig, GridExecutor, LevelState};
+use kestrel_engine::executors::grid::{GridConfig, GridConfigError, GridExecutor, LevelState};
 use kestrel_engine::executors::TrailingStop;
 use kestrel_engine::executors::{ExecutorConfig, ExecutorKind};
 use kestrel_engine::*;
@@ -416,12 +416,20 @@ fn scenario_28_position_hold_early_stop_retries_and_config_errors() {
     assert_eq!(attempts, 10);
     assert_eq!(end, Some((CloseType::Failed, T0 + S + 50 * S)));
 
-    // Stop-loss order type LIMIT is refused.
+    // A stop-loss or time-limit order type other than MARKET is refused.
+    let limit_time_limit = GridConfig {
+        time_limit_order_type: OrderType::Limit,
+        ..base_cfg()
+    };
+    assert_eq!(
+        limit_time_limit.validate(),
+        Err(GridConfigError::NonMarketBarrierOrder)
+    );
     let bad = GridConfig {
         stop_loss_order_type: OrderType::Limit,
         ..base_cfg()
     };
-    assert!(bad.validate().is_err());
+    assert_eq!(bad.validate(), Err(GridConfigError::NonMarketBarrierOrder));
     let mut h = H::new(3, CONFIG);
     h.quote(T0, "99.9", "100.1");
     assert_eq!(
@@ -746,8 +754,16 @@ fn sim_round_trips_realize_profit_and_replay_identically() {
     let perf = l.engine.report(l.engine.performance.len() - 1);
     assert_eq!(perf.close_types[CloseType::EarlyStop as usize], 1);
     assert!(perf.volume.raw() > 0 && perf.fees.raw() > 0);
+    // The fees reported are the fees the venue charged on every fill of the session
+    // (the grid is its only executor): cycles, the held position and its close.
+    let charged = l.inputs.iter().fold(Dec::ZERO, |a, i| match &i.event {
+        Event::Exec(r) if matches!(r.kind, ExecKind::Fill | ExecKind::PartialFill) => a + r.fee,
+        _ => a,
+    });
+    assert_eq!(perf.fees, charged);
 
     // Replay: the recorded inputs into a fresh engine give the same outputs.
+    assert_replays(&l);
 }
 
 #[test]

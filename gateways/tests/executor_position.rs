@@ -449,7 +449,8 @@ fn s16_insufficient_balance() {
     assert!(pos(&l.engine).is_none());
     // A short needs the base.
     l.push(T0, create(cfg(Side::Sell)));
-    assert_eq!(closed(&l.outputs).len(), 2);
+    assert_eq!(closed(&l.outputs), vec![CloseType::InsufficientBalance; 2]);
+    assert!(places(&l.outputs).is_empty());
 }
 
 #[test]
