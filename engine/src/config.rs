@@ -52,6 +52,10 @@ pub enum VenueKind {
     BinanceUsdm,
 }
 
+/// Why `wss://` and `https://` endpoints are refused.
+const NO_TLS: &str = "TLS is not supported yet: use plain ws:// / http:// (for the real \
+                      venue, through a local TLS-terminating proxy)";
+
 /// `[[venues]]`: a live market-data source and where its instrument rules come from.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -429,8 +433,7 @@ impl BinanceVenueConfig {
 
     /// Checks endpoints, credentials and limits against the instruments.
     pub fn validate(&self, instruments: &[InstrumentSpec]) -> Result<(), String> {
-        let tls = "TLS is not supported yet: use plain ws:// / http:// (for the real \
-                   venue, through a local TLS-terminating proxy)";
+        let tls = NO_TLS;
         for (name, url) in [
             ("ws_api_url", &self.ws_api_url),
             ("user_stream_url", &self.user_stream_url),
@@ -1053,10 +1056,25 @@ impl Config {
                     ));
                 }
             }
-            if !(v.ws_url.starts_with("ws://") || v.ws_url.starts_with("wss://")) {
+            // The feed would connect in plain text and read nothing, so TLS URLs are
+            // refused here rather than left to a session with no market data.
+            if v.ws_url.starts_with("wss://") || v.rest_url.starts_with("https://") {
                 return err(format!(
-                    "venue ws_url {:?} must start with ws:// or wss://",
-                    v.ws_url
+                    "venue {:?}: ws_url {:?}, rest_url {:?}: {NO_TLS}",
+                    v.kind, v.ws_url, v.rest_url
+                ));
+            }
+            if !v.ws_url.starts_with("ws://") || v.ws_url.len() <= "ws://".len() {
+                return err(format!("venue ws_url {:?} must start with ws://", v.ws_url));
+            }
+            let rest_host = v
+                .rest_url
+                .strip_prefix("http://")
+                .map(|h| h.trim_end_matches('/'));
+            if !rest_host.is_some_and(|h| !h.is_empty() && !h.contains('/')) {
+                return err(format!(
+                    "venue rest_url {:?} must be http://host:port (no path)",
+                    v.rest_url
                 ));
             }
         }

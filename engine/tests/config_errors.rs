@@ -11,6 +11,14 @@ tick_size = "0.01"
 lot_size = "0.001"
 "#;
 
+/// A live feed from one `[[venues]]` entry with these URLs.
+fn venue(ws_url: &str, rest_url: &str) -> String {
+    format!(
+        "[feed]\nkind = \"live\"\n{INSTRUMENT}[[venues]]\nkind = \"binance-spot\"\n\
+         ws_url = \"{ws_url}\"\nrest_url = \"{rest_url}\"\nsymbols = [\"BTCUSDT\"]\n"
+    )
+}
+
 fn error(text: &str) -> String {
     Config::from_toml(text)
         .err()
@@ -65,6 +73,26 @@ fn wrong_configs_give_clear_messages() {
         (
             &format!("{INSTRUMENT}[risk.instruments.ETHUSDT]\nmax_order_qty = \"1\"\n"),
             "invalid config: risk.instruments.ETHUSDT: ETHUSDT is not in [[instruments]]",
+        ),
+        (
+            &venue("wss://stream.binance.com:9443/stream", "http://127.0.0.1:9444"),
+            "invalid config: venue BinanceSpot: ws_url \"wss://stream.binance.com:9443/stream\", \
+             rest_url \"http://127.0.0.1:9444\": TLS is not supported yet: use plain ws:// / \
+             http:// (for the real venue, through a local TLS-terminating proxy)",
+        ),
+        (
+            &venue("ws://127.0.0.1:9443/stream", "https://api.binance.com"),
+            "invalid config: venue BinanceSpot: ws_url \"ws://127.0.0.1:9443/stream\", \
+             rest_url \"https://api.binance.com\": TLS is not supported yet: use plain ws:// / \
+             http:// (for the real venue, through a local TLS-terminating proxy)",
+        ),
+        (
+            &venue("127.0.0.1:9443/stream", "http://127.0.0.1:9444"),
+            "invalid config: venue ws_url \"127.0.0.1:9443/stream\" must start with ws://",
+        ),
+        (
+            &venue("ws://127.0.0.1:9443/stream", "http://127.0.0.1:9444/api/v3"),
+            "invalid config: venue rest_url \"http://127.0.0.1:9444/api/v3\" must be http://host:port (no path)",
         ),
     ];
     for (text, want) in exact {
