@@ -141,7 +141,8 @@ pub struct SessionConfig {
     pub id: u32,
     /// Seed for the synthetic feed and every other random choice.
     pub seed: u64,
-    /// Journal directory (default `kestrel-journal/session-<id>` under the current directory).
+    /// Journal directory (default `kestrel-journal/session-<id>-<n>` under the current
+    /// directory, `<n>` the first number not yet used).
     pub journal_dir: Option<String>,
 }
 

@@ -182,6 +182,16 @@ fn main() -> ExitCode {
 
 /// A number of seconds (fractions allowed) as a duration: not negative, not NaN, not
 /// beyond `Duration`'s range.
+/// Writes a command's text to stdout. A reader that has gone away (`kestrel inspect DIR
+/// | head`) ends the output quietly instead of panicking in `print!`.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
+}
+
 fn seconds(s: &str) -> Result<std::time::Duration, String> {
     let v: f64 = s
         .parse()
@@ -272,15 +282,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Cmd::Inspect { dir, order, limit } => {
-            print!("{}", commands::inspect(&dir, order.as_deref(), limit)?);
+            emit(&commands::inspect(&dir, order.as_deref(), limit)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Report { dir } => {
-            print!("{}", commands::report(&dir)?);
+            emit(&commands::report(&dir)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Latency { dir, plot } => {
-            print!("{}", commands::latency(&dir, plot.as_deref())?);
+            emit(&commands::latency(&dir, plot.as_deref())?)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Import(args) => {
@@ -301,7 +311,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DefaultConfig => {
-            print!("{DEFAULT_CONFIG}");
+            emit(DEFAULT_CONFIG)?;
             Ok(ExitCode::SUCCESS)
         }
     }

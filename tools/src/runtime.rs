@@ -979,7 +979,7 @@ pub fn run(
                                     dir.display(),
                                     writer.last_input_seq()
                                 ));
-                                eprintln!("error: {e:#}");
+                                // Returned, and printed once by the caller.
                                 journaled.fetch_or(JOURNAL_FAILED, Ordering::AcqRel);
                                 halt.store(true, Ordering::Release);
                                 failed = Some(e);

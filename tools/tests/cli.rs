@@ -162,6 +162,21 @@ fn inspect_shows_an_order_timeline_and_latency_prints_percentiles() {
     ] {
         assert!(t.contains(col), "{col} missing: {t}");
     }
+    // A reader that stops early (`kestrel inspect DIR | head`) ends the output
+    // quietly: the whole listing is megabytes, far more than a pipe holds.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["inspect", j])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
 }
 
 #[test]
