@@ -434,20 +434,19 @@ impl BinanceVenueConfig {
 
     /// Checks endpoints, credentials and limits against the instruments.
     pub fn validate(&self, instruments: &[InstrumentSpec]) -> Result<(), String> {
-        let tls = NO_TLS;
         for (name, url) in [
             ("ws_api_url", &self.ws_api_url),
             ("user_stream_url", &self.user_stream_url),
         ] {
             if url.starts_with("wss://") {
-                return Err(format!("{name} {url:?}: {tls}"));
+                return Err(format!("{name} {url:?}: {NO_TLS}"));
             }
             if !url.starts_with("ws://") || url.len() <= "ws://".len() {
                 return Err(format!("{name} {url:?} must start with ws://"));
             }
         }
         if self.rest_url.starts_with("https://") {
-            return Err(format!("rest_url {:?}: {tls}", self.rest_url));
+            return Err(format!("rest_url {:?}: {NO_TLS}", self.rest_url));
         }
         let addr = self.rest_addr();
         if !self.rest_url.starts_with("http://") || addr.is_empty() || addr.contains('/') {
