@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{allocs_now, Counting, S};
+use common::counting::{allocs_now, Counting};
+use common::S;
 use kestrel_engine::executors::OutputSink;
 use kestrel_engine::market_data::PriceType;
 use kestrel_engine::*;

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{allocs_now, d, Counting, S};
+use common::counting::{allocs_now, Counting};
+use common::{d, S};
 use kestrel_engine::executors::arbitrage::ArbitrageConfig;
 use kestrel_engine::executors::dca::DcaConfig;
 use kestrel_engine::executors::grid::GridConfig;

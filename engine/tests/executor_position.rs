@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{allocs_now, Counting, S};
+use common::counting::{allocs_now, Counting};
+use common::S;
 use kestrel_engine::executors::{ExecutorConfig, PositionConfig, TrailingStop, TripleBarrier};
 use kestrel_engine::*;
 

@@ -2,9 +2,6 @@
 //! grown (counting global allocator, per thread so parallel tests do not mix);
 //! neither does reading a user-stream report.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use kestrel_engine::{
     ClientOrderId, Dec, InstrumentSpec, Market, OrderType, PlaceOrder, PositionAction, Side,
     TimeInForce,
@@ -12,37 +9,9 @@ use kestrel_engine::{
 use kestrel_gateways::binance::reports::{user_event, Instruments, JsonDoc};
 use kestrel_gateways::binance::{Credentials, OrderEncoder, Secret, Transport, Venue};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    ALLOCS.with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` came from `System.alloc` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        // SAFETY: `p` came from this allocator with layout `l`.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+#[path = "../../engine/tests/common/counting.rs"]
+mod counting;
+use counting::{allocs_now, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -80,7 +49,7 @@ fn encode_and_sign_allocate_nothing_after_warm_up() {
     };
     let mut total_len = 0usize;
     for venue in [Venue::Spot, Venue::UsdM] {
-        let start = allocs();
+        let start = allocs_now();
         let mut enc = OrderEncoder::new(venue, &creds, 5000);
         let mut run = |enc: &mut OrderEncoder, n: u32| {
             for i in 0..n {
@@ -98,10 +67,10 @@ fn encode_and_sign_allocate_nothing_after_warm_up() {
         };
         run(&mut enc, 16);
         // The counter works: building the encoder allocated its buffers.
-        assert!(allocs() > start);
-        let before = allocs();
+        assert!(allocs_now() > start);
+        let before = allocs_now();
         run(&mut enc, 10_000);
-        let after = allocs();
+        let after = allocs_now();
         assert_eq!(
             after - before,
             0,
@@ -140,9 +109,9 @@ fn user_stream_reports_parse_without_allocating() {
         }
     };
     run(8, &mut doc, &mut out);
-    let before = allocs();
+    let before = allocs_now();
     run(10_000, &mut doc, &mut out);
-    assert_eq!(allocs() - before, 0);
+    assert_eq!(allocs_now() - before, 0);
     assert_eq!(
         (out.len(), out[0].fee, out[0].trade_id),
         (1, d("0.12"), Some(7))

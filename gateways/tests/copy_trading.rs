@@ -83,14 +83,7 @@ fn signal(l: &mut SimLoop, ts: u64, s: Signal) -> (SignalOutcome, Vec<PlaceOrder
             _ => None,
         })
         .expect("every signal gets a decision");
-    let places = outs
-        .iter()
-        .filter_map(|o| match &o.action {
-            Action::Place(p) => Some(*p),
-            _ => None,
-        })
-        .collect();
-    (outcome, places)
+    (outcome, places(outs))
 }
 
 fn close_type(l: &SimLoop, executor: u32) -> Option<CloseType> {
