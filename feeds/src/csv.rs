@@ -238,6 +238,17 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
     })
 }
 
+/// A trade id written as text: 0 when empty (the venue gave none), the number when it
+/// is an unsigned integer, `None` otherwise (e.g. a UUID: the caller delivers 0 and
+/// counts it in [`Adjustments::non_numeric_trade_ids`]).
+pub fn text_trade_id(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        Some(0)
+    } else {
+        parse_u64(v)
+    }
+}
+
 /// Rows a reader delivered with a stand-in value or skipped, because Kestrel's events
 /// cannot hold what the file says; counted so the importer can report them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -48,7 +48,7 @@ use parquet::basic::{LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row};
 
-use crate::csv::{parse_u64, split_fields, Adjustments, Lines, Symbols};
+use crate::csv::{split_fields, text_trade_id, Adjustments, Lines, Symbols};
 use crate::recorded::FeedError;
 
 /// Header of the Binance historical order book CSV.
@@ -562,8 +562,7 @@ fn trade_id(f: &Field) -> Result<Option<u64>, String> {
         Field::UShort(v) => return Ok(Some(v.into())),
         Field::UInt(v) => return Ok(Some(v.into())),
         Field::ULong(v) => return Ok(Some(v)),
-        Field::Str(ref s) if s.is_empty() => return Ok(Some(0)),
-        Field::Str(ref s) => return Ok(parse_u64(s.as_bytes())),
+        Field::Str(ref s) => return Ok(text_trade_id(s.as_bytes())),
         Field::Byte(v) => v.into(),
         Field::Short(v) => v.into(),
         Field::Int(v) => v.into(),

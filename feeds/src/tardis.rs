@@ -27,7 +27,7 @@ use std::path::Path;
 
 use kestrel_engine::{BookTicker, Depth, Event, InstrumentId, Level, Side, Trade, DEPTH_CHUNK};
 
-use crate::csv::{header_columns, parse_u64, split_fields, Adjustments, Lines, Symbols};
+use crate::csv::{header_columns, split_fields, text_trade_id, Adjustments, Lines, Symbols};
 use crate::recorded::FeedError;
 
 /// The Tardis data type of a file.
@@ -367,12 +367,8 @@ impl TardisCsv {
             let l = &self.lines;
             let event = match self.kind {
                 TardisKind::Trades => {
-                    // Tardis leaves `id` empty when the venue gives none.
-                    let id = self.field(c.a);
-                    let (trade_id, odd_id) = match parse_u64(id) {
-                        Some(n) => (n, false),
-                        None => (0, !id.is_empty()),
-                    };
+                    let id = text_trade_id(self.field(c.a));
+                    let (trade_id, odd_id) = (id.unwrap_or(0), id.is_none());
                     let unknown = self.field(c.b) == b"unknown";
                     let trade = Trade {
                         instrument,
